@@ -23,9 +23,10 @@ class RegistryError(ParkflowError):
 class PayloadError(ParkflowError):
     """A message or one reading in it is not acceptable; ``reason`` is a stable code."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, index: int | None = None) -> None:
         self.reason = reason
         self.detail = detail
+        self.index = index  # the reading's position in a batch payload, if it is one reading
         super().__init__(f"{reason}: {detail}")
 
 

@@ -1,0 +1,140 @@
+"""The JSON wire format: one reading object, or an array of them (see docs/wire-contract.md).
+
+Whole-message problems raise ``PayloadError``; a bad element of a batch comes back as a
+``PayloadError`` in its place so the good elements can still be stored. Only ``PayloadError``
+ever leaves this module (property-tested).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ingest.errors import PayloadError
+
+# Stable reason codes, also the Prometheus label values and the quarantine tag.
+NOT_UTF8 = "not_utf8"
+MALFORMED_JSON = "malformed_json"
+PAYLOAD_TOO_LARGE = "payload_too_large"
+BATCH_TOO_LARGE = "batch_too_large"
+BAD_SHAPE = "bad_shape"
+BAD_TS = "bad_ts"
+BAD_VALUE = "bad_value"
+NOT_FINITE = "not_finite"
+BAD_UNIT = "bad_unit"
+BAD_SEQ = "bad_seq"
+
+MIN_TS_MS = 0
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RawReading:
+    """A syntactically valid reading; value and unit not yet checked against the meter."""
+
+    index: int | None  # position in a batch, None for a single-object payload
+    ts_ms: int
+    value: float
+    unit: str | None
+    seq: int | None
+
+
+def parse_json(payload: bytes, max_bytes: int, max_batch: int) -> list[RawReading | PayloadError]:
+    if len(payload) > max_bytes:
+        raise PayloadError(PAYLOAD_TOO_LARGE, f"{len(payload)} bytes, the limit is {max_bytes}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(
+            NOT_UTF8, f"payload is not UTF-8: {exc.reason} at byte {exc.start}"
+        ) from exc
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise PayloadError(MALFORMED_JSON, f"not valid JSON: {exc}") from exc
+    if isinstance(doc, dict):
+        return [_reading(doc, None)]
+    if isinstance(doc, list):
+        if not doc:
+            raise PayloadError(BAD_SHAPE, "empty array: send at least one reading")
+        if len(doc) > max_batch:
+            raise PayloadError(BATCH_TOO_LARGE, f"{len(doc)} readings, the limit is {max_batch}")
+        return [_reading(item, i) for i, item in enumerate(doc)]
+    raise PayloadError(BAD_SHAPE, f"expected a JSON object or array, got {type(doc).__name__}")
+
+
+def _reading(item: object, index: int | None) -> RawReading | PayloadError:
+    try:
+        if not isinstance(item, dict):
+            raise PayloadError(BAD_SHAPE, f"a reading must be a JSON object, got {_jtype(item)}")
+        if "ts" not in item or "value" not in item:
+            missing = [k for k in ("ts", "value") if k not in item]
+            raise PayloadError(BAD_SHAPE, f"missing {' and '.join(missing)}")
+        unit = item.get("unit")
+        if unit is not None and not isinstance(unit, str):
+            raise PayloadError(BAD_UNIT, f"unit must be a string, got {_jtype(unit)}")
+        return RawReading(
+            index, parse_ts(item["ts"]), _value(item["value"]), unit, _seq(item.get("seq"))
+        )
+    except PayloadError as exc:
+        exc.index = index
+        return exc
+
+
+def parse_ts(ts: object) -> int:
+    """RFC 3339 with an offset, or integer epoch milliseconds, to epoch milliseconds."""
+    if isinstance(ts, bool):
+        raise PayloadError(BAD_TS, "ts must be an RFC 3339 string or integer epoch milliseconds")
+    if isinstance(ts, int):
+        ms = ts
+    elif isinstance(ts, str):
+        try:
+            dt = datetime.fromisoformat(ts)
+        except ValueError as exc:
+            raise PayloadError(BAD_TS, f"ts {ts[:40]!r} is not RFC 3339") from exc
+        if dt.tzinfo is None or dt.utcoffset() is None:
+            raise PayloadError(BAD_TS, f"ts {ts[:40]!r} has no UTC offset (add Z or +07:00)")
+        ms = (dt - _EPOCH) // _MS  # exact integer arithmetic, no float rounding
+    elif isinstance(ts, float):
+        raise PayloadError(BAD_TS, "epoch ts must be an integer number of milliseconds")
+    else:
+        raise PayloadError(BAD_TS, f"ts must be a string or integer, got {_jtype(ts)}")
+    if not MIN_TS_MS <= ms <= MAX_TS_MS:
+        raise PayloadError(BAD_TS, f"ts {ms} is out of range (epoch milliseconds expected)")
+    return ms
+
+
+def _value(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, str) and value.strip().lower().lstrip("+-") in {
+            "nan",
+            "inf",
+            "infinity",
+        }:
+            raise PayloadError(NOT_FINITE, f"value {value!r} is not a finite number")
+        raise PayloadError(BAD_VALUE, f"value must be a JSON number, got {_jtype(value)}")
+    try:
+        v = float(value)
+    except OverflowError as exc:
+        raise PayloadError(NOT_FINITE, "value is too large to be a finite number") from exc
+    if not math.isfinite(v):
+        raise PayloadError(NOT_FINITE, f"value {value!r} is not a finite number")
+    return v
+
+
+def _seq(seq: object) -> int | None:
+    if seq is None:
+        return None
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
+        raise PayloadError(BAD_SEQ, "seq must be a non-negative integer below 2**63")
+    return seq
+
+
+def _jtype(v: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(v), "number"
+    )

@@ -1,0 +1,21 @@
+"""The park registry: which parks, tenants and meters exist, and what each meter measures."""
+
+from pathlib import Path
+
+from ingest.registry.load import load_registry, parse_registry
+from ingest.registry.registry import Registry, ResolvedMeter
+from ingest.registry.schema import Meter, Park, RegistryFile, Tenant
+
+SAMPLE_REGISTRY = Path(__file__).with_name("sample_park.yaml")
+
+__all__ = [
+    "SAMPLE_REGISTRY",
+    "Meter",
+    "Park",
+    "Registry",
+    "RegistryFile",
+    "ResolvedMeter",
+    "Tenant",
+    "load_registry",
+    "parse_registry",
+]

@@ -1,0 +1,53 @@
+"""Fast look-ups over a validated registry, as the ingestor and detection need them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.model import MeterKey
+from ingest.registry.schema import Meter, Park, RegistryFile, Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedMeter:
+    """A meter with everything the hot path needs precomputed."""
+
+    park: Park
+    tenant: Tenant
+    meter: Meter
+    to_canonical: float  # multiply a value in meter.unit by this
+
+    @property
+    def key(self) -> MeterKey:
+        return MeterKey(self.park.id, self.tenant.id, self.meter.id)
+
+
+class Registry:
+    def __init__(self, model: RegistryFile) -> None:
+        self.model = model
+        self.parks: dict[str, Park] = {p.id: p for p in model.parks}
+        self._meters: dict[tuple[str, str, str], ResolvedMeter] = {}
+        self._owner: dict[tuple[str, str], str] = {}  # (park, meter) -> tenant
+        self._tenants: set[tuple[str, str]] = set()
+        for p in model.parks:
+            for t in p.tenants:
+                self._tenants.add((p.id, t.id))
+                for m in t.meters:
+                    self._meters[(p.id, t.id, m.id)] = ResolvedMeter(p, t, m, m.to_canonical)
+                    self._owner[(p.id, m.id)] = t.id
+
+    def meter(self, park: str, tenant: str, meter: str) -> ResolvedMeter | None:
+        return self._meters.get((park, tenant, meter))
+
+    def has_tenant(self, park: str, tenant: str) -> bool:
+        return (park, tenant) in self._tenants
+
+    def owner_of(self, park: str, meter: str) -> str | None:
+        """The tenant that owns a meter id in a park, to tell a wrong topic from an unknown meter."""
+        return self._owner.get((park, meter))
+
+    def meters(self) -> list[ResolvedMeter]:
+        return list(self._meters.values())
+
+    def tenant_ids(self, park: str) -> list[str]:
+        return [t.id for t in self.parks[park].tenants] if park in self.parks else []

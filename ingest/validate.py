@@ -1,0 +1,159 @@
+"""From (topic, payload) to readings to store and rejections to quarantine. Pure: no I/O.
+
+A batch with some bad readings stores the good ones and quarantines each bad one with its
+index; a message that cannot be attributed or parsed is quarantined whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.errors import PayloadError, UnitError
+from ingest.model import Reading, Rejection
+from ingest.parse import Parser, RawReading, get_parser
+from ingest.parse.json_payload import BAD_UNIT
+from ingest.registry import Registry, ResolvedMeter
+from ingest.units import factor
+
+BAD_TOPIC = "bad_topic"
+UNKNOWN_PARK = "unknown_park"
+UNKNOWN_TENANT = "unknown_tenant"
+UNKNOWN_METER = "unknown_meter"
+TOPIC_MISMATCH = "topic_mismatch"
+OUT_OF_RANGE = "out_of_range"
+FUTURE_TS = "future_ts"
+TOO_OLD = "too_old"
+
+TOPIC_PREFIX = "ip"
+TOPIC_SUFFIX = "readings"
+MAX_QUARANTINED_PAYLOAD = 1 << 20  # keep at most 1 MiB of an oversized payload, and say so
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_payload_bytes: int = 512 * 1024
+    max_batch: int = 1000
+    future_tolerance_ms: int = 5 * 60 * 1000
+    horizon_ms: int = 400 * 24 * 3600 * 1000  # oldest accepted reading, relative to now
+
+
+def topic_for(park: str, tenant: str, meter: str) -> str:
+    return f"{TOPIC_PREFIX}/{park}/{tenant}/{meter}/{TOPIC_SUFFIX}"
+
+
+class Validator:
+    """Holds the registry, limits and a topic cache; ``validate`` itself is a pure function of them."""
+
+    def __init__(self, registry: Registry, limits: Limits | None = None, data_format: str = "json"):
+        self.registry = registry
+        self.limits = limits or Limits()
+        self.parser: Parser = get_parser(data_format)
+        self._topics: dict[str, ResolvedMeter] = {}
+
+    def resolve(self, topic: str) -> ResolvedMeter:
+        hit = self._topics.get(topic)
+        if hit is not None:
+            return hit
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[0] != TOPIC_PREFIX or parts[4] != TOPIC_SUFFIX:
+            raise PayloadError(
+                BAD_TOPIC, f"topic {topic[:200]!r} is not ip/{{park}}/{{tenant}}/{{meter}}/readings"
+            )
+        _, park, tenant, meter, _ = parts
+        resolved = self.registry.meter(park, tenant, meter)
+        if resolved is None:
+            if park not in self.registry.parks:
+                raise PayloadError(UNKNOWN_PARK, f"park {park!r} is not in the registry")
+            owner = self.registry.owner_of(park, meter)
+            if owner is not None:
+                raise PayloadError(
+                    TOPIC_MISMATCH, f"meter {meter!r} belongs to tenant {owner!r}, not {tenant!r}"
+                )
+            if not self.registry.has_tenant(park, tenant):
+                raise PayloadError(UNKNOWN_TENANT, f"tenant {tenant!r} is not in park {park!r}")
+            raise PayloadError(
+                UNKNOWN_METER, f"meter {meter!r} is not registered for {park}/{tenant}"
+            )
+        self._topics[topic] = resolved
+        return resolved
+
+    def validate(
+        self, topic: str, payload: bytes, received_ms: int
+    ) -> tuple[list[Reading], list[Rejection]]:
+        limits = self.limits
+        try:
+            rm = self.resolve(topic)
+            items = self.parser(payload, limits.max_payload_bytes, limits.max_batch)
+        except PayloadError as exc:
+            return [], [_reject(exc, topic, payload, received_ms, None, None)]
+        readings: list[Reading] = []
+        rejections: list[Rejection] = []
+        lo = received_ms - limits.horizon_ms
+        hi = received_ms + limits.future_tolerance_ms
+        for item in items:
+            if isinstance(item, PayloadError):
+                rejections.append(_reject(item, topic, payload, received_ms, rm, item.index))
+                continue
+            try:
+                readings.append(self._check(item, rm, lo, hi))
+            except PayloadError as exc:
+                rejections.append(_reject(exc, topic, payload, received_ms, rm, item.index))
+        return readings, rejections
+
+    def _check(self, item: RawReading, rm: ResolvedMeter, lo: int, hi: int) -> Reading:
+        meter = rm.meter
+        if item.ts_ms > hi:
+            raise PayloadError(
+                FUTURE_TS, f"ts {item.ts_ms} is more than the tolerance ahead of now"
+            )
+        if item.ts_ms < lo:
+            raise PayloadError(TOO_OLD, f"ts {item.ts_ms} is older than the accepted horizon")
+        value = item.value
+        if item.unit is not None and item.unit != meter.unit:
+            try:
+                value = value * factor(item.unit, meter.unit)
+            except UnitError as exc:
+                raise PayloadError(
+                    BAD_UNIT, f"{exc} (meter {meter.id} reports {meter.unit})"
+                ) from exc
+        if (meter.min is not None and value < meter.min) or (
+            meter.max is not None and value > meter.max
+        ):
+            raise PayloadError(
+                OUT_OF_RANGE, f"value {value:g} {meter.unit} is outside [{meter.min}, {meter.max}]"
+            )
+        return Reading(
+            park=rm.park.id,
+            tenant=rm.tenant.id,
+            meter=meter.id,
+            resource=meter.resource,
+            direction=meter.direction,
+            ts_ms=item.ts_ms,
+            value=value * rm.to_canonical,
+            seq=item.seq,
+        )
+
+
+def _reject(
+    exc: PayloadError,
+    topic: str,
+    payload: bytes,
+    received_ms: int,
+    rm: ResolvedMeter | None,
+    index: int | None,
+) -> Rejection:
+    detail = exc.detail
+    if len(payload) > MAX_QUARANTINED_PAYLOAD:
+        detail += f" (payload of {len(payload)} bytes truncated to {MAX_QUARANTINED_PAYLOAD} in quarantine)"
+        payload = payload[:MAX_QUARANTINED_PAYLOAD]
+    return Rejection(
+        reason=exc.reason,
+        detail=detail,
+        topic=topic,
+        payload=payload,
+        received_ms=received_ms,
+        index=index,
+        park=rm.park.id if rm else None,
+        tenant=rm.tenant.id if rm else None,
+        meter=rm.meter.id if rm else None,
+    )
