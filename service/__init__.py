@@ -1,0 +1,1 @@
+"""parkflow service: rollups, surplus detection, matching, alerts and savings, API and pages."""
