@@ -25,6 +25,7 @@ def store_from_settings(s: IngestSettings) -> Store:
         password=s.influx_password,
         token=s.influx_token,
         timeout=s.influx_timeout_s,
+        create_database=s.influx_create_database,
     )
 
 

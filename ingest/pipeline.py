@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ingest import failpoints
 from ingest.errors import PermanentWriteError, RetryableWriteError
 from ingest.metrics import IngestMetrics
 from ingest.model import Reading, Rejection, WriteBatch
@@ -167,8 +168,10 @@ class Ingestor:
         m.pending.set(len(p.messages))
         m.lag.set(max(0.0, time.time() - p.messages[0].received_ms / 1000))
         batch = WriteBatch(tuple(p.readings), tuple(p.rejections))
+        failpoints.hit("before_write")
         if not self._write(batch):
             return False
+        failpoints.hit("after_write")  # durable but not acked: redelivery must not duplicate
         acked = self.source.ack(p.messages)
         m.acked.inc(acked)
         m.pending.set(0)

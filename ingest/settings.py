@@ -53,6 +53,7 @@ class IngestSettings(BaseSettings):
     influx_password: str | None = None
     influx_token: str | None = None
     influx_timeout_s: float = 10.0
+    influx_create_database: bool = Field(default=True, description="CREATE DATABASE on start")
     sqlite_path: Path = Path("parkflow.sqlite")
 
     # validation limits
