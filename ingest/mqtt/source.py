@@ -144,7 +144,8 @@ class MqttSource:
     ) -> None:
         with self._lock:
             self.connected = False
-        log.warning("mqtt disconnected", extra={"reason": str(reason)})
+        level = logging.INFO if reason.value == 0 else logging.WARNING  # 0: we asked for it
+        log.log(level, "mqtt disconnected", extra={"reason": str(reason)})
         if self._on_state:
             self._on_state(False)
 
