@@ -7,6 +7,7 @@ models with new optional fields.
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -21,6 +22,65 @@ ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- What matching needs (all optional: a registry without them still loads) ---------------
+
+Destination = Literal[
+    "sewer_to_wwtp",  # to the park's central wastewater plant, for a fee
+    "discharged",  # released to a river or drain after the tenant's own treatment
+    "landfill",
+    "open_dump",
+    "incineration",
+    "sold",  # sold off-site (a sale price goes in destination_vnd_per_unit, negative)
+    "vented",  # steam or heat released to air
+    "curtailed",  # generation switched off because nobody takes it
+    "grid_export",  # electricity sent to the grid
+    "self_use",  # generated on site and used by the tenant: only the excess is a surplus
+    "other",
+]
+Coupling = Literal["hour", "day", "week", "month"]
+
+
+class Location(_Model):
+    """A tenant's position on the park's own site plan, in metres.
+
+    x/y on a local grid (x east, y north, any origin) rather than lat/lon: parks draw plans in
+    metres, distances inside a park are short, and a grid needs no projection maths.
+    """
+
+    x_m: float
+    y_m: float
+
+    @model_validator(mode="after")
+    def _finite(self) -> Location:
+        if not (math.isfinite(self.x_m) and math.isfinite(self.y_m)):
+            raise ValueError("x_m and y_m must be finite")
+        return self
+
+
+class Use(_Model):
+    """What an in-meter's intake is used for; ``share`` of the metered quantity (0-1].
+
+    Uses without a share split what the others leave, equally.
+    """
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    share: float | None = Field(default=None, gt=0, le=1)
+
+
+class Quality(_Model):
+    """Properties of the stream through a meter.
+
+    On an out-meter: what the stream offers. On an in-meter: what today's supply delivers, i.e.
+    what a substitute has to match (a steam user's pressure, a heat user's temperature).
+    """
+
+    qcvn40_column: Literal["A", "B", "C"] | None = Field(
+        default=None, description="QCVN 40:2011/BTNMT class the effluent meets"
+    )
+    temperature_c: float | None = Field(default=None, ge=-50, le=2000)
+    pressure_bar: float | None = Field(default=None, ge=0, le=300)
 
 
 class Meter(_Model):
@@ -50,6 +110,65 @@ class Meter(_Model):
         default=None, description="highest plausible value, in the meter's unit"
     )
     description: str | None = None
+    uses: list[Use] | None = Field(
+        default=None, description="in-meters: what the intake is used for, with optional shares"
+    )
+    quality: Quality | None = None
+    destination: Destination | None = Field(
+        default=None, description="out-meters: where the stream goes today"
+    )
+    destination_vnd_per_unit: float | None = Field(
+        default=None,
+        description="out-meters: what the owner pays today per canonical unit to get rid of the"
+        " stream (negative when it is sold); overrides the knowledge file's default",
+    )
+    offsets: ResourceName | None = Field(
+        default=None,
+        description="self_use out-meters: the in-resource this generation displaces"
+        " (default: the same resource)",
+    )
+    storage: Coupling | None = Field(
+        default=None,
+        description="declared storage (tank, battery, thermal store, yard) that lets this"
+        " stream be matched at this resolution instead of the rule's",
+    )
+
+    @model_validator(mode="after")
+    def _matching_fields(self) -> Meter:
+        out = self.direction is Direction.OUT
+        if self.uses is not None and out:
+            raise ValueError("uses apply to in-meters only")
+        for name in ("destination", "destination_vnd_per_unit", "offsets"):
+            if getattr(self, name) is not None and not out:
+                raise ValueError(f"{name} applies to out-meters only")
+        if self.offsets is not None and self.destination != "self_use":
+            raise ValueError("offsets applies to destination self_use only")
+        if self.destination_vnd_per_unit is not None and not math.isfinite(
+            self.destination_vnd_per_unit
+        ):
+            raise ValueError("destination_vnd_per_unit must be finite")
+        if self.uses:
+            names = [u.name for u in self.uses]
+            problems = [f"use {d!r} is listed twice" for d in _dupes(names)]
+            total = sum(u.share or 0.0 for u in self.uses)
+            if total > 1.0 + 1e-9:
+                problems.append(f"use shares add up to {total:g}, above 1")
+            elif total >= 1.0 - 1e-9 and any(u.share is None for u in self.uses):
+                problems.append(
+                    "use shares already add up to 1, nothing is left for the uses without a share"
+                )
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    def use_shares(self) -> dict[str, float]:
+        """Each use's share of the metered quantity; uses without a share split the rest equally."""
+        if not self.uses:
+            return {}
+        given = sum(u.share for u in self.uses if u.share is not None)
+        open_uses = [u for u in self.uses if u.share is None]
+        rest = max(0.0, 1.0 - given) / len(open_uses) if open_uses else 0.0
+        return {u.name: (u.share if u.share is not None else rest) for u in self.uses}
 
     @model_validator(mode="after")
     def _check(self) -> Meter:
@@ -90,7 +209,45 @@ class Tenant(_Model):
     id: Id
     name: str
     sector: str | None = None
+    location: Location | None = Field(
+        default=None, description="position on the park's site plan, metres (see Location)"
+    )
     meters: list[Meter] = Field(default_factory=list)
+
+
+class Exchange(_Model):
+    """An exchange already running: detection subtracts it from the supplier's stream.
+
+    Give either ``quantity_per_day`` (canonical unit of the from-meter) or ``share`` of its flow.
+    """
+
+    from_meter: Id
+    to_meter: Id
+    quantity_per_day: float | None = Field(default=None, gt=0)
+    share: float | None = Field(default=None, gt=0, le=1)
+    since: date
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> Exchange:
+        if (self.quantity_per_day is None) == (self.share is None):
+            raise ValueError("give exactly one of quantity_per_day or share")
+        if self.quantity_per_day is not None and not math.isfinite(self.quantity_per_day):
+            raise ValueError("quantity_per_day must be finite")
+        return self
+
+
+class LinkCapex(_Model):
+    """The investment a candidate link needs (pipe, conveyor, boiler conversion), for payback."""
+
+    from_meter: Id
+    to_meter: Id
+    capex_vnd: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _finite(self) -> LinkCapex:
+        if not math.isfinite(self.capex_vnd):
+            raise ValueError("capex_vnd must be finite")
+        return self
 
 
 class Park(_Model):
@@ -98,6 +255,8 @@ class Park(_Model):
     name: str
     timezone: str = "Asia/Ho_Chi_Minh"
     tenants: list[Tenant] = Field(default_factory=list)
+    exchanges: list[Exchange] = Field(default_factory=list)
+    link_capex: list[LinkCapex] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Park:
@@ -106,6 +265,36 @@ class Park(_Model):
         problems += [f"tenant id {d!r} is used twice" for d in _dupes(tenants)]
         meters = [m.id for t in self.tenants for m in t.meters]
         problems += [f"meter id {d!r} is used twice in the park" for d in _dupes(meters)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _links(self) -> Park:
+        """Exchanges and capex entries must join an out-meter to another tenant's in-meter."""
+        where: dict[str, tuple[str, Direction]] = {
+            m.id: (t.id, m.direction) for t in self.tenants for m in t.meters
+        }
+        problems: list[str] = []
+        entries: list[tuple[str, int, Exchange | LinkCapex]] = [
+            ("exchanges", i, e) for i, e in enumerate(self.exchanges)
+        ]
+        entries += [("link_capex", i, c) for i, c in enumerate(self.link_capex)]
+        for section, i, e in entries:
+            label = f"{section}[{i}] ({e.from_meter} -> {e.to_meter})"
+            src, dst = where.get(e.from_meter), where.get(e.to_meter)
+            if src is None:
+                problems.append(f"{label}: from_meter {e.from_meter!r} is not a meter of this park")
+            elif src[1] is not Direction.OUT:
+                problems.append(f"{label}: from_meter {e.from_meter!r} is not an out-meter")
+            if dst is None:
+                problems.append(f"{label}: to_meter {e.to_meter!r} is not a meter of this park")
+            elif dst[1] is not Direction.IN:
+                problems.append(f"{label}: to_meter {e.to_meter!r} is not an in-meter")
+            if src is not None and dst is not None and src[0] == dst[0]:
+                problems.append(f"{label}: both meters belong to tenant {src[0]!r}")
+        pairs = [f"{c.from_meter} -> {c.to_meter}" for c in self.link_capex]
+        problems += [f"link_capex: {d} is listed twice" for d in _dupes(pairs)]
         if problems:
             raise ValueError("; ".join(problems))
         return self
