@@ -1,0 +1,256 @@
+"""InfluxDB line protocol for readings and quarantined input: pure formatting, no I/O.
+
+Schema (also in docs/schema.md; keep both in sync)::
+
+    reading,direction=<d>,meter=<m>,park=<p>,resource=<r>,tenant=<t>
+        value=<float>[,seq=<int>i] <ts_ms>
+    quarantine,reason=<reason> topic="..",detail="..",payload=".."|payload_b64="..",
+        [index=<int>i,][park="..",][tenant="..",][meter="..",]received_ms=<int>i <ts_ns>
+
+* ``reading``: always all five tags, all low cardinality; ``value`` is always a float, ``seq`` an
+  integer written only when the reading has one. The timestamp is the reading's ``ts_ms``, so
+  these lines must be written with ``precision=ms``. A point's identity is therefore
+  (park, tenant, meter, resource, direction, ts_ms); rewriting it replaces ``value`` (and
+  ``seq`` when given), which is the store's idempotency.
+* ``quarantine``: the only tag is ``reason`` (a small set of stable codes). Everything taken
+  from untrusted input (park, tenant, meter ids, topic, payload) is a string field, so a flood
+  of junk cannot blow up series cardinality. The raw payload is stored in ``payload`` when it
+  is valid UTF-8 and base64-encoded in ``payload_b64`` otherwise: exactly one of the two is
+  present and the bytes round-trip exactly. The timestamp is in nanoseconds (``precision=ns``):
+  ``received_ms * 1_000_000`` plus a per-process counter modulo 1_000_000, so rejections that
+  share a millisecond never overwrite each other (same series and timestamp means same point).
+
+Both measurements are InfluxDB-3 friendly: a fixed tag set per measurement, no name used as
+both tag and field, one type per field.
+
+Escaping follows the InfluxDB 1.x rules, checked against a real influxd 1.6: in measurement
+names ``,`` and space are backslash-escaped, in keys and tag values also ``=``, in string field
+values ``\\`` and ``"``. What the protocol cannot carry is refused with ``LineProtocolError``
+rather than silently written wrong: a newline outside a string field (it ends the line), an
+empty tag value, a tag value ending in a backslash (it would escape the following separator),
+backslashes in measurement names and keys, strings that are not valid Unicode, NaN/infinite
+floats, integers outside int64 and timestamps outside InfluxDB's int64-nanosecond range.
+CR and NUL are refused in names and tag values because InfluxQL cannot express them in a
+query; a measurement name may not start with ``#`` (a comment line, silently skipped) or a tab.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import itertools
+import math
+import random
+import re
+import threading
+from collections.abc import Iterable, Mapping
+
+from ingest.model import Reading, Rejection
+
+READING = "reading"
+QUARANTINE = "quarantine"
+READING_TAGS = ("park", "tenant", "meter", "resource", "direction")
+
+# InfluxDB stores int64 nanoseconds and reserves the two extreme values.
+MIN_TIME_NS = -9_223_372_036_854_775_806
+MAX_TIME_NS = 9_223_372_036_854_775_806
+MIN_TIME_MS = -(-MIN_TIME_NS // 1_000_000)
+MAX_TIME_MS = MAX_TIME_NS // 1_000_000
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_NS_PER_MS = 1_000_000
+# Line feed ends a line; CR and NUL cannot be written inside an InfluxQL quoted string.
+_UNQUERYABLE = re.compile("[\n\r\x00]")
+_UNQUERYABLE_OR_BACKSLASH = re.compile("[\n\r\x00\\\\]")
+
+FieldValue = str | int | float
+
+
+class LineProtocolError(ValueError):
+    """The value cannot be represented in line protocol; writing it would fail or corrupt it."""
+
+
+def _check_text(what: str, text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LineProtocolError(f"{what} is not valid Unicode: {text!r}") from exc
+
+
+def _check_name(what: str, name: str) -> None:
+    _check_text(what, name)
+    if not name:
+        raise LineProtocolError(f"{what} is empty")
+    if _UNQUERYABLE_OR_BACKSLASH.search(name):
+        raise LineProtocolError(f"{what} may not contain CR, LF, NUL or a backslash: {name!r}")
+
+
+# The escapers are pure and see few distinct inputs (schema names, registry ids), so caching
+# them is what makes formatting fast; exceptions are never cached.
+@functools.lru_cache(maxsize=1024)
+def escape_measurement(name: str) -> str:
+    """Also refuses a leading ``#`` (influxd skips the line as a comment, answering 204) and
+    a leading tab (stripped as whitespace)."""
+    _check_name("measurement name", name)
+    if name[0] in "#\t":
+        raise LineProtocolError(f"measurement name may not start with '#' or a tab: {name!r}")
+    return name.replace(",", r"\,").replace(" ", r"\ ")
+
+
+@functools.lru_cache(maxsize=1024)
+def escape_key(key: str) -> str:
+    """Escape a tag or field key; ``time`` is refused because InfluxDB reserves it."""
+    _check_name("key", key)
+    if key == "time":
+        raise LineProtocolError("'time' cannot be a tag or field key")
+    return key.replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
+
+
+@functools.lru_cache(maxsize=65536)
+def escape_tag_value(value: str) -> str:
+    """Also refuses CR and NUL: influxd stores them, but InfluxQL cannot quote them (its reader
+    turns CR into LF and NUL into end-of-input), so the point could never be selected by this
+    tag."""
+    _check_text("tag value", value)
+    if not value:
+        raise LineProtocolError("tag value is empty (InfluxDB rejects empty tag values)")
+    if _UNQUERYABLE.search(value):
+        raise LineProtocolError(f"tag value contains CR, LF or NUL: {value!r}")
+    if value.endswith("\\"):
+        raise LineProtocolError(f"tag value ends with a backslash: {value!r}")
+    return value.replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
+
+
+def quote_string_field(value: str) -> str:
+    _check_text("string field", value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _format_int(value: int) -> str:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise LineProtocolError(f"integer field outside int64: {value}")
+    return f"{value}i"
+
+
+def _format_float(value: float) -> str:
+    if not math.isfinite(value):
+        raise LineProtocolError(f"float field is not finite: {value!r}")
+    return repr(value)
+
+
+def format_field_value(value: FieldValue) -> str:
+    if isinstance(value, bool):  # an int subclass: would silently become 1i/0i
+        raise LineProtocolError("boolean fields are not part of the schema")
+    if isinstance(value, int):
+        return _format_int(value)
+    if isinstance(value, float):
+        return _format_float(value)
+    return quote_string_field(value)
+
+
+def format_line(
+    measurement: str,
+    tags: Mapping[str, str],
+    fields: Mapping[str, FieldValue],
+    timestamp: int,
+) -> str:
+    """One point; tags are sorted by key as InfluxDB recommends (it sorts them anyway)."""
+    if not fields:
+        raise LineProtocolError("a point needs at least one field")
+    head = escape_measurement(measurement)
+    for key in sorted(tags):
+        head += f",{escape_key(key)}={escape_tag_value(tags[key])}"
+    body = ",".join(f"{escape_key(k)}={format_field_value(v)}" for k, v in fields.items())
+    return f"{head} {body} {timestamp}"
+
+
+def reading_line(reading: Reading) -> str:
+    """The ``reading`` point, timestamp in milliseconds (write with ``precision=ms``)."""
+    ts = reading.ts_ms
+    if isinstance(ts, bool) or not isinstance(ts, int) or not MIN_TIME_MS <= ts <= MAX_TIME_MS:
+        raise LineProtocolError(f"reading timestamp outside InfluxDB's range: {ts!r}")
+    fields = "value=" + _format_float(_as_float(reading.value))
+    if reading.seq is not None:
+        fields += ",seq=" + format_field_value(reading.seq)
+    # format_line's layout, spelled out because this is the hot path (tags sorted by key).
+    return (
+        f"{READING},direction={escape_tag_value(str(reading.direction))}"
+        f",meter={escape_tag_value(reading.meter)},park={escape_tag_value(reading.park)}"
+        f",resource={escape_tag_value(reading.resource)}"
+        f",tenant={escape_tag_value(reading.tenant)} {fields} {ts}"
+    )
+
+
+def _as_float(value: float) -> float:
+    """Readings must always carry a float ``value``: an int would become a conflicting int field."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LineProtocolError(f"reading value is not a number: {value!r}")
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise LineProtocolError(f"reading value out of float range: {value!r}") from exc
+
+
+def encode_payload(payload: bytes) -> tuple[str, str]:
+    """(field name, field value) for raw bytes: text when it is UTF-8, base64 otherwise."""
+    try:
+        return "payload", payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return "payload_b64", base64.b64encode(payload).decode("ascii")
+
+
+def decode_payload(payload: str | None, payload_b64: str | None) -> bytes:
+    """Inverse of ``encode_payload`` given the two stored fields (either may be missing)."""
+    if payload_b64 is not None:
+        return base64.b64decode(payload_b64)
+    return (payload or "").encode("utf-8")
+
+
+def rejection_line(rejection: Rejection, timestamp_ns: int) -> str:
+    """The ``quarantine`` point; ``timestamp_ns`` comes from ``QuarantineClock``."""
+    if not MIN_TIME_NS <= timestamp_ns <= MAX_TIME_NS:
+        raise LineProtocolError(f"quarantine timestamp outside InfluxDB's range: {timestamp_ns}")
+    payload_field, payload_value = encode_payload(rejection.payload)
+    fields: dict[str, FieldValue] = {
+        "topic": rejection.topic,
+        "detail": rejection.detail,
+        payload_field: payload_value,
+    }
+    if rejection.index is not None:
+        fields["index"] = rejection.index
+    for name in ("park", "tenant", "meter"):
+        value = getattr(rejection, name)
+        if value is not None:
+            fields[name] = value
+    fields["received_ms"] = rejection.received_ms
+    return format_line(QUARANTINE, {"reason": rejection.reason}, fields, timestamp_ns)
+
+
+class QuarantineClock:
+    """Hands out unique nanosecond timestamps for quarantine points.
+
+    ``received_ms * 1_000_000 + (counter % 1_000_000)``: within one process two rejections only
+    collide if a million others were stamped in between *and* they share ``received_ms``. The
+    counter starts at a random offset so that two ingestor processes writing the same database
+    are unlikely to collide either (not impossible: there is no coordination between them).
+    Ordering by time still orders by ``received_ms``, and ``time >= since_ms * 1_000_000`` is
+    exactly ``received_ms >= since_ms``.
+    """
+
+    def __init__(self, start: int | None = None) -> None:
+        self._counter = itertools.count(random.randrange(_NS_PER_MS) if start is None else start)
+        self._lock = threading.Lock()
+
+    def stamp(self, received_ms: int) -> int:
+        with self._lock:
+            n = next(self._counter)
+        return received_ms * _NS_PER_MS + n % _NS_PER_MS
+
+
+_CLOCK = QuarantineClock()
+
+
+def rejection_lines(rejections: Iterable[Rejection], clock: QuarantineClock = _CLOCK) -> list[str]:
+    """Quarantine points with fresh unique timestamps (write with ``precision=ns``)."""
+    return [rejection_line(r, clock.stamp(r.received_ms)) for r in rejections]
