@@ -1,0 +1,258 @@
+"""A real InfluxDB 1.x server for tests, plus the pytest fixtures that use it.
+
+Tests talk to the Debian ``influxd`` (1.6.x) rather than a fake because the risky parts of the
+Influx store are exactly the server's parsing of line protocol and InfluxQL. Each server gets a
+temp directory and free loopback ports, so runs never touch a system installation and several
+can run side by side. Load the fixtures with ``pytest_plugins = ["tests.support.influx"]`` in
+the top-level ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.store.influx import InfluxStore
+from tests.support.ports import free_port
+
+INFLUXD = os.environ.get("PARKFLOW_INFLUXD", "/usr/bin/influxd")
+
+_CONFIG = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+
+[meta]
+  dir = "{root}/meta"
+  logging-enabled = false
+
+[data]
+  dir = "{root}/data"
+  wal-dir = "{root}/wal"
+  wal-fsync-delay = "0s"
+  index-version = "inmem"
+  query-log-enabled = false
+  trace-logging-enabled = false
+
+[retention]
+  enabled = false
+
+[shard-precreation]
+  enabled = false
+
+[monitor]
+  store-enabled = false
+
+[subscriber]
+  enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{http_port}"
+  auth-enabled = {auth_enabled}
+  log-enabled = false
+  write-tracing = false
+  pprof-enabled = false
+  max-row-limit = 0
+
+[logging]
+  level = "warn"
+
+[[graphite]]
+  enabled = false
+
+[[collectd]]
+  enabled = false
+
+[[opentsdb]]
+  enabled = false
+
+[[udp]]
+  enabled = false
+
+[continuous_queries]
+  enabled = false
+"""
+
+# Servers still running when the interpreter exits (a crashed or interrupted session).
+_LIVE: set[InfluxServer] = set()
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if pytest is SIGKILLed, the kernel kills influxd too."""
+    if os.uname().sysname == "Linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for server in list(_LIVE):
+        server.close()
+
+
+class InfluxServer:
+    """One ``influxd`` process with its own data directory, restartable on the same port."""
+
+    def __init__(self, *, auth_enabled: bool = False, binary: str = INFLUXD) -> None:
+        self.binary = binary
+        self.root = Path(tempfile.mkdtemp(prefix="parkflow-influxd-"))
+        self.http_port = free_port()
+        self.rpc_port = free_port()
+        self.config_path = self.root / "influxdb.conf"
+        self.config_path.write_text(
+            _CONFIG.format(
+                root=self.root,
+                rpc_port=self.rpc_port,
+                http_port=self.http_port,
+                auth_enabled="true" if auth_enabled else "false",
+            )
+        )
+        self.log_path = self.root / "influxd.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._paused = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start (or restart) on the same data directory and ports; return once /ping answers."""
+        if self._proc is not None and self._proc.poll() is None:
+            raise RuntimeError("influxd is already running")
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [self.binary, "run", "-config", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                env={**os.environ, "HOME": str(self.root)},
+                start_new_session=True,  # a terminal Ctrl-C goes to pytest, which cleans up
+                preexec_fn=_die_with_parent,
+            )
+        self._paused = False
+        _LIVE.add(self)
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"influxd exited with {self._proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise TimeoutError(f"influxd did not answer /ping within {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(sig)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Graceful shutdown (SIGTERM); falls back to SIGKILL if it does not exit in time."""
+        if self._proc is None:
+            return
+        if self._paused:
+            self.resume()  # a stopped process would never act on SIGTERM
+        self._signal(signal.SIGTERM)
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._proc = None
+        _LIVE.discard(self)
+
+    def kill(self) -> None:
+        """Crash the server (SIGKILL): what a power cut or OOM kill looks like to clients."""
+        if self._proc is None:
+            return
+        self._signal(signal.SIGKILL)
+        self._proc.wait()
+        self._proc = None
+        self._paused = False
+        _LIVE.discard(self)
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): connections are accepted by the kernel, never answered."""
+        self._signal(signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+        self._paused = False
+
+    def query(self, q: str, **params: str) -> httpx.Response:
+        """Run an InfluxQL statement as-is (test setup and inspection)."""
+        return httpx.post(f"{self.url}/query", data={"q": q, **params}, timeout=10.0)
+
+    def http_stats(self) -> dict[str, int]:
+        """The server's own HTTP counters (writeReq, pointsWrittenOK, ...) from /debug/vars."""
+        stats = httpx.get(f"{self.url}/debug/vars", timeout=10.0).json()
+        return next(v["values"] for k, v in stats.items() if k.startswith("httpd"))
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> InfluxServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@pytest.fixture(scope="session")
+def influx_server() -> Iterator[InfluxServer]:
+    """One shared server for the session; tests that stop or freeze a server use their own."""
+    with InfluxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def own_influx_server() -> Iterator[InfluxServer]:
+    """A private server the test may stop, kill or pause."""
+    with InfluxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def influx_store(influx_server: InfluxServer) -> Iterator[InfluxStore]:
+    """An InfluxStore on a fresh database of the shared server, dropped afterwards."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    store = InfluxStore(influx_server.url, database, create_database=True, timeout=10.0)
+    try:
+        yield store
+    finally:
+        store.close()
+        influx_server.query(f'DROP DATABASE "{database}"')

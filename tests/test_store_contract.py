@@ -1,0 +1,442 @@
+"""One behavioural contract for every Store, then what is specific to SQLite and InfluxDB.
+
+The contract runs against MemoryStore (the reference), SqliteStore on a temp file and
+InfluxStore on a real influxd, so the three cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
+from ingest.model import Direction, Reading, Rejection, WriteBatch
+from ingest.store import (
+    InfluxStore,
+    MemoryStore,
+    ReadingQuery,
+    SqliteStore,
+    Store,
+    open_store,
+)
+from ingest.store.sqlite import SCHEMA_VERSION
+from tests.support.influx import InfluxServer
+
+T0 = 1_717_000_000_000  # 2024-05-29, epoch ms
+
+
+def reading(
+    meter: str = "m1",
+    ts_ms: int = T0,
+    value: float = 1.5,
+    seq: int | None = None,
+    park: str = "p1",
+    tenant: str = "t1",
+) -> Reading:
+    return Reading(park, tenant, meter, "water", Direction.IN, ts_ms, value, seq)
+
+
+def rejection(
+    reason: str = "bad_json",
+    received_ms: int = T0,
+    payload: bytes = b"{}",
+    index: int | None = None,
+    detail: str = "no",
+    **ids: str | None,
+) -> Rejection:
+    return Rejection(reason, detail, "park/p1/t1/m1", payload, received_ms, index, **ids)
+
+
+@pytest.fixture(params=["memory", "sqlite", "influx"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        s: Store = MemoryStore()
+    elif request.param == "sqlite":
+        s = SqliteStore(tmp_path / "parkflow.db")
+    else:
+        s = request.getfixturevalue("influx_store")
+    yield s
+    s.close()
+
+
+def all_readings(store: Store) -> list[Reading]:
+    return store.readings(ReadingQuery())
+
+
+# -- readings --------------------------------------------------------------------------------
+
+
+def test_readings_round_trip_with_and_without_seq(store: Store) -> None:
+    written = [
+        reading("m1", T0, 0.1, seq=7),
+        reading("m1", T0 + 1, -3.5),
+        reading("m2", T0, 1e16, seq=2**62),
+        reading("m3", T0, 0.0, seq=0),
+        reading("m4", T0, 12345.678901234567),
+    ]
+    store.write(WriteBatch(readings=tuple(written)))
+    got = all_readings(store)
+    assert got == written
+    assert [r.seq for r in got] == [7, None, 2**62, 0, None]
+    assert all(isinstance(r.value, float) and isinstance(r.direction, Direction) for r in got)
+
+
+def test_same_reading_twice_is_stored_once(store: Store) -> None:
+    r = reading(seq=1)
+    store.write(WriteBatch(readings=(r, r)))
+    store.write(WriteBatch(readings=(r,)))
+    assert all_readings(store) == [r]
+
+
+def test_same_key_with_new_value_replaces(store: Store) -> None:
+    store.write(WriteBatch(readings=(reading(value=1.0, seq=1), reading("m2", value=5.0))))
+    store.write(WriteBatch(readings=(reading(value=2.0, seq=2),)))
+    assert all_readings(store) == [reading(value=2.0, seq=2), reading("m2", value=5.0)]
+
+
+def test_query_filters_and_sort_order(store: Store) -> None:
+    keys = [
+        (park, tenant, meter)
+        for park in ("p1", "p2")
+        for tenant in ("t1", "t'2\\x")  # quote and backslash exercise query escaping
+        for meter in ("a", "b")
+    ]
+    far_past, far_future = -86_400_000, 7_258_118_400_000  # 1969-12-31, 2200-01-01
+    written = [
+        reading(meter, ts, float(ts % 97), park=park, tenant=tenant)
+        for park, tenant, meter in keys
+        for ts in (far_past, T0, T0 + 1000, T0 + 2000, far_future)
+    ]
+    shuffled = written[:]
+    random.Random(4).shuffle(shuffled)
+    store.write(WriteBatch(readings=tuple(shuffled[:20])))
+    store.write(WriteBatch(readings=tuple(shuffled[20:])))
+
+    def expect(pred: object) -> list[Reading]:
+        assert callable(pred)
+        return sorted(
+            (r for r in written if pred(r)), key=lambda r: (r.park, r.tenant, r.meter, r.ts_ms)
+        )
+
+    assert all_readings(store) == expect(lambda r: True)
+    assert store.readings(ReadingQuery(park="p2")) == expect(lambda r: r.park == "p2")
+    assert store.readings(ReadingQuery(tenant="t'2\\x")) == expect(lambda r: r.tenant == "t'2\\x")
+    assert store.readings(ReadingQuery(meter="b")) == expect(lambda r: r.meter == "b")
+    assert store.readings(ReadingQuery(park="p1", tenant="t1", meter="a")) == expect(
+        lambda r: r.key == reading("a").key
+    )
+    window = ReadingQuery(start_ms=T0, end_ms=T0 + 2000)  # start inclusive, end exclusive
+    assert store.readings(window) == expect(lambda r: T0 <= r.ts_ms < T0 + 2000)
+    assert {r.ts_ms for r in store.readings(window)} == {T0, T0 + 1000}
+    assert store.readings(ReadingQuery(end_ms=0)) == expect(lambda r: r.ts_ms < 0)
+    assert store.readings(ReadingQuery(start_ms=T0 + 2001)) == expect(lambda r: r.ts_ms > T0 + 2000)
+    assert store.readings(ReadingQuery(park="p3")) == []
+    assert store.readings(ReadingQuery(start_ms=T0, end_ms=T0)) == []
+
+
+def test_large_batch_is_stored_completely(store: Store) -> None:
+    written = [
+        reading(f"m{i % 50:02d}", T0 + i * 1000, i / 7, seq=i if i % 2 else None)
+        for i in range(20_000)
+    ]
+    store.write(WriteBatch(readings=tuple(written)))
+    got = all_readings(store)
+    assert len(got) == 20_000
+    assert got == sorted(written, key=lambda r: (r.meter, r.ts_ms))
+
+
+# -- quarantine ------------------------------------------------------------------------------
+
+
+def test_quarantine_round_trip(store: Store) -> None:
+    written = [
+        rejection("bad_json", T0 + 5, b"\xff\xfe\x00binary\x80", index=None),
+        rejection(
+            "bad_json",
+            T0 + 4,
+            b'{"a": "x\\"y", \'q\'}\n\r\\ end \\',
+            index=0,
+            detail='line 1\nline "2" \\ back',
+        ),
+        rejection("unknown_meter", T0 + 3, b"", index=7, park="p1", tenant="t1", meter="m9"),
+        rejection("unknown_meter", T0 + 2, "é😀".encode(), park="", tenant=None, meter="x y"),
+        rejection("too_old", T0 + 1, b"\x00", index=2**40, detail=""),
+        rejection("too_old", T0, bytes(range(256)) * 40),  # 10 KB of every byte value
+    ]
+    store.write(WriteBatch(rejections=tuple(written)))
+    assert store.quarantined() == written  # most recent first
+
+
+def test_quarantine_filters(store: Store) -> None:
+    written = [
+        rejection(reason, T0 + i, f"#{i}".encode())
+        for i, reason in enumerate(["a", "b", "a", "a", "b"])
+    ]
+    store.write(WriteBatch(rejections=tuple(written)))
+    assert store.quarantined(reason="a") == [written[3], written[2], written[0]]
+    assert store.quarantined(since_ms=T0 + 2) == [written[4], written[3], written[2]]
+    assert store.quarantined(reason="b", since_ms=T0 + 2) == [written[4]]
+    assert store.quarantined(limit=2) == [written[4], written[3]]
+    assert store.quarantined(reason="nope") == []
+    assert store.quarantine_counts() == {"a": 3, "b": 2}
+
+
+def test_many_identical_rejections_in_one_batch_are_all_kept(store: Store) -> None:
+    same = rejection("flood", T0, b"x")
+    other = rejection("other", T0, b"y")
+    store.write(WriteBatch(rejections=(same,) * 500 + (other,)))
+    store.write(WriteBatch(rejections=(same,) * 10))
+    assert store.quarantine_counts() == {"flood": 510, "other": 1}
+    assert Counter(store.quarantined(limit=10_000)) == Counter({same: 510, other: 1})
+
+
+def test_mixed_batch(store: Store) -> None:
+    batch = WriteBatch(readings=(reading(),), rejections=(rejection(),))
+    store.write(batch)
+    assert all_readings(store) == [reading()]
+    assert store.quarantined() == [rejection()]
+    store.ping()
+
+
+# -- what must fail, and how -----------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "influx"])
+def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s: Store = SqliteStore(tmp_path / "parkflow.db")
+    else:
+        s = request.getfixturevalue("influx_store")
+    yield s
+    s.close()
+
+
+def test_unstorable_value_fails_the_whole_batch_permanently(durable_store: Store) -> None:
+    good = reading("good")
+    with pytest.raises(PermanentWriteError):
+        durable_store.write(WriteBatch(readings=(good, reading("bad", value=math.nan))))
+    assert all_readings(durable_store) == []
+
+
+# -- InfluxStore -----------------------------------------------------------------------------
+
+
+def test_influx_stopped_server_is_retryable_and_data_survives_restart(
+    own_influx_server: InfluxServer,
+) -> None:
+    store = InfluxStore(own_influx_server.url, "db", create_database=True, timeout=2.0)
+    store.write(WriteBatch(readings=(reading(),)))
+    own_influx_server.stop()
+    with pytest.raises(RetryableWriteError):
+        store.write(WriteBatch(readings=(reading("m2"),)))
+    with pytest.raises(RetryableWriteError):
+        store.ping()
+    own_influx_server.start()
+    store.write(WriteBatch(readings=(reading("m2"),)))
+    assert all_readings(store) == [reading(), reading("m2")]
+    store.close()
+
+
+def test_influx_acknowledged_write_survives_sigkill(own_influx_server: InfluxServer) -> None:
+    store = InfluxStore(own_influx_server.url, "db", create_database=True)
+    batch = WriteBatch(readings=(reading(seq=3),), rejections=(rejection(),))
+    store.write(batch)
+    own_influx_server.kill()
+    own_influx_server.start()
+    assert all_readings(store) == [reading(seq=3)]
+    assert store.quarantined() == [rejection()]
+    store.close()
+
+
+def test_influx_frozen_server_times_out_retryably_and_retry_does_not_duplicate(
+    own_influx_server: InfluxServer,
+) -> None:
+    store = InfluxStore(own_influx_server.url, "db", create_database=True, timeout=0.5)
+    store.ping()  # database created while the server is alive
+    batch = WriteBatch(rejections=(rejection(), rejection()))
+    writes_before = own_influx_server.http_stats()["writeReq"]
+    own_influx_server.pause()
+    started = time.monotonic()
+    with pytest.raises(RetryableWriteError, match="timed out"):
+        store.write(batch)
+    assert time.monotonic() - started < 3.0
+    own_influx_server.resume()
+    # The frozen server still carries out the request it had buffered. Wait for that, so the
+    # retry really is a second delivery of the same two quarantine points.
+    deadline = time.monotonic() + 10
+    while own_influx_server.http_stats()["writeReq"] == writes_before:
+        assert time.monotonic() < deadline, "influxd never processed the buffered write"
+        time.sleep(0.05)
+    store.write(batch)
+    assert store.quarantine_counts() == {"bad_json": 2}
+    store.write(WriteBatch(rejections=(rejection(),)))  # a new batch is a new record
+    assert store.quarantine_counts() == {"bad_json": 3}
+    store.close()
+
+
+def test_influx_field_type_conflict_is_permanent(
+    influx_server: InfluxServer, influx_store: InfluxStore
+) -> None:
+    influx_store.ping()  # creates the database
+    foreign = "reading,direction=in,meter=m1,park=p1,resource=water,tenant=t1 seq=1.5"
+    response = httpx.post(
+        f"{influx_server.url}/write",
+        params={"db": influx_store.database, "precision": "ms"},
+        content=f"{foreign} {T0}",
+    )
+    assert response.status_code == 204
+    with pytest.raises(PermanentWriteError, match="field type conflict"):
+        influx_store.write(WriteBatch(readings=(reading("m2", T0 + 1, seq=1),)))
+
+
+def test_influx_unrepresentable_tag_fails_before_anything_is_sent(
+    influx_store: InfluxStore,
+) -> None:
+    bad = reading(park="line\nbreak")
+    with pytest.raises(PermanentWriteError, match="LF"):
+        influx_store.write(WriteBatch(readings=(reading(), bad)))
+    assert all_readings(influx_store) == []
+
+
+def test_influx_missing_database_is_retryable(influx_server: InfluxServer) -> None:
+    store = InfluxStore(influx_server.url, "never_created")
+    with pytest.raises(RetryableWriteError, match="404"):
+        store.write(WriteBatch(readings=(reading(),)))
+    store.close()
+
+
+def test_influx_chunks_by_points_and_bytes(influx_server: InfluxServer) -> None:
+    written = [reading(f"m{i:03d}", seq=i) for i in range(50)]
+    batch = WriteBatch(
+        readings=tuple(written), rejections=(rejection(payload=b"x" * 1000), rejection())
+    )
+
+    by_points = InfluxStore(influx_server.url, "chunk_a", create_database=True, max_points=7)
+    by_points.ping()
+    before = influx_server.http_stats()["writeReq"]
+    by_points.write(batch)
+    assert influx_server.http_stats()["writeReq"] - before == 8 + 1  # ceil(50 / 7) + 1
+    assert all_readings(by_points) == written
+
+    by_bytes = InfluxStore(influx_server.url, "chunk_b", create_database=True, max_body_bytes=300)
+    by_bytes.ping()
+    before_stats = influx_server.http_stats()
+    by_bytes.write(batch)
+    after_stats = influx_server.http_stats()
+    requests = after_stats["writeReq"] - before_stats["writeReq"]
+    body_bytes = after_stats["writeReqBytes"] - before_stats["writeReqBytes"]
+    # Every request holds at most 300 bytes, except the one carrying the 1000-byte payload.
+    assert requests >= (body_bytes - 1100) / 300 + 1 > 10
+    assert all_readings(by_bytes) == written
+    assert by_bytes.quarantine_counts() == {"bad_json": 2}
+    for s in (by_points, by_bytes):
+        s.close()
+    influx_server.query('DROP DATABASE "chunk_a"')
+    influx_server.query('DROP DATABASE "chunk_b"')
+
+
+def test_influx_wrong_credentials_are_retryable() -> None:
+    with InfluxServer(auth_enabled=True) as server:
+        created = server.query("CREATE USER \"admin\" WITH PASSWORD 's3cret' WITH ALL PRIVILEGES")
+        assert created.status_code == 200 and "error" not in created.text
+        good = InfluxStore(
+            server.url, "db", username="admin", password="s3cret", create_database=True
+        )
+        good.write(WriteBatch(readings=(reading(),)))
+        assert all_readings(good) == [reading()]
+        bad = InfluxStore(server.url, "db", username="admin", password="wrong")
+        with pytest.raises(RetryableWriteError, match="401"):
+            bad.write(WriteBatch(readings=(reading("m2"),)))
+        anonymous = InfluxStore(server.url, "db")
+        with pytest.raises(RetryableWriteError, match="401"):
+            anonymous.write(WriteBatch(readings=(reading("m2"),)))
+        assert all_readings(good) == [reading()]
+        for s in (good, bad, anonymous):
+            s.close()
+
+
+# -- SqliteStore -----------------------------------------------------------------------------
+
+
+def test_sqlite_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "parkflow.db"
+    store = SqliteStore(path)
+    store.write(WriteBatch(readings=(reading(seq=1),), rejections=(rejection(payload=b"\xff"),)))
+    store.close()
+    again = SqliteStore(path)
+    assert all_readings(again) == [reading(seq=1)]
+    assert again.quarantined() == [rejection(payload=b"\xff")]
+    again.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    raw.close()
+
+
+def test_sqlite_is_usable_from_several_threads(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "parkflow.db")
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for b in range(40):
+                readings = tuple(reading(f"w{worker}", T0 + b * 100 + i) for i in range(100))
+                store.write(WriteBatch(readings=readings, rejections=(rejection(),)))
+                store.readings(ReadingQuery(meter=f"w{worker}", start_ms=T0 + b * 100))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(all_readings(store)) == 3 * 40 * 100
+    assert store.quarantine_counts() == {"bad_json": 120}
+    store.close()
+
+
+def test_sqlite_locked_database_is_retryable(tmp_path: Path) -> None:
+    path = tmp_path / "parkflow.db"
+    store = SqliteStore(path, busy_timeout_ms=50)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(RetryableWriteError, match="locked"):
+        store.write(WriteBatch(readings=(reading(),)))
+    other.execute("ROLLBACK")
+    other.close()
+    store.write(WriteBatch(readings=(reading(),)))
+    assert all_readings(store) == [reading()]
+    store.close()
+
+
+def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "parkflow.db"
+    SqliteStore(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    raw.close()
+    with pytest.raises(StoreError, match="newer"):
+        SqliteStore(path)
+
+
+def test_open_store_picks_influx_only_when_configured(
+    tmp_path: Path, influx_server: InfluxServer
+) -> None:
+    local = open_store(None, str(tmp_path / "a.db"))
+    assert isinstance(local, SqliteStore)
+    local.close()
+    remote = open_store(influx_server.url, str(tmp_path / "b.db"), database="x", timeout=3.0)
+    assert isinstance(remote, InfluxStore) and remote.database == "x"
+    remote.close()
+    assert not (tmp_path / "b.db").exists()
