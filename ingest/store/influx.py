@@ -95,7 +95,8 @@ class InfluxStore(Store):
         self.max_points = max_points
         self.max_body_bytes = max_body_bytes
         headers = {"Authorization": f"Token {token}"} if token is not None else {}
-        auth = httpx.BasicAuth(username or "", password or "") if username is not None else None
+        basic = username is not None or password is not None
+        auth = httpx.BasicAuth(username or "", password or "") if basic else None
         self._client = httpx.Client(
             base_url=url.rstrip("/"),
             timeout=httpx.Timeout(timeout),
