@@ -68,9 +68,15 @@ def sample_messages(registry: Registry, minutes: int, now_ms: int) -> list[tuple
     out += [
         (f"ip/{park}/nobody/x1/readings", b'{"ts": 0, "value": 1}'),
         (topic_for(park, "thep-an", "thep-elec"), b'{"ts": "yesterday", "value": 1}'),
-        (topic_for(park, "thep-an", "thep-elec"), json.dumps({"ts": now_ms, "value": 1e9}).encode()),
+        (
+            topic_for(park, "thep-an", "thep-elec"),
+            json.dumps({"ts": now_ms, "value": 1e9}).encode(),
+        ),
         (topic_for(park, "det-phuoc", "det-water"), b'{"ts": 1, "value": NaN}'),
-        (topic_for(park, "det-phuoc", "thep-water"), json.dumps({"ts": now_ms, "value": 3}).encode()),
+        (
+            topic_for(park, "det-phuoc", "thep-water"),
+            json.dumps({"ts": now_ms, "value": 3}).encode(),
+        ),
         (topic_for(park, "wwtp", "wwtp-effluent"), b"\xff\xfe"),
     ]
     return out
@@ -110,7 +116,11 @@ def run_demo(minutes: int = 180, db: Path | None = None) -> int:
         for info in infos:
             info.wait_for_publish(timeout=30)
         print(f"published {len(messages)} messages from {len(registry.meters())} meters")
-        _wait(lambda: ingestor.metrics.acked._value.get() >= len(messages), 60, "not everything was acked")
+        _wait(
+            lambda: ingestor.metrics.acked._value.get() >= len(messages),
+            60,
+            "not everything was acked",
+        )
         _report(store, registry)
     finally:
         publisher.loop_stop()
@@ -128,7 +138,9 @@ def _report(store: SqliteStore, registry: Registry) -> None:
     for r in rows:
         by_meter.setdefault(r.meter, []).append((r.ts_ms, r.value))
     print(f"\nstored {len(rows)} readings")
-    print(f"{'tenant':<15} {'meter':<15} {'resource':<26} {'dir':<4} {'kind':<11} {'n':>4} {'quantity':>12}")
+    print(
+        f"{'tenant':<15} {'meter':<15} {'resource':<26} {'dir':<4} {'kind':<11} {'n':>4} {'quantity':>12}"
+    )
     for rm in registry.meters():
         m = rm.meter
         points = by_meter.get(m.id, [])
