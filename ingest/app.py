@@ -9,13 +9,13 @@ from types import FrameType
 from ingest.http import StatusServer
 from ingest.pipeline import Ingestor
 from ingest.registry import load_registry
-from ingest.settings import IngestSettings
+from ingest.settings import IngestSettings, StoreSettings
 from ingest.store import Store, open_store
 
 log = logging.getLogger("parkflow.ingest")
 
 
-def store_from_settings(s: IngestSettings) -> Store:
+def store_from_settings(s: StoreSettings) -> Store:
     return open_store(
         s.influx_url,
         str(s.sqlite_path),

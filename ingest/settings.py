@@ -1,4 +1,4 @@
-"""The ingestor's settings: one pydantic-settings class, environment variables prefixed PARKFLOW_."""
+"""Settings from environment variables prefixed PARKFLOW_: the store's, shared, and the ingestor's."""
 
 from __future__ import annotations
 
@@ -12,10 +12,27 @@ from ingest.registry import SAMPLE_REGISTRY
 from ingest.validate import Limits
 
 
-class IngestSettings(BaseSettings):
+class StoreSettings(BaseSettings):
+    """Where readings live; shared by every parkflow process (same PARKFLOW_ variables)."""
+
     model_config = SettingsConfigDict(env_prefix="PARKFLOW_", extra="ignore")
 
     registry: Path = Field(default=SAMPLE_REGISTRY, description="park registry YAML")
+
+    # stores: InfluxDB when a URL is set, else the embedded SQLite file
+    influx_url: str | None = None
+    influx_database: str = "parkflow"
+    influx_retention_policy: str | None = None
+    influx_username: str | None = None
+    influx_password: str | None = None
+    influx_token: str | None = None
+    influx_timeout_s: float = 10.0
+    influx_create_database: bool = Field(default=True, description="CREATE DATABASE on start")
+    sqlite_path: Path = Path("parkflow.sqlite")
+
+
+class IngestSettings(StoreSettings):
+    """``parkflow ingest``: the broker session, batching, retries and validation limits."""
 
     # MQTT
     mqtt_host: str = "127.0.0.1"
@@ -44,17 +61,6 @@ class IngestSettings(BaseSettings):
     flush_interval_s: float = Field(default=0.2, gt=0, description="max age of a batch")
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
-
-    # stores: InfluxDB when a URL is set, else the embedded SQLite file
-    influx_url: str | None = None
-    influx_database: str = "parkflow"
-    influx_retention_policy: str | None = None
-    influx_username: str | None = None
-    influx_password: str | None = None
-    influx_token: str | None = None
-    influx_timeout_s: float = 10.0
-    influx_create_database: bool = Field(default=True, description="CREATE DATABASE on start")
-    sqlite_path: Path = Path("parkflow.sqlite")
 
     # validation limits
     data_format: str = "json"
