@@ -59,6 +59,7 @@ class Ingestor:
         self.validator = Validator(registry, settings.limits(), settings.data_format)
         self._cond = threading.Condition()
         self._pending = _Pending()
+        self._inflight = 0  # messages of the batch being written: held, unacked, until it is done
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self.store_ok = True
@@ -81,6 +82,7 @@ class Ingestor:
             with self._cond:
                 dropped = len(self._pending.messages)
                 self._pending = _Pending()
+                self.metrics.pending.set(self._inflight)
                 self._cond.notify_all()
             if dropped:
                 log.info("reconnected: awaiting redelivery", extra={"messages": dropped})
@@ -104,9 +106,13 @@ class Ingestor:
             ]
         self.metrics.received.inc()
         with self._cond:
-            # Bounded memory: when the store is slow or down, stop reading from the broker.
+            # Bounded memory: when the store is slow or down, stop reading from the broker. The
+            # batch being written counts too: its messages stay in memory until they are acked.
             limit = self.settings.max_pending_messages
-            while len(self._pending.messages) >= limit and not self._stopping.is_set():
+            while (
+                len(self._pending.messages) + self._inflight >= limit
+                and not self._stopping.is_set()
+            ):
                 self._cond.notify_all()
                 self._cond.wait(0.5)
             p = self._pending
@@ -115,6 +121,7 @@ class Ingestor:
             p.messages.append(msg)
             p.readings.extend(readings)
             p.rejections.extend(rejections)
+            self.metrics.pending.set(len(p.messages) + self._inflight)
             if len(p.readings) + len(p.rejections) >= self.settings.batch_size:
                 self._cond.notify()
 
@@ -154,7 +161,7 @@ class Ingestor:
                     or self._stopping.is_set()
                 ):
                     self._pending = _Pending()
-                    self._cond.notify_all()  # wake a receiver waiting for room
+                    self._inflight = len(p.messages)
                     return p
                 if self._stopping.is_set():
                     return None
@@ -165,18 +172,22 @@ class Ingestor:
 
     def _flush(self, p: _Pending) -> bool:
         m = self.metrics
-        m.pending.set(len(p.messages))
         m.lag.set(max(0.0, time.time() - p.messages[0].received_ms / 1000))
         batch = WriteBatch(tuple(p.readings), tuple(p.rejections))
-        failpoints.hit("before_write")
-        if not self._write(batch):
-            return False
-        failpoints.hit("after_write")  # durable but not acked: redelivery must not duplicate
-        acked = self.source.ack(p.messages)
-        m.acked.inc(acked)
-        m.pending.set(0)
-        m.lag.set(0)
-        return True
+        try:
+            failpoints.hit("before_write")
+            if not self._write(batch):
+                return False
+            failpoints.hit("after_write")  # durable but not acked: redelivery must not duplicate
+            acked = self.source.ack(p.messages)
+            m.acked.inc(acked)
+            m.lag.set(0)
+            return True
+        finally:
+            with self._cond:
+                self._inflight = 0
+                m.pending.set(len(self._pending.messages))
+                self._cond.notify_all()  # wake a receiver waiting for room
 
     def _write(self, batch: WriteBatch) -> bool:
         """True once the batch is durable; False only when stopping while the store is failing."""
