@@ -6,12 +6,13 @@ index; a message that cannot be attributed or parsed is quarantined whole.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ingest.errors import PayloadError, UnitError
 from ingest.model import Reading, Rejection
 from ingest.parse import Parser, RawReading, get_parser
-from ingest.parse.json_payload import BAD_UNIT
+from ingest.parse.json_payload import BAD_UNIT, NOT_FINITE
 from ingest.registry import Registry, ResolvedMeter
 from ingest.units import factor
 
@@ -116,6 +117,14 @@ class Validator:
                 raise PayloadError(
                     BAD_UNIT, f"{exc} (meter {meter.id} reports {meter.unit})"
                 ) from exc
+        canonical = value * rm.to_canonical
+        if not (math.isfinite(value) and math.isfinite(canonical)):
+            # a finite number in a big unit can overflow once converted (1e308 km3 to m3)
+            raise PayloadError(
+                NOT_FINITE,
+                f"value {item.value!r} {item.unit or meter.unit} is not a finite number"
+                f" in {meter.canonical_unit}",
+            )
         if (meter.min is not None and value < meter.min) or (
             meter.max is not None and value > meter.max
         ):
@@ -129,7 +138,7 @@ class Validator:
             resource=meter.resource,
             direction=meter.direction,
             ts_ms=item.ts_ms,
-            value=value * rm.to_canonical,
+            value=canonical,
             seq=item.seq,
         )
 
