@@ -101,6 +101,11 @@ class Validator:
                 rejections.append(_reject(exc, topic, payload, received_ms, rm, item.index))
         return readings, rejections
 
+    def check(self, item: RawReading, rm: ResolvedMeter, received_ms: int) -> Reading:
+        """One parsed reading against its meter, as for a message; raises ``PayloadError``."""
+        lim = self.limits
+        return self._check(item, rm, received_ms - lim.horizon_ms, received_ms + lim.future_tolerance_ms)
+
     def _check(self, item: RawReading, rm: ResolvedMeter, lo: int, hi: int) -> Reading:
         meter = rm.meter
         if item.ts_ms > hi:

@@ -6,8 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.errors import RegistryError
+
+if TYPE_CHECKING:
+    from service.settings import ServiceSettings
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -56,6 +60,120 @@ def _cmd_registry_acl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_settings(args: argparse.Namespace) -> ServiceSettings:
+    from service.settings import ServiceSettings
+
+    overrides = {k: getattr(args, k) for k in ("registry", "state_path") if getattr(args, k, None)}
+    return ServiceSettings(**overrides)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ingest.logs import setup_logging
+    from service.app import serve
+
+    settings = _service_settings(args)
+    setup_logging("json")
+    return serve(settings)
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from ingest.logs import setup_logging
+    from service.app import detect_now
+
+    setup_logging("text", level=30)
+    run_id = detect_now(_service_settings(args))
+    print(f"detection run {run_id} done; see `parkflow surpluses` and `parkflow opportunities`")
+    return 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from service.state import State
+    from service.views import opportunities_table, surpluses_table
+
+    state = State(_service_settings(args).state_path)
+    try:
+        run = state.latest_run()
+        if run is None:
+            print("no detection run yet: run `parkflow detect` (or `parkflow serve`)")
+            return 1
+        if args.command == "surpluses":
+            rows = state.surpluses(run.id, tenant=args.tenant)
+            print(surpluses_table(rows, explain=args.explain))
+        else:
+            rows = state.opportunities(run.id, tenant=args.tenant)
+            print(opportunities_table(rows, explain=args.explain))
+        print(f"\nrun {run.id}, window {run.window_days} days, finished {_when(run.finished_ms)}")
+        return 0
+    finally:
+        state.close()
+
+
+def _when(ms: int | None) -> str:
+    import datetime as dt
+
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ingest.app import store_from_settings
+    from ingest.errors import PayloadError
+    from ingest.importer import CsvMapping, import_csv
+    from ingest.registry import load_registry
+    from ingest.settings import IngestSettings
+    from ingest.validate import Limits
+
+    settings = IngestSettings(**({"registry": args.registry} if args.registry else {}))
+    try:
+        park, tenant, meter = args.meter.split("/")
+    except ValueError:
+        print("--meter takes PARK/TENANT/METER", file=sys.stderr)
+        return 2
+    mapping = CsvMapping(
+        ts_column=args.ts_column,
+        value_column=args.value_column,
+        unit=args.unit,
+        timezone=args.timezone,
+        ts_format=args.ts_format,
+        delimiter=args.delimiter,
+        decimal=args.decimal,
+    )
+    limits = Limits(horizon_ms=int(args.horizon_days * 86_400_000))
+    with open(args.file, encoding="utf-8-sig") as fh:
+        total = max(0, sum(1 for _ in fh) - 1)
+    store = store_from_settings(settings)
+    try:
+        with tqdm(total=total, unit="row", disable=args.quiet) as bar:
+            summary = import_csv(
+                args.file,
+                store,
+                load_registry(settings.registry),
+                park,
+                tenant,
+                meter,
+                mapping,
+                limits,
+                progress=bar.update,
+            )
+    except PayloadError as exc:
+        print(f"{args.meter}: {exc.detail}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(
+        f"{summary.rows} rows: {summary.stored} stored, {sum(summary.rejected.values())} rejected"
+    )
+    for reason, n in summary.rejected.most_common():
+        print(f"  {reason}: {n}  e.g. {summary.examples[reason]}")
+    return 0 if summary.stored or not summary.rows else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from service.demo import run_demo
 
@@ -84,6 +202,35 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file", type=Path)
     a.add_argument("--ingest-user", default="parkflow-ingest")
     a.set_defaults(func=_cmd_registry_acl)
+
+    for name, helptext, func in (
+        ("serve", "keep rollups current and run detection on a schedule", _cmd_serve),
+        ("detect", "update rollups and run detection now", _cmd_detect),
+        ("surpluses", "the latest run's surpluses, as a table", _cmd_results),
+        ("opportunities", "the latest run's ranked opportunities, as a table", _cmd_results),
+    ):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
+        sp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
+        if name in ("surpluses", "opportunities"):
+            sp.add_argument("--tenant", help="only what concerns this tenant")
+            sp.add_argument("--explain", action="store_true", help="add the plain-language text")
+        sp.set_defaults(func=func)
+
+    im = sub.add_parser("import", help="backfill one meter's history from a CSV file")
+    im.add_argument("file", type=Path)
+    im.add_argument("--meter", required=True, help="PARK/TENANT/METER as in the registry")
+    im.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
+    im.add_argument("--ts-column", default="ts")
+    im.add_argument("--value-column", default="value")
+    im.add_argument("--unit", help="unit of the values (default: the meter's registered unit)")
+    im.add_argument("--timezone", default="Asia/Ho_Chi_Minh", help="for times without an offset")
+    im.add_argument("--ts-format", help="strptime format of the time column (default: inferred)")
+    im.add_argument("--delimiter", default=",")
+    im.add_argument("--decimal", default=".", help="decimal mark of the values, e.g. ','")
+    im.add_argument("--horizon-days", type=float, default=3650.0, help="oldest row accepted")
+    im.add_argument("--quiet", action="store_true", help="no progress bar")
+    im.set_defaults(func=_cmd_import)
 
     d = sub.add_parser(
         "demo", help="embedded broker + sample park publisher + ingestor into SQLite"

@@ -1,0 +1,24 @@
+"""``parkflow serve`` and the detection commands: schedule, window and where state is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from ingest.settings import StoreSettings
+
+
+class ServiceSettings(StoreSettings):
+    state_path: Path = Field(
+        default=Path("parkflow-state.sqlite"), description="runs, results, events (SQLite)"
+    )
+    knowledge: Path | None = Field(
+        default=None, description="a park's knowledge YAML overriding the shipped defaults"
+    )
+    window_days: int = Field(default=28, ge=1, le=366)
+    detect_interval_s: float = Field(default=3600.0, gt=0, description="detection schedule")
+    rollup_interval_s: float = Field(default=60.0, gt=0, description="rollup maintenance")
+    change_threshold: float = Field(
+        default=0.25, gt=0, description="relative change of a surplus that makes an event"
+    )

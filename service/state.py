@@ -1,0 +1,276 @@
+"""The service's own durable state: detection runs, their results, and the events between them.
+
+Kept in SQLite whatever store holds the readings: results and events are small, relational,
+and must survive restarts (events feed alerts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from service.detect import Surplus
+from service.events import Event, Snapshot
+from service.match import Opportunity
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_ms INTEGER NOT NULL,
+    finished_ms INTEGER,
+    trigger TEXT NOT NULL,
+    window_days INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    n_surpluses INTEGER NOT NULL DEFAULT 0,
+    n_opportunities INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS surpluses (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    id TEXT NOT NULL,
+    park TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    size REAL NOT NULL,
+    unit TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run_id, id)
+);
+CREATE TABLE IF NOT EXISTS opportunities (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    id TEXT NOT NULL,
+    park TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    from_tenant TEXT NOT NULL,
+    to_tenant TEXT NOT NULL,
+    size REAL NOT NULL,
+    unit TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run_id, id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    created_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    park TEXT NOT NULL,
+    tenants TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    before REAL,
+    after REAL
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events(created_ms);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    started_ms: int
+    finished_ms: int | None
+    trigger: str
+    window_days: int
+    status: str
+    error: str | None
+    n_surpluses: int
+    n_opportunities: int
+
+
+class State:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema {version}, newer than this parkflow knows")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def start_run(self, started_ms: int, trigger: str, window_days: int) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO runs(started_ms, trigger, window_days, status) VALUES (?,?,?,'running')",
+                (started_ms, trigger, window_days),
+            )
+            return int(cur.lastrowid or 0)
+
+    def fail_run(self, run_id: int, finished_ms: int, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status='failed', finished_ms=?, error=? WHERE id=?",
+                (finished_ms, error[:4000], run_id),
+            )
+
+    def finish_run(
+        self,
+        run_id: int,
+        finished_ms: int,
+        surpluses: Sequence[Surplus],
+        opportunities: Sequence[Opportunity],
+        events: Sequence[Event],
+    ) -> None:
+        """Results and events of a run land together or not at all."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO surpluses VALUES (?,?,?,?,?,?,?)",
+                [
+                    (run_id, s.id, s.park, s.tenant, s.p50_per_day, s.unit, _json(s))
+                    for s in surpluses
+                ],
+            )
+            db.executemany(
+                "INSERT INTO opportunities VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        run_id,
+                        o.id,
+                        o.park,
+                        o.rank,
+                        o.from_tenant,
+                        o.to_tenant,
+                        o.matched_per_day,
+                        o.demand_unit,
+                        _json(o),
+                    )
+                    for o in opportunities
+                ],
+            )
+            db.executemany(
+                "INSERT INTO events(run_id, created_ms, kind, subject_id, park, tenants, summary,"
+                " before, after) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        run_id,
+                        finished_ms,
+                        e.kind,
+                        e.subject_id,
+                        e.park,
+                        json.dumps(list(e.tenants)),
+                        e.summary,
+                        e.before,
+                        e.after,
+                    )
+                    for e in events
+                ],
+            )
+            db.execute(
+                "UPDATE runs SET status='ok', finished_ms=?, n_surpluses=?, n_opportunities=?"
+                " WHERE id=?",
+                (finished_ms, len(surpluses), len(opportunities), run_id),
+            )
+
+    def latest_run(self) -> Run | None:
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE status='ok' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return Run(*row) if row else None
+
+    def runs(self, limit: int = 20) -> list[Run]:
+        rows = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [Run(*r) for r in rows]
+
+    def snapshots(self, run_id: int | None) -> tuple[dict[str, Snapshot], dict[str, Snapshot]]:
+        if run_id is None:
+            return {}, {}
+        sur = {
+            sid: Snapshot(park, (tenant,), size, unit)
+            for sid, park, tenant, size, unit in self._db.execute(
+                "SELECT id, park, tenant, size, unit FROM surpluses WHERE run_id=?", (run_id,)
+            )
+        }
+        opp = {
+            oid: Snapshot(park, (a, b), size, unit)
+            for oid, park, a, b, size, unit in self._db.execute(
+                "SELECT id, park, from_tenant, to_tenant, size, unit FROM opportunities"
+                " WHERE run_id=?",
+                (run_id,),
+            )
+        }
+        return sur, opp
+
+    def surpluses(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT data FROM surpluses WHERE run_id=?"
+        args: tuple[Any, ...] = (run_id,)
+        if tenant is not None:
+            sql += " AND tenant=?"
+            args += (tenant,)
+        rows = self._db.execute(sql + " ORDER BY size DESC", args).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def opportunities(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT data FROM opportunities WHERE run_id=?"
+        args: tuple[Any, ...] = (run_id,)
+        if tenant is not None:
+            sql += " AND (from_tenant=? OR to_tenant=?)"
+            args += (tenant, tenant)
+        rows = self._db.execute(sql + " ORDER BY rank", args).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def events(self, since_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        cur = self._db.execute(
+            "SELECT id, run_id, created_ms, kind, subject_id, park, tenants, summary, before, after"
+            " FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (since_id, limit),
+        )
+        cols = [c[0] for c in cur.description]
+        out = []
+        for row in cur.fetchall():
+            item = dict(zip(cols, row, strict=True))
+            item["tenants"] = json.loads(item["tenants"])
+            out.append(item)
+        return out
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(_clean(dataclasses.asdict(obj)), default=_default, allow_nan=False)
+
+
+def _clean(o: Any) -> Any:
+    """NaN and infinities become null: the results are served as strict JSON."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_clean(v) for v in o]
+    return o
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, pd.Timestamp):
+        return o.isoformat()
+    if hasattr(o, "value") and isinstance(o.value, str):  # enums
+        return o.value
+    raise TypeError(f"cannot store {type(o).__name__}")
