@@ -55,7 +55,7 @@ def import_csv(
     mapping: CsvMapping | None = None,
     limits: Limits | None = None,
     chunk_rows: int = 20_000,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> ImportSummary:
     mapping = mapping or CsvMapping()
     validator = Validator(registry, limits or Limits())
