@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -21,7 +23,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -185,8 +186,17 @@ class DisposalEmission(_Model):
 class DestinationInfo(_Model):
     """How to talk about a destination, and what it means for benefit accounting."""
 
+    @model_validator(mode="after")
+    def _verb_has_slot(self) -> DestinationInfo:
+        if self.verb.count("{what}") != 1 or self.verb.replace("{what}", "").count("{") > 0:
+            raise ValueError("verb needs exactly one {what} and no other braces")
+        return self
+
     id: Destination
-    verb: str = Field(description="plain-language verb, e.g. 'discharges' or 'sends to landfill'")
+    verb: str = Field(
+        description="plain-language phrase with {what} for the quantity and stream, e.g."
+        " 'sends {what} to landfill'"
+    )
     landfill: bool = Field(
         default=False, description="diverting from it counts as landfill diverted"
     )
@@ -343,7 +353,19 @@ class Matching(_Model):
     )
     days_per_year: float = Field(default=365.0, gt=0, le=366)
     require_positive_value: bool = True
+    max_receivers_per_surplus: int = Field(
+        default=5, ge=1, description="best receivers kept per surplus; the rest are counted"
+    )
     source: Key
+
+
+@dataclass(frozen=True)
+class _Index:
+    sources: dict[str, Source]
+    prices: dict[str, Price]
+    modes: dict[str, TransportMode]
+    destinations: dict[str, DestinationInfo]
+    emissions: dict[str, ResourceEmission]
 
 
 class Knowledge(_Model):
@@ -363,18 +385,17 @@ class Knowledge(_Model):
     detection: Detection
     matching: Matching
 
-    _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
-    _prices: dict[str, Price] = PrivateAttr(default_factory=dict)
-    _modes: dict[str, TransportMode] = PrivateAttr(default_factory=dict)
-    _destinations: dict[str, DestinationInfo] = PrivateAttr(default_factory=dict)
-    _emissions: dict[str, ResourceEmission] = PrivateAttr(default_factory=dict)
-
-    def model_post_init(self, context: Any, /) -> None:
-        self._sources = {s.id: s for s in self.sources}
-        self._prices = {p.resource: p for p in self.prices}
-        self._modes = {m.id: m for m in self.transport_modes}
-        self._destinations = {d.id: d for d in self.destinations}
-        self._emissions = {e.resource: e for e in self.resource_emissions}
+    @cached_property
+    def index(self) -> _Index:
+        """Dict look-ups built once (plain attribute access: pydantic private attributes are
+        slow on the per-candidate path)."""
+        return _Index(
+            sources={s.id: s for s in self.sources},
+            prices={p.resource: p for p in self.prices},
+            modes={m.id: m for m in self.transport_modes},
+            destinations={d.id: d for d in self.destinations},
+            emissions={e.resource: e for e in self.resource_emissions},
+        )
 
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> Knowledge:
@@ -445,16 +466,16 @@ class Knowledge(_Model):
         return [r for r in self.rules if r.enabled and r.id not in off]
 
     def source(self, source_id: str) -> Source:
-        return self._sources[source_id]
+        return self.index.sources[source_id]
 
     def mode(self, mode_id: str) -> TransportMode:
-        return self._modes[mode_id]
+        return self.index.modes[mode_id]
 
     def destination(self, dest: str | None) -> DestinationInfo | None:
-        return self._destinations.get(dest) if dest else None
+        return self.index.destinations.get(dest) if dest else None
 
     def price(self, resource: str) -> Price | None:
-        return self._prices.get(resource)
+        return self.index.prices.get(resource)
 
     def disposal_cost(self, destination: str | None, resource: str) -> DisposalCost | None:
         if destination is None:
@@ -467,7 +488,7 @@ class Knowledge(_Model):
     def resource_emission(
         self, resource: str, year: int
     ) -> tuple[float, ResourceEmission | None, int | None]:
-        e = self._emissions.get(resource)
+        e = self.index.emissions.get(resource)
         if e is None:
             return 0.0, None, None
         value, used = e.per_unit(year)

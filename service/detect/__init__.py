@@ -1,0 +1,15 @@
+"""Surplus detection: which out-streams persist, and how much of them is free, from rollups."""
+
+from service.detect.panel import Panel, build_panels, window_bounds
+from service.detect.surplus import Streams, Surplus, available_streams, find_surpluses, surplus_id
+
+__all__ = [
+    "Panel",
+    "Streams",
+    "Surplus",
+    "available_streams",
+    "build_panels",
+    "find_surpluses",
+    "surplus_id",
+    "window_bounds",
+]

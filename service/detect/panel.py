@@ -1,0 +1,161 @@
+"""One park's window of hourly rollups as a meter x hour numpy matrix.
+
+Detection and matching both work on these matrices: a 5k-meter park over 28 days is a
+5,000 x 672 float array, so every statistic is a vectorised reduction, never a loop over meters
+or pairs. The window is whole local days (the park's timezone), ending at the local midnight
+before ``now``: daily figures then cover complete days, and "hour of day" means local time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ingest.registry.registry import Registry
+
+HOUR_S = 3600
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class Panel:
+    """Hourly quantities of one park's meters over the window; NaN means no data."""
+
+    park: str
+    timezone: str
+    start: pd.Timestamp  # UTC, local midnight of the first day
+    end: pd.Timestamp  # UTC, local midnight after the last day (exclusive)
+    meters: tuple[str, ...]
+    row: Mapping[str, int]
+    values: FloatArray  # (n_meters, n_hours)
+    day_of_hour: IntArray  # (n_hours,) local day index of each hour column
+    hour_of_day: IntArray  # (n_hours,) local clock hour 0-23 of each hour column
+    day_starts: IntArray  # (n_days,) first hour column of each local day
+    days: tuple[date, ...]
+
+    @property
+    def n_hours(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def n_days(self) -> int:
+        return len(self.days)
+
+    def daily_sums(self, matrix: FloatArray) -> tuple[FloatArray, IntArray]:
+        """Per-row sums over each local day (NaN counted as 0) and the hours with data."""
+        return bucket_sums(matrix, self.day_starts)
+
+
+def bucket_sums(matrix: FloatArray, starts: IntArray) -> tuple[FloatArray, IntArray]:
+    """Sums of each row over column buckets beginning at ``starts``, NaN as 0, plus counts."""
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        shape = (matrix.shape[0], len(starts))
+        return np.zeros(shape), np.zeros(shape, dtype=np.int64)
+    present = ~np.isnan(matrix)
+    sums = np.add.reduceat(np.where(present, matrix, 0.0), starts, axis=1)
+    counts = np.add.reduceat(present.astype(np.int64), starts, axis=1)
+    return sums, counts
+
+
+def window_bounds(
+    now: pd.Timestamp, timezone: str, window_days: int
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """UTC start and end of the ``window_days`` whole local days before ``now``'s local date."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if window_days < 1:
+        raise ValueError("window_days must be at least 1")
+    end_local = now.tz_convert(timezone).normalize()
+    start_local = end_local - pd.DateOffset(days=window_days)
+    return pd.Timestamp(start_local).tz_convert("UTC"), end_local.tz_convert("UTC")
+
+
+def build_panels(
+    hourly: pd.DataFrame, registry: Registry, now: pd.Timestamp, window_days: int
+) -> dict[str, Panel]:
+    """Pivot the rollup rows into one Panel per registry park (rows of unknown meters dropped)."""
+    parks = list(registry.parks.values())
+    bounds = {p.id: window_bounds(now, p.timezone, window_days) for p in parks}
+    if hourly.empty or not parks:
+        return {p.id: _panel(p.id, p.timezone, *bounds[p.id], registry, None) for p in parks}
+    secs = hour_seconds(hourly["hour"])
+    lo = min(int(b[0].value // 10**9) for b in bounds.values())
+    hi = max(int(b[1].value // 10**9) for b in bounds.values())
+    in_window = np.flatnonzero((secs >= lo) & (secs < hi))
+    park_codes = codes_of(hourly["park"], [p.id for p in parks])[in_window]
+    meters_col = hourly["meter"]
+    qty = hourly["quantity"].to_numpy(dtype=np.float64, na_value=np.nan)
+    out: dict[str, Panel] = {}
+    for i, p in enumerate(parks):
+        rows = in_window[park_codes == i]
+        data = (secs[rows], meters_col.iloc[rows], qty[rows]) if len(rows) else None
+        out[p.id] = _panel(p.id, p.timezone, *bounds[p.id], registry, data)
+    return out
+
+
+def _panel(
+    park: str,
+    timezone: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    registry: Registry,
+    data: tuple[IntArray, pd.Series, FloatArray] | None,
+) -> Panel:
+    meters = tuple(m.id for t in registry.parks[park].tenants for m in t.meters)
+    hours = pd.date_range(start, end, freq="h", inclusive="left")
+    local = hours.tz_convert(timezone)
+    local_days = local.normalize()
+    day_codes, uniques = pd.factorize(local_days, sort=True)
+    day_of_hour = day_codes.astype(np.int64)
+    day_starts = np.flatnonzero(np.r_[True, np.diff(day_of_hour) != 0]).astype(np.int64)
+    n_m, n_h = len(meters), len(hours)
+    values = np.full((n_m, n_h), np.nan)
+    if data is not None and n_m and n_h:
+        secs, meter_ids, qty = data
+        mcode = codes_of(meter_ids, list(meters))
+        hidx = (secs - int(start.value // 10**9)) // HOUR_S
+        ok = (mcode >= 0) & (hidx >= 0) & (hidx < n_h) & ~np.isnan(qty)
+        flat = mcode[ok] * n_h + hidx[ok]
+        sums = np.bincount(flat, weights=qty[ok], minlength=n_m * n_h)
+        seen = np.bincount(flat, minlength=n_m * n_h)
+        values = np.where(seen > 0, sums, np.nan).reshape(n_m, n_h)
+    return Panel(
+        park=park,
+        timezone=timezone,
+        start=start,
+        end=end,
+        meters=meters,
+        row={m: i for i, m in enumerate(meters)},
+        values=values,
+        day_of_hour=day_of_hour,
+        hour_of_day=np.asarray(local.hour, dtype=np.int64),
+        day_starts=day_starts,
+        days=tuple(d.date() for d in uniques),
+    )
+
+
+def hour_seconds(hours: pd.Series) -> IntArray:
+    """Epoch seconds of a tz-aware datetime column, without going through Python objects."""
+    if not isinstance(hours.dtype, pd.DatetimeTZDtype):
+        raise ValueError("the hour column must hold timezone-aware timestamps")
+    naive: npt.NDArray[np.datetime64] = hours.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    secs: IntArray = naive.astype("datetime64[s]").astype(np.int64)
+    return secs
+
+
+def codes_of(column: pd.Series, ids: list[str]) -> IntArray:
+    """Position of each value in ``ids`` (-1 when absent); categoricals are mapped via codes."""
+    index = pd.Index(ids)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        mapping = index.get_indexer(column.cat.categories).astype(np.int64)
+        cats = column.cat.codes.to_numpy()
+        return np.where(cats >= 0, mapping[cats], -1).astype(np.int64)
+    codes, uniques = pd.factorize(column)
+    mapping = index.get_indexer(uniques).astype(np.int64)
+    return np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1).astype(np.int64)
