@@ -1,0 +1,290 @@
+"""Candidate links between surpluses and metered in-uses, and how much each can really carry.
+
+Candidates are indexed by rule: for each rule only the surpluses of its supply resources meet
+the in-meters of its demand resources that declare a use it may replace, as numpy index
+arrays. Filters (other tenant, distance, quality gates, existing exchanges) are vectorised
+masks. Sizing pivots both sides to the rule's coupling buckets (hour, day, week, month) and
+takes the smaller side bucket by bucket: energy that is spare at night cannot serve a day
+shift, a tank carries water within the day, a yard keeps pallets for a week.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ingest.model import Direction
+from ingest.registry.schema import Meter, Park, Tenant
+from service.detect.panel import FloatArray, IntArray, Panel, bucket_sums
+from service.detect.surplus import EPS, Streams, Surplus
+from service.knowledge.schema import Knowledge, Rule
+
+COUPLINGS = ("hour", "day", "week", "month")
+DAYS_PER_BUCKET = {"week": 7, "month": 30}
+PAIR_CHUNK = 2_000_000  # candidate pairs built at once, to bound memory
+SIZE_CHUNK_CELLS = 4_000_000  # candidate x bucket cells sized at once
+
+
+@dataclass(frozen=True, eq=False)
+class Sides:
+    """Both sides of one park as aligned arrays: surpluses (supply) and demand in-meters."""
+
+    park: Park
+    panel: Panel
+    streams: Streams
+    surpluses: tuple[Surplus, ...]
+    s_row: IntArray  # stream row of each surplus
+    s_tenant: IntArray
+    s_xy: FloatArray  # (n, 2), NaN when the tenant has no location
+    s_meta: tuple[Meter, ...]
+    d_tenants: tuple[Tenant, ...]
+    d_meters: tuple[Meter, ...]
+    d_row: IntArray  # panel row of each demand meter
+    d_tenant: IntArray
+    d_xy: FloatArray
+    d_daily: FloatArray  # (n_d, n_days) daily intake on days with data, NaN otherwise
+    tenants: Mapping[str, Tenant]
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        return self.tenants[tenant_id]
+
+
+def build_sides(
+    park: Park, panel: Panel, streams: Streams, surpluses: list[Surplus], knowledge: Knowledge
+) -> Sides:
+    tenant_code = {t.id: i for i, t in enumerate(park.tenants)}
+    xy = {t.id: _xy(t) for t in park.tenants}
+    mine = [s for s in surpluses if s.park == park.id and s.meter in streams.row]
+    s_row = np.array([streams.row[s.meter] for s in mine], dtype=np.int64)
+    wanted = {r for rule in knowledge.active_rules() for r in rule.demand}
+    d_t: list[Tenant] = []
+    d_m: list[Meter] = []
+    for t in park.tenants:
+        for m in t.meters:
+            if m.direction is Direction.IN and m.resource in wanted:
+                d_t.append(t)
+                d_m.append(m)
+    d_row = np.array([panel.row[m.id] for m in d_m], dtype=np.int64)
+    sums, counts = panel.daily_sums(panel.values[d_row])
+    day_len = np.diff(np.r_[panel.day_starts, panel.n_hours])
+    valid = counts >= np.minimum(knowledge.detection.min_hours_per_day, day_len)
+    return Sides(
+        park=park,
+        panel=panel,
+        streams=streams,
+        surpluses=tuple(mine),
+        s_row=s_row,
+        s_tenant=np.array([tenant_code[s.tenant] for s in mine], dtype=np.int64),
+        s_xy=np.array([xy[s.tenant] for s in mine], dtype=np.float64).reshape(-1, 2),
+        s_meta=tuple(streams.meters[r] for r in s_row),
+        d_tenants=tuple(d_t),
+        d_meters=tuple(d_m),
+        d_row=d_row,
+        d_tenant=np.array([tenant_code[t.id] for t in d_t], dtype=np.int64),
+        d_xy=np.array([xy[t.id] for t in d_t], dtype=np.float64).reshape(-1, 2),
+        d_daily=np.where(valid, sums, np.nan),
+        tenants={t.id: t for t in park.tenants},
+    )
+
+
+def _xy(t: Tenant) -> tuple[float, float]:
+    return (t.location.x_m, t.location.y_m) if t.location else (np.nan, np.nan)
+
+
+def use_share(rule: Rule, meter: Meter) -> float:
+    """Share of an in-meter's intake that the rule may replace (0 when no listed use matches)."""
+    if rule.uses is None:
+        return 1.0
+    shares = meter.use_shares()
+    return float(sum(shares.get(u, 0.0) for u in rule.uses))
+
+
+def candidate_pairs(sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
+    """Every (surplus, receiver, rule) that passes resource, use, tenant, distance, quality and
+    existing-exchange filters; one row per candidate with the arrays sizing needs."""
+    frames: list[pd.DataFrame] = []
+    n_d = len(sides.d_meters)
+    s_pos = {s.meter: i for i, s in enumerate(sides.surpluses)}
+    d_pos = {m.id: i for i, m in enumerate(sides.d_meters)}
+    existing = np.array(
+        [
+            s_pos[e.from_meter] * n_d + d_pos[e.to_meter]
+            for e in sides.park.exchanges
+            if e.from_meter in s_pos and e.to_meter in d_pos
+        ],
+        dtype=np.int64,
+    )
+    s_res = np.array([s.resource for s in sides.surpluses], dtype=object)
+    d_res = np.array([m.resource for m in sides.d_meters], dtype=object)
+    m = knowledge.matching
+    for rule_idx, rule in enumerate(knowledge.active_rules()):
+        s_idx = np.flatnonzero(np.isin(s_res, rule.supply))
+        d_all = np.flatnonzero(np.isin(d_res, rule.demand))
+        shares = np.array([use_share(rule, sides.d_meters[d]) for d in d_all])
+        d_idx, d_share = d_all[shares > 0], shares[shares > 0]
+        if len(s_idx) == 0 or len(d_idx) == 0:
+            continue
+        step = max(1, PAIR_CHUNK // len(d_idx))
+        for lo in range(0, len(s_idx), step):
+            s_part = s_idx[lo : lo + step]
+            si = np.repeat(s_part, len(d_idx))
+            dj = np.tile(np.arange(len(d_idx)), len(s_part))
+            di = d_idx[dj]
+            keep = sides.s_tenant[si] != sides.d_tenant[di]
+            si, di, dj = si[keep], di[keep], dj[keep]
+            straight = np.hypot(*(sides.s_xy[si] - sides.d_xy[di]).T)
+            assumed = np.isnan(straight)
+            dist = np.where(assumed, m.unknown_distance_m, straight * m.routing_factor)
+            keep = (dist <= rule.max_distance_m) & _gates(rule, sides, si, di)
+            if len(existing):
+                keep &= ~np.isin(si * n_d + di, existing)
+            if not keep.any():
+                continue
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "s": si[keep],
+                        "d": di[keep],
+                        "rule": rule_idx,
+                        "share": d_share[dj[keep]],
+                        "distance_m": dist[keep],
+                        "distance_assumed": assumed[keep],
+                    }
+                )
+            )
+    if not frames:
+        return pd.DataFrame(
+            {
+                "s": pd.Series(dtype=np.int64),
+                "d": pd.Series(dtype=np.int64),
+                "rule": pd.Series(dtype=np.int64),
+                "share": pd.Series(dtype=np.float64),
+                "distance_m": pd.Series(dtype=np.float64),
+                "distance_assumed": pd.Series(dtype=bool),
+            }
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _attr(meters: tuple[Meter, ...], idx: IntArray, name: str) -> np.ndarray:
+    values = [getattr(m.quality, name) if m.quality is not None else None for m in meters]
+    if name == "qcvn40_column":
+        return np.array(values, dtype=object)[idx] if len(values) else np.array([], dtype=object)
+    arr = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return arr[idx] if len(arr) else np.array([], dtype=np.float64)
+
+
+def _gates(rule: Rule, sides: Sides, si: IntArray, di: IntArray) -> np.ndarray:
+    """Quality gates as one boolean mask; an unknown attribute never passes (NaN >= x is False)."""
+    ok = np.ones(len(si), dtype=bool)
+    for g in rule.gates:
+        supply = _attr(sides.s_meta, si, g.attribute)
+        if g.one_of is not None:
+            ok &= np.isin(supply, g.one_of)
+        elif g.at_least is not None:
+            ok &= supply >= g.at_least
+        elif g.at_least_demand_plus is not None:
+            demand = _attr(sides.d_meters, di, g.attribute)
+            ok &= supply >= demand + g.at_least_demand_plus
+    return ok
+
+
+def coupling_of(rule: Rule, supply: Meter, demand: Meter) -> str:
+    """The rule's coupling, coarsened by storage declared on either side."""
+    level = COUPLINGS.index(rule.coupling)
+    for m in (supply, demand):
+        if m.storage is not None:
+            level = max(level, COUPLINGS.index(m.storage))
+    return COUPLINGS[level]
+
+
+def _storage_level(meters: tuple[Meter, ...]) -> IntArray:
+    return np.array(
+        [COUPLINGS.index(m.storage) if m.storage else 0 for m in meters] or [0], dtype=np.int64
+    )
+
+
+def bucket_starts(panel: Panel, coupling: str) -> IntArray:
+    if coupling == "hour":
+        return np.arange(panel.n_hours, dtype=np.int64)
+    if coupling == "day":
+        return panel.day_starts
+    return panel.day_starts[:: DAYS_PER_BUCKET[coupling]]
+
+
+def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
+    """Add the matched quantity (receiver units over the window) of each candidate: the sum over
+    coupling buckets of min(supply x effective ratio, demand x replaceable share)."""
+    rules = knowledge.active_rules()
+    out = cands.copy()
+    n = len(out)
+    s_idx, d_idx, r_idx = out["s"].to_numpy(), out["d"].to_numpy(), out["rule"].to_numpy()
+    level = np.maximum.reduce(
+        [
+            np.array([COUPLINGS.index(r.coupling) for r in rules], dtype=np.int64)[r_idx],
+            _storage_level(sides.s_meta)[s_idx],
+            _storage_level(sides.d_meters)[d_idx],
+        ]
+    )
+    coupling = np.array(COUPLINGS, dtype=object)[level]
+    ratio = np.array([rules[r].ratio for r in range(len(rules))])[out["rule"].to_numpy()]
+    loss = np.array([knowledge.mode(r.transport).loss_per_km for r in rules])[
+        out["rule"].to_numpy()
+    ]
+    cap = np.array([r.max_demand_share for r in rules])[out["rule"].to_numpy()]
+    out["coupling"] = coupling
+    out["eff_ratio"] = ratio * np.clip(1.0 - loss * out["distance_m"].to_numpy() / 1000.0, 0.0, 1.0)
+    out["demand_factor"] = out["share"].to_numpy() * cap
+    matched = np.zeros(n)
+    buckets_matched = np.zeros(n, dtype=np.int64)
+    days_matched = np.zeros(n, dtype=np.int64)
+    n_buckets = np.zeros(n, dtype=np.int64)
+    panel = sides.panel
+    for level in COUPLINGS:
+        rows = np.flatnonzero(coupling == level)
+        if len(rows) == 0:
+            continue
+        starts = bucket_starts(panel, level)
+        s_used = np.unique(s_idx[rows])
+        d_used = np.unique(d_idx[rows])
+        supply_b, _ = bucket_sums(sides.streams.hourly[sides.s_row[s_used]], starts)
+        demand_b, _ = bucket_sums(panel.values[sides.d_row[d_used]], starts)
+        s_pos = np.searchsorted(s_used, s_idx[rows])
+        d_pos = np.searchsorted(d_used, d_idx[rows])
+        eff = out["eff_ratio"].to_numpy()
+        factor = out["demand_factor"].to_numpy()
+        step = max(1, SIZE_CHUNK_CELLS // max(1, len(starts)))
+        for lo in range(0, len(rows), step):
+            part = slice(lo, lo + step)
+            r = rows[part]
+            offered = supply_b[s_pos[part]] * eff[r, None]
+            wanted = demand_b[d_pos[part]] * factor[r, None]
+            both = np.minimum(offered, wanted)
+            matched[r] = both.sum(axis=1)
+            hit = both > EPS
+            buckets_matched[r] = hit.sum(axis=1)
+            if level == "hour":
+                per_day = np.add.reduceat(hit, panel.day_starts, axis=1)
+                days_matched[r] = (per_day > 0).sum(axis=1)
+            elif level == "day":
+                days_matched[r] = buckets_matched[r]
+        n_buckets[rows] = len(starts)
+    out["matched"] = matched
+    out["buckets_matched"] = buckets_matched
+    out["n_buckets"] = n_buckets
+    out["days_matched"] = days_matched
+    return out
+
+
+def demand_mean(sides: Sides) -> FloatArray:
+    """Mean daily intake of each demand meter over its days with data (multiply by a use
+    share). A mean, not a median: a receiver using fuel three days a week still uses it."""
+    daily = sides.d_daily
+    has = ~np.isnan(daily)
+    n = has.sum(axis=1)
+    total = np.where(has, daily, 0.0).sum(axis=1)
+    mean: FloatArray = np.where(n > 0, total / np.maximum(n, 1), 0.0)
+    return mean

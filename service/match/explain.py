@@ -1,0 +1,97 @@
+"""One paragraph per opportunity that a park manager can read and check against the meters.
+
+It names both tenants, the stream with its quality, how often it flows, what the receiver
+uses it for, the distance, how much both sides can really exchange at the coupling
+resolution, and what that is worth; every figure in it is a field of the Opportunity.
+"""
+
+from __future__ import annotations
+
+from ingest.registry.schema import Meter, Tenant
+from service.detect.surplus import Surplus, stream_phrase
+from service.detect.text import fmt_hours, fmt_qty, fmt_vnd
+from service.knowledge.schema import Knowledge, Rule
+from service.match.opportunity import Opportunity
+
+_COUPLING = {
+    "hour": "hour by hour",
+    "day": "day by day (a tank buffers within the day)",
+    "week": "week by week (stored between pick-ups)",
+    "month": "over each month (stored between pick-ups)",
+}
+_BUCKET = {"hour": "hours", "day": "days", "week": "weeks", "month": "months"}
+
+
+def explain(
+    o: Opportunity,
+    surplus: Surplus,
+    supplier: Tenant,
+    supply_meter: Meter,
+    receiver: Tenant,
+    demand_meter: Meter,
+    rule: Rule,
+    knowledge: Knowledge,
+) -> str:
+    stream = stream_phrase(supply_meter, knowledge)
+    info = knowledge.destination(supply_meter.destination)
+    what = f"{fmt_qty(o.supply_p50_per_day)} {o.supply_unit}/day of {stream}"
+    said = info.verb.replace("{what}", what) if info is not None else f"releases {what}"
+    when = (
+        f", mostly {fmt_hours(surplus.active_hours)}" if 0 < len(surplus.active_hours) < 24 else ""
+    )
+    uses = " and ".join(knowledge.label(u) for u in o.uses)
+    use_text = f" for {uses}" if uses else ""
+    if rule.max_demand_share < 1:
+        use_text += f" (up to {fmt_qty(rule.max_demand_share * 100)}% of it replaceable)"
+    demand_label = knowledge.label(o.demand_resource)
+    distance = f"{fmt_qty(o.distance_m)} m away" + (
+        " (no location on file, distance assumed)" if o.distance_assumed else ""
+    )
+    matched = f"{fmt_qty(o.matched_per_day)} {o.demand_unit}/day"
+    if o.supply_unit != o.demand_unit or abs(o.supply_used_per_day - o.matched_per_day) > 1e-9:
+        matched = (
+            f"{fmt_qty(o.supply_used_per_day)} {o.supply_unit}/day replacing {matched} of"
+            f" {demand_label}"
+        )
+    if o.coupling in ("hour", "day"):
+        overlap = f"on {o.days_matched} of {o.days} days"
+    else:
+        overlap = f"in {o.buckets_matched} of {o.n_buckets} {_BUCKET[o.coupling]}"
+    v = o.value
+    money = (
+        f"about {fmt_vnd(v.park_vnd_per_year)}/yr for the park ({receiver.name}"
+        f" {_signed(v.receiver_vnd_per_year)}, {supplier.name} {_signed(v.supplier_vnd_per_year)})"
+    )
+    gains = []
+    if v.water_saved_m3_per_year > 0:
+        gains.append(f"{fmt_qty(v.water_saved_m3_per_year)} m3/yr of water")
+    if v.co2e_avoided_t_per_year >= 0.05:
+        gains.append(f"{fmt_qty(v.co2e_avoided_t_per_year)} t CO2e/yr avoided")
+    elif v.co2e_avoided_t_per_year <= -0.05:
+        gains.append(f"{fmt_qty(-v.co2e_avoided_t_per_year)} t CO2e/yr more (transport)")
+    if v.landfill_diverted_t_per_year > 0:
+        gains.append(f"{fmt_qty(v.landfill_diverted_t_per_year)} t/yr kept out of landfill")
+    text = (
+        f"{supplier.name} {said} on {o.supply_days_present} of {o.days} days{when};"
+        f" {receiver.name} uses {fmt_qty(o.demand_per_day)} {o.demand_unit}/day of"
+        f" {demand_label}{use_text} {distance}: {matched} can be exchanged"
+        f" {_COUPLING[o.coupling]}, {overlap}, {money}"
+    )
+    if gains:
+        text += ", " + ", ".join(gains)
+    if v.capex_vnd is not None:
+        if v.payback_years is not None:
+            text += f"; simple payback {fmt_qty(v.payback_years)} years on {fmt_vnd(v.capex_vnd)}"
+        else:
+            text += f"; no payback on {fmt_vnd(v.capex_vnd)} at these prices"
+    if o.competing_receivers:
+        text += f"; {o.competing_receivers} other receiver(s) could take the same surplus"
+    if v.assumptions:
+        text += f". Figures rest on assumptions to confirm: {', '.join(v.assumptions)}"
+    if rule.note:
+        text += f". Note: {rule.note.strip()}"
+    return text.rstrip(".") + "."
+
+
+def _signed(x: float) -> str:
+    return ("+" if x >= 0 else "-") + fmt_vnd(abs(x))

@@ -1,0 +1,67 @@
+"""What matching hands back: a ranked, explained link from a surplus to a receiver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """Estimated annual benefits of one link, baseline minus alternative.
+
+    Money per party is before any transfer price: the supplier's line is the disposal cost it
+    stops paying (negative when it gives up a sale), the receiver's is the purchase it avoids
+    less transport and pre-processing. A price between them moves money from one line to the
+    other; the park total does not change.
+    """
+
+    supplier_vnd_per_year: float
+    receiver_vnd_per_year: float
+    park_vnd_per_year: float
+    water_saved_m3_per_year: float
+    co2e_avoided_t_per_year: float
+    landfill_diverted_t_per_year: float
+    capex_vnd: float | None
+    payback_years: float | None
+    sources: tuple[str, ...]  # knowledge source ids behind the figures used
+    assumptions: tuple[str, ...]  # those of them that are marked assumptions
+    notes: tuple[str, ...]  # figures that were missing and counted as zero
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    """One candidate exchange; quantities per day are window averages in canonical units."""
+
+    id: str  # park:from_meter>to_meter:rule, stable across runs
+    rank: int
+    park: str
+    rule: str
+    surplus_id: str
+    from_tenant: str
+    from_meter: str
+    supply_resource: str
+    supply_unit: str
+    to_tenant: str
+    to_meter: str
+    demand_resource: str
+    demand_unit: str
+    uses: tuple[str, ...]  # receiver uses replaced; empty when the rule takes the whole meter
+    distance_m: float
+    distance_assumed: bool
+    coupling: str  # hour, day, week or month
+    days: int  # days in the window
+    supply_p50_per_day: float
+    supply_days_present: int
+    demand_per_day: float  # mean daily intake for the uses the rule may replace
+    matched_per_day: float  # receiver units replaced
+    supply_used_per_day: float  # supplier units taken
+    buckets_matched: int  # coupling buckets where both sides met
+    n_buckets: int
+    days_matched: int  # local days with a matched hour or day (0 for week and month coupling)
+    competing_receivers: int  # other viable receivers of the same surplus (kept or not)
+    value: Value
+    explanation: str
+
+
+def opportunity_id(park: str, from_meter: str, to_meter: str, rule: str) -> str:
+    return f"{park}:{from_meter}>{to_meter}:{rule}"

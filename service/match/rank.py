@@ -1,0 +1,166 @@
+"""Matching end to end: candidates, sizing, value, ranking and explanations, park by park."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ingest.registry.registry import Registry
+from ingest.units import canonical_unit
+from service.detect.panel import Panel, build_panels
+from service.detect.surplus import EPS, Surplus, available_streams
+from service.knowledge.schema import Knowledge, Rule
+from service.match.candidates import (
+    Sides,
+    build_sides,
+    candidate_pairs,
+    demand_mean,
+    size_pairs,
+)
+from service.match.explain import explain
+from service.match.opportunity import Opportunity, opportunity_id
+from service.match.value import SourceNotes, add_values, describe_value, value_sources
+
+
+def match(
+    surpluses: Sequence[Surplus],
+    hourly: pd.DataFrame,
+    registry: Registry,
+    knowledge: Knowledge,
+    now: pd.Timestamp,
+    window_days: int = 28,
+    *,
+    panels: Mapping[str, Panel] | None = None,
+    limit: int | None = None,
+) -> list[Opportunity]:
+    """Ranked opportunities for the given surpluses: best annual park value first.
+
+    Pass the same ``now`` and ``window_days`` as to ``find_surpluses`` (and its ``panels`` to
+    pivot the rollups once). Each receiver is sized independently for each surplus:
+    ``competing_receivers`` says how many others were offered the same stream.
+    """
+    if panels is None:
+        panels = build_panels(hourly, registry, now, window_days)
+    year = int(now.tz_convert("UTC").year)
+    parks: list[Sides] = []
+    tables: list[pd.DataFrame] = []
+    for park_id in sorted({s.park for s in surpluses}):
+        if park_id not in panels or park_id not in registry.parks:
+            continue
+        park = registry.parks[park_id]
+        streams = available_streams(panels[park_id], park, knowledge)
+        sides = build_sides(park, panels[park_id], streams, list(surpluses), knowledge)
+        table = _park_table(sides, knowledge, year)
+        if not table.empty:
+            tables.append(table.assign(park_index=len(parks)))
+            parks.append(sides)
+    if not tables:
+        return []
+    ranked = pd.concat(tables, ignore_index=True)
+    ranked["neg_value"] = -ranked["park_vnd"]
+    ranked["neg_co2e"] = -ranked["co2e_t"]
+    ranked = ranked.sort_values(["neg_value", "neg_co2e", "id"], kind="stable")
+    if limit is not None:
+        ranked = ranked.head(limit)
+    cache: dict[tuple[object, ...], SourceNotes] = {}
+    rules = knowledge.active_rules()
+    return [
+        _opportunity(rank, parks[int(row["park_index"])], row, rules, knowledge, year, cache)
+        for rank, row in enumerate(_records(ranked), start=1)
+    ]
+
+
+def _park_table(sides: Sides, knowledge: Knowledge, year: int) -> pd.DataFrame:
+    """Sized, valued and filtered candidates of one park, one row each."""
+    rules = knowledge.active_rules()
+    cands = candidate_pairs(sides, knowledge)
+    if cands.empty:
+        return cands
+    sized = size_pairs(cands, sides, knowledge)
+    n_days = max(1, sides.panel.n_days)
+    sized["matched_per_day"] = sized["matched"] / n_days
+    minimum = np.array([r.min_matched_per_day for r in rules])[sized["rule"].to_numpy()]
+    keep = (sized["matched"].to_numpy() > EPS) & (sized["matched_per_day"].to_numpy() >= minimum)
+    sized = sized.iloc[np.flatnonzero(keep)]
+    if sized.empty:
+        return sized
+    valued = add_values(sized, sides, knowledge, year)
+    if knowledge.matching.require_positive_value:
+        valued = valued.iloc[np.flatnonzero(valued["park_vnd"].to_numpy() > 0)]
+    if valued.empty:
+        return valued
+    valued = valued.iloc[np.lexsort((-valued["park_vnd"].to_numpy(), valued["s"].to_numpy()))]
+    valued["competing"] = valued.groupby("s")["d"].transform("count") - 1
+    place = valued.groupby("s").cumcount().to_numpy()
+    valued = valued.iloc[np.flatnonzero(place < knowledge.matching.max_receivers_per_surplus)]
+    mean = demand_mean(sides)
+    valued["demand_mean"] = mean[valued["d"].to_numpy()] * valued["share"].to_numpy()
+    rule_ids = [r.id for r in rules]
+    valued["id"] = [
+        opportunity_id(sides.park.id, sides.surpluses[s].meter, sides.d_meters[d].id, rule_ids[r])
+        for s, d, r in zip(valued["s"], valued["d"], valued["rule"], strict=True)
+    ]
+    return valued
+
+
+def _opportunity(
+    rank: int,
+    sides: Sides,
+    row: Mapping[str, Any],
+    rules: list[Rule],
+    knowledge: Knowledge,
+    year: int,
+    cache: dict[tuple[object, ...], SourceNotes],
+) -> Opportunity:
+    rule = rules[int(row["rule"])]
+    surplus = sides.surpluses[int(row["s"])]
+    supply_meter = sides.s_meta[int(row["s"])]
+    demand_meter = sides.d_meters[int(row["d"])]
+    receiver = sides.d_tenants[int(row["d"])]
+    supplier = sides.tenant(surplus.tenant)
+    n_days = max(1, sides.panel.n_days)
+    eff = float(row["eff_ratio"])
+    matched_per_day = float(row["matched"]) / n_days
+    fields: dict[str, Any] = dict(
+        id=str(row["id"]),
+        rank=rank,
+        park=sides.park.id,
+        rule=rule.id,
+        surplus_id=surplus.id,
+        from_tenant=surplus.tenant,
+        from_meter=surplus.meter,
+        supply_resource=surplus.resource,
+        supply_unit=surplus.unit,
+        to_tenant=receiver.id,
+        to_meter=demand_meter.id,
+        demand_resource=demand_meter.resource,
+        demand_unit=canonical_unit(demand_meter.resource),
+        uses=tuple(u for u in (rule.uses or ()) if u in demand_meter.use_shares()),
+        distance_m=float(row["distance_m"]),
+        distance_assumed=bool(row["distance_assumed"]),
+        coupling=str(row["coupling"]),
+        days=sides.panel.n_days,
+        supply_p50_per_day=surplus.p50_per_day,
+        supply_days_present=surplus.days_present,
+        demand_per_day=float(row["demand_mean"]),
+        matched_per_day=matched_per_day,
+        supply_used_per_day=matched_per_day / eff if eff > 0 else 0.0,
+        buckets_matched=int(row["buckets_matched"]),
+        n_buckets=int(row["n_buckets"]),
+        days_matched=int(row["days_matched"]),
+        competing_receivers=int(row["competing"]),
+        value=describe_value(
+            row, value_sources(rule, supply_meter, demand_meter, knowledge, year, cache)
+        ),
+    )
+    draft = Opportunity(**fields, explanation="")
+    text = explain(draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge)
+    # a second construction is cheaper than dataclasses.replace on the hot path
+    return Opportunity(**fields, explanation=text)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
