@@ -19,6 +19,7 @@ import pandas as pd
 from ingest.registry.registry import Registry
 
 HOUR_S = 3600
+WINDOW_SLICE = 1_000_000  # rows converted at once when cutting the window
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -84,19 +85,42 @@ def build_panels(
     bounds = {p.id: window_bounds(now, p.timezone, window_days) for p in parks}
     if hourly.empty or not parks:
         return {p.id: _panel(p.id, p.timezone, *bounds[p.id], registry, None) for p in parks}
-    secs = hour_seconds(hourly["hour"])
     lo = min(int(b[0].value // 10**9) for b in bounds.values())
     hi = max(int(b[1].value // 10**9) for b in bounds.values())
-    in_window = np.flatnonzero((secs >= lo) & (secs < hi))
-    park_codes = codes_of(hourly["park"], [p.id for p in parks])[in_window]
-    meters_col = hourly["meter"]
-    qty = hourly["quantity"].to_numpy(dtype=np.float64, na_value=np.nan)
+    # Narrow to the window first: everything after touches only those rows.
+    in_window, secs = _rows_in_window(hourly["hour"], lo, hi)
+    qty = hourly["quantity"].to_numpy(dtype=np.float64, na_value=np.nan)[in_window]
+    park_codes = codes_of(hourly["park"], [p.id for p in parks], in_window)
     out: dict[str, Panel] = {}
     for i, p in enumerate(parks):
-        rows = in_window[park_codes == i]
-        data = (secs[rows], meters_col.iloc[rows], qty[rows]) if len(rows) else None
+        mine = park_codes == i
+        data = None
+        if mine.all():  # the usual single-park frame: no per-park copies
+            rows, p_secs, p_qty = in_window, secs, qty
+        else:
+            sel = np.flatnonzero(mine)
+            rows, p_secs, p_qty = in_window[sel], secs[sel], qty[sel]
+        if len(rows):
+            meters = [m.id for t in p.tenants for m in t.meters]
+            data = (p_secs, codes_of(hourly["meter"], meters, rows), p_qty)
+        del rows, p_secs, p_qty, mine
         out[p.id] = _panel(p.id, p.timezone, *bounds[p.id], registry, data)
     return out
+
+
+def _rows_in_window(hours: pd.Series, lo: int, hi: int) -> tuple[IntArray, IntArray]:
+    """Positions and epoch seconds of the rows with lo <= hour < hi, read in slices so that
+    a 90-day frame never needs a full-length copy of its timestamps."""
+    positions: list[IntArray] = []
+    seconds: list[IntArray] = []
+    for start in range(0, len(hours), WINDOW_SLICE):
+        secs = hour_seconds(hours.iloc[start : start + WINDOW_SLICE])
+        hit = np.flatnonzero((secs >= lo) & (secs < hi))
+        positions.append(hit + start)
+        seconds.append(secs[hit])
+    if not positions:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(positions), np.concatenate(seconds)
 
 
 def _panel(
@@ -105,7 +129,7 @@ def _panel(
     start: pd.Timestamp,
     end: pd.Timestamp,
     registry: Registry,
-    data: tuple[IntArray, pd.Series, FloatArray] | None,
+    data: tuple[IntArray, IntArray, FloatArray] | None,
 ) -> Panel:
     meters = tuple(m.id for t in registry.parks[park].tenants for m in t.meters)
     hours = pd.date_range(start, end, freq="h", inclusive="left")
@@ -117,14 +141,21 @@ def _panel(
     n_m, n_h = len(meters), len(hours)
     values = np.full((n_m, n_h), np.nan)
     if data is not None and n_m and n_h:
-        secs, meter_ids, qty = data
-        mcode = codes_of(meter_ids, list(meters))
+        secs, mcode, qty = data
+        # flat cell index, computed in the meter-code buffer (ours) to spare a copy
         hidx = (secs - int(start.value // 10**9)) // HOUR_S
         ok = (mcode >= 0) & (hidx >= 0) & (hidx < n_h) & ~np.isnan(qty)
-        flat = mcode[ok] * n_h + hidx[ok]
-        sums = np.bincount(flat, weights=qty[ok], minlength=n_m * n_h)
+        flat = mcode
+        flat *= n_h
+        flat += hidx
+        del hidx
+        if not ok.all():
+            flat, qty = flat[ok], qty[ok]
+        sums = np.bincount(flat, weights=qty, minlength=n_m * n_h)
         seen = np.bincount(flat, minlength=n_m * n_h)
-        values = np.where(seen > 0, sums, np.nan).reshape(n_m, n_h)
+        del flat
+        sums[seen == 0] = np.nan
+        values = sums.reshape(n_m, n_h)
     return Panel(
         park=park,
         timezone=timezone,
@@ -144,18 +175,28 @@ def hour_seconds(hours: pd.Series) -> IntArray:
     """Epoch seconds of a tz-aware datetime column, without going through Python objects."""
     if not isinstance(hours.dtype, pd.DatetimeTZDtype):
         raise ValueError("the hour column must hold timezone-aware timestamps")
-    naive: npt.NDArray[np.datetime64] = hours.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    secs: IntArray = naive.astype("datetime64[s]").astype(np.int64)
+    # to_numpy with a datetime64 dtype converts to UTC and drops the zone in one pass
+    utc: npt.NDArray[np.datetime64] = hours.to_numpy(dtype="datetime64[s]")
+    secs: IntArray = utc.view(np.int64)
     return secs
 
 
-def codes_of(column: pd.Series, ids: list[str]) -> IntArray:
-    """Position of each value in ``ids`` (-1 when absent); categoricals are mapped via codes."""
+def codes_of(column: pd.Series, ids: list[str], rows: IntArray | None = None) -> IntArray:
+    """Position in ``ids`` of each value (of the given row positions), -1 when absent.
+
+    Categoricals are mapped through their codes, other columns factorised: either way each
+    distinct value is looked up once, not once per row.
+    """
     index = pd.Index(ids)
     if isinstance(column.dtype, pd.CategoricalDtype):
-        mapping = index.get_indexer(column.cat.categories).astype(np.int64)
         cats = column.cat.codes.to_numpy()
-        return np.where(cats >= 0, mapping[cats], -1).astype(np.int64)
-    codes, uniques = pd.factorize(column)
-    mapping = index.get_indexer(uniques).astype(np.int64)
-    return np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1).astype(np.int64)
+        if rows is not None:
+            cats = cats[rows]
+        mapping = np.append(index.get_indexer(column.cat.categories), -1).astype(np.int64)
+        picked: IntArray = mapping[cats]  # code -1 (missing) picks the appended -1
+        return picked
+    values = column.iloc[rows] if rows is not None else column
+    codes, uniques = pd.factorize(values)
+    mapping = np.append(index.get_indexer(uniques), -1).astype(np.int64)
+    found: IntArray = mapping[codes]
+    return found

@@ -24,7 +24,7 @@ from service.knowledge.schema import Knowledge, Rule
 
 COUPLINGS = ("hour", "day", "week", "month")
 DAYS_PER_BUCKET = {"week": 7, "month": 30}
-PAIR_CHUNK = 2_000_000  # candidate pairs built at once, to bound memory
+PAIR_CHUNK = 1_000_000  # candidate pairs built at once, to bound memory
 SIZE_CHUNK_CELLS = 4_000_000  # candidate x bucket cells sized at once
 
 
@@ -219,7 +219,7 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
     """Add the matched quantity (receiver units over the window) of each candidate: the sum over
     coupling buckets of min(supply x effective ratio, demand x replaceable share)."""
     rules = knowledge.active_rules()
-    out = cands.copy()
+    out = cands.copy(deep=False)  # copy-on-write: new columns never reach the caller
     n = len(out)
     s_idx, d_idx, r_idx = out["s"].to_numpy(), out["d"].to_numpy(), out["rule"].to_numpy()
     level = np.maximum.reduce(

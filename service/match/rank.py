@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,10 +67,46 @@ def match(
         ranked = ranked.head(limit)
     cache: dict[tuple[object, ...], SourceNotes] = {}
     rules = knowledge.active_rules()
+    columns = {c: ranked[c].to_numpy() for c in _ROW_COLUMNS}
     return [
-        _opportunity(rank, parks[int(row["park_index"])], row, rules, knowledge, year, cache)
-        for rank, row in enumerate(_records(ranked), start=1)
+        _opportunity(
+            i + 1,
+            parks[int(columns["park_index"][i])],
+            _Row(columns, i),
+            rules,
+            knowledge,
+            year,
+            cache,
+        )
+        for i in range(len(ranked))
     ]
+
+
+_ROW_COLUMNS = (
+    "park_index", "id", "s", "d", "rule", "eff_ratio", "matched", "distance_m",
+    "distance_assumed", "coupling", "demand_mean", "buckets_matched", "n_buckets",
+    "days_matched", "competing", "supplier_vnd", "receiver_vnd", "park_vnd", "water_m3",
+    "co2e_t", "landfill_t", "capex_vnd", "payback_years",
+)  # fmt: skip
+
+
+class _Row(Mapping[str, Any]):
+    """One ranked candidate read straight from column arrays (no per-row dict or Series)."""
+
+    __slots__ = ("_columns", "_i")
+
+    def __init__(self, columns: dict[str, Any], i: int) -> None:
+        self._columns = columns
+        self._i = i
+
+    def __getitem__(self, key: str) -> Any:
+        return self._columns[key][self._i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
 
 
 def _park_table(sides: Sides, knowledge: Knowledge, year: int) -> pd.DataFrame:
@@ -160,7 +196,3 @@ def _opportunity(
     text = explain(draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge)
     # a second construction is cheaper than dataclasses.replace on the hot path
     return Opportunity(**fields, explanation=text)
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]

@@ -26,7 +26,7 @@ from service.match.opportunity import Value
 def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: int) -> pd.DataFrame:
     """Add annual value columns to sized candidates (``matched`` over a window of the panel's days)."""
     rules = knowledge.active_rules()
-    out = cands.copy()
+    out = cands.copy(deep=False)  # copy-on-write: new columns never reach the caller
     if out.empty:
         for col in _COLUMNS:
             out[col] = pd.Series(dtype=np.float64)
