@@ -172,6 +172,17 @@ rules:
         ),
         ("disable_rules: [no_such_rule]", "disable_rules[0]", "rule 'no_such_rule' is unknown"),
         (
+            "destinations:\n  - {id: vented, verb: vents}",
+            "destinations[6] ('vented')",
+            "verb needs exactly one {what}",
+        ),
+        (
+            "transport_modes:\n  - {id: truck, label: t, family: waste, vnd_per_unit_km: 1,"
+            " loss_per_km: 1.5, as_of: 2026-01-01, source: ref-qcvn40}",
+            "transport_modes[0] ('truck').loss_per_km",
+            "less than 1",
+        ),
+        (
             "rules:\n  - id: x\n    description: d\n    supply: [waste.sludge]\n    demand: [material.clay]\n"
             "    coupling: week\n    transport: truck\n    max_distance_m: 10\n    source: ref-qcvn40\n"
             "    gates: [{attribute: qcvn40_column, at_least: 3}]",

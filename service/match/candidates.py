@@ -192,16 +192,9 @@ def _gates(rule: Rule, sides: Sides, si: IntArray, di: IntArray) -> np.ndarray:
     return ok
 
 
-def coupling_of(rule: Rule, supply: Meter, demand: Meter) -> str:
-    """The rule's coupling, coarsened by storage declared on either side."""
-    level = COUPLINGS.index(rule.coupling)
-    for m in (supply, demand):
-        if m.storage is not None:
-            level = max(level, COUPLINGS.index(m.storage))
-    return COUPLINGS[level]
-
-
 def _storage_level(meters: tuple[Meter, ...]) -> IntArray:
+    """Coupling level each meter's declared storage allows (0 = hour when none); the
+    effective coupling is the coarsest of the rule's and both sides'."""
     return np.array(
         [COUPLINGS.index(m.storage) if m.storage else 0 for m in meters] or [0], dtype=np.int64
     )

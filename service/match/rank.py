@@ -39,8 +39,10 @@ def match(
     """Ranked opportunities for the given surpluses: best annual park value first.
 
     Pass the same ``now`` and ``window_days`` as to ``find_surpluses`` (and its ``panels`` to
-    pivot the rollups once). Each receiver is sized independently for each surplus:
-    ``competing_receivers`` says how many others were offered the same stream.
+    pivot the rollups once). Each receiver is sized independently for each surplus (no
+    allocation of one stream among several receivers); the best
+    ``matching.max_receivers_per_surplus`` are kept and ``competing_receivers`` counts the
+    other viable ones. CO2e uses emission factors of ``now``'s year.
     """
     if panels is None:
         panels = build_panels(hourly, registry, now, window_days)
