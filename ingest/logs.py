@@ -36,3 +36,5 @@ def setup_logging(fmt: str = "json", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for noisy in ("httpx", "httpcore"):  # one line per InfluxDB request otherwise
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ingest import failpoints
-from ingest.errors import PermanentWriteError, RetryableWriteError
+from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
 from ingest.metrics import IngestMetrics
 from ingest.model import Reading, Rejection, WriteBatch
 from ingest.mqtt import InboundMessage, MqttSource
@@ -31,6 +31,7 @@ from ingest.validate import Validator, topic_for
 log = logging.getLogger("parkflow.ingest")
 
 INTERNAL_ERROR = "internal_error"
+HEALTH_INTERVAL_S = 5.0
 STORE_REJECTED = "store_rejected"
 
 SourceFactory = Callable[..., MqttSource]
@@ -63,6 +64,8 @@ class Ingestor:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self.store_ok = True
+        self._writing = False
+        self._store_seen = 0.0  # monotonic time of the last write or ping that succeeded
         self.source = source_factory(settings, self._on_message, self._on_state)
 
     # state
@@ -130,6 +133,7 @@ class Ingestor:
     def run(self) -> None:
         """Blocks until ``stop()``; a final batch is flushed on the way out when the store allows."""
         self.source.start()
+        threading.Thread(target=self._watch_store, name="store-health", daemon=True).start()
         try:
             while True:
                 taken = self._take()
@@ -140,6 +144,22 @@ class Ingestor:
         finally:
             self.source.stop()
             self._stopped.set()
+
+    def _watch_store(self) -> None:
+        """Readiness must reflect the store even when no data flows: ping it while idle."""
+        every = HEALTH_INTERVAL_S
+        while not self._stopping.wait(every):
+            if self._writing or time.monotonic() - self._store_seen < every:
+                continue
+            try:
+                self.store.ping()
+            except StoreError as exc:
+                if self.store_ok:
+                    log.warning("store unreachable", extra={"error": str(exc)[:300]})
+                self._set_store_ok(False)
+            else:
+                self._store_seen = time.monotonic()
+                self._set_store_ok(True)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -191,6 +211,13 @@ class Ingestor:
 
     def _write(self, batch: WriteBatch) -> bool:
         """True once the batch is durable; False only when stopping while the store is failing."""
+        self._writing = True
+        try:
+            return self._write_retrying(batch)
+        finally:
+            self._writing = False
+
+    def _write_retrying(self, batch: WriteBatch) -> bool:
         delay = self.settings.retry_initial_s
         while True:
             started = time.perf_counter()
@@ -215,6 +242,7 @@ class Ingestor:
                 self.metrics.write_errors.labels("permanent").inc()
                 log.error("store rejected a batch, bisecting", extra={"error": str(exc)[:300]})
                 return self._write_split(batch, exc)
+            self._store_seen = time.monotonic()
             self._set_store_ok(True)
             self._observe(batch, time.perf_counter() - started)
             return True
@@ -263,7 +291,7 @@ class Ingestor:
                     ),
                 )
             ]
-        return all(self._write(b) for b in items if len(b))
+        return all(self._write_retrying(b) for b in items if len(b))
 
     def _observe(self, batch: WriteBatch, seconds: float) -> None:
         m = self.metrics

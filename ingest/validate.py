@@ -84,9 +84,12 @@ class Validator:
         limits = self.limits
         try:
             rm = self.resolve(topic)
-            items = self.parser(payload, limits.max_payload_bytes, limits.max_batch)
         except PayloadError as exc:
             return [], [_reject(exc, topic, payload, received_ms, None, None)]
+        try:
+            items = self.parser(payload, limits.max_payload_bytes, limits.max_batch)
+        except PayloadError as exc:  # attributable: the topic named a registered meter
+            return [], [_reject(exc, topic, payload, received_ms, rm, None)]
         readings: list[Reading] = []
         rejections: list[Rejection] = []
         lo = received_ms - limits.horizon_ms
@@ -104,7 +107,9 @@ class Validator:
     def check(self, item: RawReading, rm: ResolvedMeter, received_ms: int) -> Reading:
         """One parsed reading against its meter, as for a message; raises ``PayloadError``."""
         lim = self.limits
-        return self._check(item, rm, received_ms - lim.horizon_ms, received_ms + lim.future_tolerance_ms)
+        return self._check(
+            item, rm, received_ms - lim.horizon_ms, received_ms + lim.future_tolerance_ms
+        )
 
     def _check(self, item: RawReading, rm: ResolvedMeter, lo: int, hi: int) -> Reading:
         meter = rm.meter

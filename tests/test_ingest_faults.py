@@ -326,6 +326,26 @@ def test_influx_stopped_mid_stream_then_started(
     assert_exact(result, 3000)
 
 
+def test_readiness_follows_the_store_while_idle(
+    mosquitto: MosquittoServer,
+    own_influx_db: InfluxDb,
+    ingestors: Callable[..., IngestorProcess],
+) -> None:
+    """No data flowing: /readyz must still say when the store goes away and comes back."""
+    influx = own_influx_db.server
+    ing = ingestors(
+        mqtt_port=mosquitto.port, influx_url=own_influx_db.url, influx_database=own_influx_db.name
+    )
+    ing.start()
+    ing.wait_readyz(200, timeout=30)
+    influx.stop()
+    ing.wait_readyz(503, timeout=20)
+    assert ing.readyz()[1] == {"ready": False, "mqtt_connected": True, "store_ok": False}
+    influx.start()
+    ing.wait_readyz(200, timeout=20)
+    assert ing.alive
+
+
 def test_influx_frozen_longer_than_the_timeout(
     mosquitto: MosquittoServer,
     own_influx_db: InfluxDb,
