@@ -1,0 +1,68 @@
+"""The deployment files agree with the code: settings they set exist, commands they run exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ingest.settings import IngestSettings
+from service.cli import build_parser
+from service.settings import ServiceSettings
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+KNOWN = {f"PARKFLOW_{name.upper()}" for name in IngestSettings.model_fields} | {
+    f"PARKFLOW_{name.upper()}" for name in ServiceSettings.model_fields
+}
+OPERATOR_FILES = {"parkflow.passwd", "parkflow.acl", "park.yaml", "parkflow.env"}
+COMMANDS = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+
+
+def _env_names(text: str) -> set[str]:
+    return set(re.findall(r"\bPARKFLOW_[A-Z0-9_]+", text)) - {"PARKFLOW_FAILPOINTS"}
+
+
+def test_every_parkflow_variable_in_deploy_is_a_setting() -> None:
+    for path in DEPLOY.rglob("*"):
+        if path.is_file():
+            unknown = _env_names(path.read_text()) - KNOWN
+            assert not unknown, f"{path.name} sets unknown settings {sorted(unknown)}"
+
+
+def test_compose_mounts_exist_and_commands_are_real() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    for name, svc in compose["services"].items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("./"):
+                rel = DEPLOY / source
+                assert rel.exists() or rel.name in OPERATOR_FILES, f"{name}: {source} missing"
+        if "command" in svc:
+            assert svc["command"][0] in COMMANDS, f"{name}: unknown command {svc['command']}"
+    ids = [
+        s["environment"]["PARKFLOW_CLIENT_ID"]
+        for n, s in compose["services"].items()
+        if n.startswith("ingest")
+    ]
+    assert len(ids) == len(set(ids)) >= 2  # each shared-subscription member has its own session
+
+
+def test_systemd_units_run_real_commands() -> None:
+    for unit in (DEPLOY / "systemd").glob("*.service"):
+        exec_start = re.search(r"^ExecStart=(.*)$", unit.read_text(), re.M)
+        assert exec_start, unit.name
+        assert exec_start.group(1).split()[1] in COMMANDS, unit.name
+        assert "Restart=always" in unit.read_text(), unit.name
+
+
+def test_broker_config_keeps_data() -> None:
+    conf = dict(
+        line.split(None, 1)
+        for line in (DEPLOY / "mosquitto" / "parkflow.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert conf["persistence"] == "true"
+    assert conf["max_queued_messages"] == "0"  # Mosquitto's default 1000 drops silently
+    assert conf["allow_anonymous"] == "false"
+    assert "acl_file" in conf
