@@ -180,6 +180,101 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(minutes=args.minutes, db=args.db)
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import time
+
+    from ingest.registry import SAMPLE_REGISTRY, load_registry
+    from service.knowledge import load_knowledge
+    from service.simulate.flows import STEP_MS, generate, plan_messages
+    from service.simulate.scenario import build_scenario
+    from service.simulate.truth import build_truth, to_json
+
+    if args.days <= 0 or args.speed <= 0 or args.interval <= 0 or args.replay_hours < 0:
+        print("--days, --speed and --interval must be positive", file=sys.stderr)
+        return 2
+    knowledge = load_knowledge()
+    try:
+        scenario = build_scenario(load_registry(SAMPLE_REGISTRY).model, args.seed, knowledge)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    end = time.time_ns() // 1_000_000 - int(args.replay_hours * 3_600_000)
+    end -= end % STEP_MS
+    start = end - int(args.days * 86_400_000)
+    gen = generate(
+        scenario.park,
+        scenario.profiles,
+        start,
+        end,
+        noise_seed=scenario.noise_seed,
+        faults=scenario.faults,
+    )
+    plan = plan_messages(gen.series, scenario.faults, end_ms=end, seed=scenario.noise_seed)
+    try:
+        truth = build_truth(
+            scenario, knowledge, end, faults=gen.faults + plan.faults, plan=plan, start_ms=start
+        )
+    except ValueError as exc:  # a design too close to a threshold in this window
+        print(exc, file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    registry_path, truth_path = args.out / "registry.yaml", args.out / "truth.json"
+    registry_path.write_text(scenario.registry_yaml(), encoding="utf-8")
+    truth_path.write_text(to_json(truth), encoding="utf-8")
+    print(
+        f"scenario {scenario.name}: {len(scenario.park.tenants)} tenants,"
+        f" {sum(len(t.meters) for t in scenario.park.tenants)} meters;"
+        f" planted {len(truth.opportunities)} opportunities,"
+        f" {len(truth.non_opportunities)} non-opportunities, {len(truth.faults)} faults"
+    )
+    print(f"wrote {registry_path} and {truth_path}")
+    if scenario.seed is not None:
+        print(f"ingestors must load this registry: PARKFLOW_REGISTRY={registry_path}")
+    bad = ", ".join(f"{n} {r}" for r, n in sorted(plan.quarantined.items()))
+    print(
+        f"{args.days:g} days of history: {len(plan.messages)} messages, {plan.readings_sent}"
+        f" readings, of which {plan.duplicates} duplicates and {bad or 'none'} to be"
+        f" quarantined; {plan.unique_good} readings to store"
+    )
+    if args.no_publish:
+        return 0
+    from service.simulate.publish import Publisher, live
+
+    try:
+        with Publisher(
+            args.mqtt_host, args.mqtt_port, username=args.mqtt_username, password=args.mqtt_password
+        ) as publisher:
+            report = publisher.send(plan.messages)
+            print(f"backfill published: {report.line()}")
+            if report.refused:
+                return 1
+            if args.live:
+                import threading
+
+                stop = threading.Event()
+                print(
+                    f"live: every {args.interval:g} s, simulated time x{args.speed:g}"
+                    " (never ahead of the wall clock); Ctrl-C stops"
+                )
+                try:
+                    live(
+                        scenario,
+                        publisher,
+                        end,
+                        gen.registers,
+                        interval_s=args.interval,
+                        speed=args.speed,
+                        stop=stop,
+                    )
+                except KeyboardInterrupt:
+                    stop.set()
+                    print("stopped")
+    except (ConnectionError, OSError, TimeoutError) as exc:
+        print(f"MQTT {args.mqtt_host}:{args.mqtt_port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parkflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +333,38 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--minutes", type=int, default=180, help="simulated minutes of readings to send")
     d.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temporary one)")
     d.set_defaults(func=_cmd_demo)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="a fictional park publishing metered flows over MQTT, with planted opportunities,"
+        " non-opportunities and faults, and its ground truth",
+    )
+    sim.add_argument(
+        "--seed", type=int, default=None, help="random scenario (default: the sample park)"
+    )
+    sim.add_argument("--days", type=float, default=60.0, help="days of history to backfill")
+    sim.add_argument("--live", action="store_true", help="keep publishing after the backfill")
+    sim.add_argument("--interval", type=float, default=60.0, help="live: seconds between readings")
+    sim.add_argument(
+        "--speed", type=float, default=1.0, help="live: simulated seconds per wall second"
+    )
+    sim.add_argument(
+        "--replay-hours",
+        type=float,
+        default=0.0,
+        help="end the backfill this many hours ago, for --live --speed to replay",
+    )
+    sim.add_argument("--mqtt-host", default="127.0.0.1")
+    sim.add_argument("--mqtt-port", type=int, default=1883)
+    sim.add_argument("--mqtt-username", default=None)
+    sim.add_argument("--mqtt-password", default=None)
+    sim.add_argument(
+        "--out", type=Path, default=Path("simulation"), help="where registry.yaml and truth.json go"
+    )
+    sim.add_argument(
+        "--no-publish", action="store_true", help="only write registry.yaml and truth.json"
+    )
+    sim.set_defaults(func=_cmd_simulate)
     return parser
 
 

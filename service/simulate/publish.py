@@ -1,0 +1,198 @@
+"""Publishing a scenario over MQTT v5, as the park's gateways would: the only I/O of the simulator.
+
+Backfill sends each meter's history as JSON arrays of up to 1000 readings with QoS 1 and many
+messages in flight, and waits until the broker has acknowledged every one (PUBACK): only then
+is the backlog the broker's responsibility. Live mode then sends each meter's new readings
+every ``interval_s`` of wall time, optionally with simulated time running ``speed`` times
+faster; readings are never stamped ahead of the wall clock (the ingestor would refuse them as
+``future_ts``), so acceleration replays the hours a backfill held back and then runs in real
+time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from service.simulate.flows import Message, generate, plan_messages
+from service.simulate.scenario import Scenario
+
+REFUSED = 0x80  # PUBACK reason codes from here up: the broker did not take the message
+NO_SUBSCRIBERS = 0x10  # taken, but nobody subscribed: it went nowhere
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    messages: int
+    readings: int
+    bytes: int
+    seconds: float
+    refused: int  # PUBACK 0x80 and up (not authorised, quota, ...)
+    no_subscribers: int  # PUBACK 0x10: is an ingestor subscribed?
+
+    def line(self) -> str:
+        rate = self.readings / self.seconds if self.seconds > 0 else 0.0
+        text = (
+            f"{self.messages} messages, {self.readings} readings, {self.bytes / 1e6:.1f} MB"
+            f" in {self.seconds:.1f} s ({rate:,.0f} readings/s)"
+        )
+        if self.refused:
+            text += f"; {self.refused} refused by the broker"
+        if self.no_subscribers:
+            text += f"; {self.no_subscribers} had no subscriber (is an ingestor running?)"
+        return text
+
+
+class Publisher:
+    """One MQTT v5 client for the whole park (a real park has one per gateway)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        *,
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        max_inflight: int = 200,
+    ) -> None:
+        self.host, self.port = host, port
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"parkflow-simulate-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        if username:
+            self.client.username_pw_set(username, password)
+        self.client.max_inflight_messages_set(max_inflight)
+        self.client.max_queued_messages_set(0)  # paho queues the rest: no drops
+        self._lock = threading.Lock()
+        self._codes: Counter[int] = Counter()
+        self._acked = threading.Condition(self._lock)
+        self._acks = 0
+        self._connected = threading.Event()
+        self.client.on_publish = self._on_publish
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            self._connected.set()
+
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self._connected.clear()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        with self._acked:
+            self._codes[int(getattr(reason, "value", reason))] += 1
+            self._acks += 1
+            self._acked.notify_all()
+
+    def connect(self, timeout: float = 15.0) -> Publisher:
+        self.client.connect(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        if not self._connected.wait(timeout):
+            self.close()
+            raise ConnectionError(f"no MQTT connection to {self.host}:{self.port} in {timeout}s")
+        return self
+
+    def close(self) -> None:
+        try:
+            self.client.disconnect()
+        finally:
+            self.client.loop_stop()
+
+    def __enter__(self) -> Publisher:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, messages: Sequence[Message], timeout: float = 600.0) -> PublishReport:
+        """Publish with QoS 1 and return once the broker acknowledged every message."""
+        started = time.perf_counter()
+        with self._lock:
+            before = self._acks
+            codes_before = Counter(self._codes)
+        for m in messages:
+            info = self.client.publish(m.topic, m.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+                raise ConnectionError(f"publish failed: {mqtt.error_string(info.rc)}")
+        deadline = time.monotonic() + timeout
+        with self._acked:
+            while self._acks - before < len(messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{len(messages) - (self._acks - before)} of {len(messages)} messages"
+                        f" not acknowledged in {timeout}s"
+                    )
+                self._acked.wait(min(left, 1.0))
+            codes = self._codes - codes_before
+        return PublishReport(
+            messages=len(messages),
+            readings=sum(m.readings for m in messages),
+            bytes=sum(len(m.payload) for m in messages),
+            seconds=time.perf_counter() - started,
+            refused=sum(n for c, n in codes.items() if c >= REFUSED),
+            no_subscribers=codes.get(NO_SUBSCRIBERS, 0),
+        )
+
+
+def live(
+    scenario: Scenario,
+    publisher: Publisher,
+    start_ms: int,
+    registers: Mapping[str, float],
+    *,
+    interval_s: float = 60.0,
+    speed: float = 1.0,
+    stop: threading.Event,
+    wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    report: Callable[[str], None] = print,
+) -> int:
+    """Send each meter's readings every ``interval_s`` of wall time until ``stop`` is set;
+    returns the readings sent. Simulated time starts at ``start_ms`` (the backfill's end)."""
+    if interval_s <= 0 or speed <= 0:
+        raise ValueError("interval and speed must be positive")
+    step_ms = max(1000, round(interval_s * speed * 1000))
+    wall0 = wall_ms()
+    sim = start_ms
+    regs = dict(registers)
+    sent = 0
+    while not stop.is_set():
+        now = wall_ms()
+        target = min(start_ms + int((now - wall0) * speed), now)
+        target -= target % step_ms
+        if target > sim:
+            g = generate(
+                scenario.park,
+                scenario.profiles,
+                sim,
+                target,
+                noise_seed=scenario.noise_seed,
+                step_ms=step_ms,
+                registers=regs,
+            )
+            regs.update(g.registers)
+            plan = plan_messages(g.series, end_ms=target)
+            result = publisher.send(plan.messages, timeout=max(30.0, interval_s * 5))
+            sent += plan.readings_sent
+            report(f"live {time.strftime('%H:%M:%S')}: up to {_iso(target)}, {result.line()}")
+            sim = target
+        stop.wait(interval_s)
+    return sent
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))

@@ -1,0 +1,183 @@
+"""The scenario's ground truth as a JSON document, and scoring detection against it. Pure.
+
+The truth lists every candidate link a knowledge rule could make in the park: the planted
+opportunities (with the matched quantity per day the design supports, roughly what detection
+should report) and the planted non-opportunities with their reason, plus the faults planted
+in the readings and what the ingest path must make of them. A test, or an operator trying a
+new rule set, compares what detection proposes with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from service.knowledge.schema import Knowledge
+from service.simulate.flows import AppliedFault, Plan
+from service.simulate.oracle import Verdict
+from service.simulate.scenario import WINDOW_DAYS, Scenario, detection_window
+
+Key = tuple[str, str, str]  # from_meter, to_meter, rule
+
+
+@dataclass(frozen=True)
+class Truth:
+    scenario: str
+    seed: int | None
+    park: str
+    window_start_ms: int
+    window_end_ms: int
+    simulated: tuple[int, int]  # the readings' time range (start, end], UTC ms
+    opportunities: tuple[Verdict, ...]
+    non_opportunities: tuple[Verdict, ...]
+    faults: tuple[AppliedFault, ...] = ()
+    variants: Mapping[str, str] = field(default_factory=dict)
+    delivery: Mapping[str, Any] = field(default_factory=dict)  # what the ingestor must store
+
+    @property
+    def opportunity_keys(self) -> set[Key]:
+        return {v.key for v in self.opportunities}
+
+    @property
+    def non_opportunity_keys(self) -> set[Key]:
+        return {v.key for v in self.non_opportunities}
+
+
+def build_truth(
+    scenario: Scenario,
+    knowledge: Knowledge,
+    now_ms: int,
+    *,
+    faults: Sequence[AppliedFault] = (),
+    plan: Plan | None = None,
+    window_days: int = WINDOW_DAYS,
+    start_ms: int | None = None,
+) -> Truth:
+    """The answer key for detection run at ``now_ms`` (the end of the simulated readings,
+    which start at ``start_ms``) over ``window_days`` local days."""
+    start, end = detection_window(now_ms, scenario.park.timezone, window_days)
+    verdicts = scenario.verdicts(knowledge, start, end)
+    unclear = [v for v in verdicts if v.ambiguous is not None]
+    if unclear:
+        raise ValueError(
+            f"the design has no clear answer for {unclear[0].id}: {unclear[0].ambiguous}"
+        )
+    delivery: dict[str, Any] = {}
+    if plan is not None:
+        delivery = {
+            "messages": len(plan.messages),
+            "readings_sent": plan.readings_sent,
+            "readings_stored": plan.unique_good,
+            "duplicates": plan.duplicates,
+            "quarantined": dict(sorted(plan.quarantined.items())),
+        }
+    return Truth(
+        scenario=scenario.name,
+        seed=scenario.seed,
+        park=scenario.park.id,
+        window_start_ms=start,
+        window_end_ms=end,
+        simulated=(start_ms if start_ms is not None else start, now_ms),
+        opportunities=tuple(v for v in verdicts if v.reason is None),
+        non_opportunities=tuple(v for v in verdicts if v.reason is not None),
+        faults=tuple(sorted(faults, key=lambda f: (f.start_ms, f.meter, f.kind))),
+        variants=dict(scenario.variants),
+        delivery=delivery,
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_json(truth: Truth) -> str:
+    def link(v: Verdict) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": v.id,
+            "rule": v.rule,
+            "from_tenant": v.from_tenant,
+            "from_meter": v.from_meter,
+            "to_tenant": v.to_tenant,
+            "to_meter": v.to_meter,
+            "distance_m": round(v.distance_m, 1),
+        }
+        if v.reason is None:
+            out["matched_per_day"] = round(v.matched_per_day, 6)
+            out["unit"] = v.unit
+        else:
+            out["reason"] = v.reason
+        out["detail"] = v.detail
+        return out
+
+    def fault(f: AppliedFault) -> dict[str, Any]:
+        return asdict(f) | {"start": _iso(f.start_ms), "end": _iso(f.end_ms)}
+
+    doc = {
+        "scenario": truth.scenario,
+        "seed": truth.seed,
+        "park": truth.park,
+        "window": {
+            "start": _iso(truth.window_start_ms),
+            "end": _iso(truth.window_end_ms),
+            "start_ms": truth.window_start_ms,
+            "end_ms": truth.window_end_ms,
+        },
+        "simulated": {
+            "start": _iso(truth.simulated[0]),
+            "end": _iso(truth.simulated[1]),
+            "start_ms": truth.simulated[0],
+            "end_ms": truth.simulated[1],
+        },
+        "variants": dict(truth.variants),
+        "opportunities": [link(v) for v in truth.opportunities],
+        "non_opportunities": [link(v) for v in truth.non_opportunities],
+        "faults": [fault(f) for f in truth.faults],
+        "delivery": dict(truth.delivery),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def keys_from_json(text: str) -> tuple[set[Key], dict[Key, str]]:
+    """Planted opportunities and non-opportunities (with reasons) from a truth file."""
+    doc = json.loads(text)
+    opps = {(o["from_meter"], o["to_meter"], o["rule"]) for o in doc["opportunities"]}
+    nons = {
+        (o["from_meter"], o["to_meter"], o["rule"]): o["reason"] for o in doc["non_opportunities"]
+    }
+    return opps, nons
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    precision: float
+    recall: float
+    found: tuple[Key, ...]
+    missed: tuple[Key, ...]  # planted opportunities not proposed
+    false: tuple[Key, ...]  # proposed but not planted (non-opportunities or unknown links)
+    non_opportunities_proposed: tuple[Key, ...]
+
+    def line(self) -> str:
+        return (
+            f"precision {self.precision:.3f} recall {self.recall:.3f}"
+            f" ({len(self.found)} found, {len(self.missed)} missed, {len(self.false)} false)"
+        )
+
+
+def score(planted: set[Key], non_opportunities: Iterable[Key], proposed: Iterable[Key]) -> Score:
+    """Precision and recall of proposed (from_meter, to_meter, rule) against the planted set."""
+    got = set(proposed)
+    found = got & planted
+    false = got - planted
+    precision = len(found) / len(got) if got else 1.0
+    recall = len(found) / len(planted) if planted else 1.0
+    return Score(
+        precision=precision,
+        recall=recall,
+        found=tuple(sorted(found)),
+        missed=tuple(sorted(planted - got)),
+        false=tuple(sorted(false)),
+        non_opportunities_proposed=tuple(sorted(false & set(non_opportunities))),
+    )

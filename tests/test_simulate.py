@@ -1,0 +1,389 @@
+"""``parkflow simulate`` scored against its own ground truth.
+
+Pure and fast: a scenario's readings (noise, shifts, planted faults) go through the ingest
+path's validator as the MQTT messages a gateway would send, then pure rollups, surplus
+detection and matching; what is proposed is scored against the planted opportunities and
+non-opportunities. End to end, once: 60 days backfilled through a real Mosquitto into a real
+ingestor process, nothing lost, the bad readings quarantined with their reasons, and detection
+on the stored data finds what was planted.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ingest.counters import bucketize, intervals
+from ingest.model import MeterKind, Reading
+from ingest.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
+from ingest.registry.schema import RegistryFile
+from ingest.store import ReadingQuery, SqliteStore
+from ingest.validate import Validator
+from service.cli import main
+from service.detect import find_surpluses
+from service.knowledge import Knowledge, load_knowledge
+from service.match import Opportunity, match
+from service.simulate import (
+    STEP_MS,
+    Scenario,
+    Truth,
+    build_truth,
+    default_scenario,
+    generate,
+    plan_messages,
+    random_scenario,
+    score,
+)
+from service.simulate.flows import Plan
+from service.simulate.scenario import unclear
+from service.simulate.truth import keys_from_json
+from tests.support.ingestor_proc import IngestorPool, wait_receiving
+from tests.support.mosquitto import MosquittoServer, wait_until
+
+TZ = "Asia/Ho_Chi_Minh"
+NOW = pd.Timestamp("2026-11-28 10:30", tz=TZ)
+NOW_MS = int(NOW.value // 1_000_000)
+DAY_MS = 86_400_000
+PURE_DAYS = 30  # the 28-day window plus the day before it and today's morning
+SEEDS = (1, 2, 3, 4, 5)
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Knowledge:
+    return load_knowledge()
+
+
+@pytest.fixture(scope="module")
+def base() -> RegistryFile:
+    return load_registry(SAMPLE_REGISTRY).model
+
+
+# --- the pure path: messages -> validator -> rollups -> detect -> match ----------------------
+
+
+def hourly_rollups(registry: Registry, readings: Iterable[Reading]) -> pd.DataFrame:
+    """The long hourly frame detection takes, from stored-like readings, computed purely.
+
+    Uses the service's rollup maths when present, the counters it is built on otherwise."""
+    try:
+        from service.rollups.compute import MeterMaths, hour_quantities, standard_offset_ms
+    except ImportError:  # pragma: no cover - rollups not in this tree
+        MeterMaths = None  # type: ignore[assignment,misc]
+    points: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
+    for r in readings:
+        points[(r.park, r.tenant, r.meter)].append((r.ts_ms, r.value))
+    rows: list[tuple[str, str, str, str, str, int, float]] = []
+    for rm in registry.meters():
+        series = sorted(dict(points.get((rm.park.id, rm.tenant.id, rm.meter.id), [])).items())
+        if not series:
+            continue
+        m = rm.meter
+        if MeterMaths is not None:
+            offset = standard_offset_ms(rm.park.timezone)
+            lo, hi = series[0][0] - DAY_MS, series[-1][0] + DAY_MS
+            hours = hour_quantities(MeterMaths.of(m), None, series, None, lo, hi, offset)
+        else:
+            ivs = intervals(
+                m.kind,
+                series,
+                rollover=m.rollover,
+                integration=m.integration_rule,
+                max_gap_ms=round(m.max_gap_s * 1000),
+            )
+            hours = bucketize(ivs)
+        key = (rm.park.id, rm.tenant.id, m.id, m.resource, m.direction.value)
+        rows += [(*key, h, q) for h, q in hours.items()]
+    df = pd.DataFrame(
+        rows, columns=["park", "tenant", "meter", "resource", "direction", "hour_ms", "quantity"]
+    )
+    df["hour"] = pd.to_datetime(df.pop("hour_ms"), unit="ms", utc=True)
+    return df
+
+
+def validate_messages(
+    registry: Registry, plan: Plan, received_ms: int
+) -> tuple[list[Reading], Counter[str]]:
+    """Each message through the ingestor's validator, as it arrives over MQTT."""
+    v = Validator(registry)
+    readings: list[Reading] = []
+    reasons: Counter[str] = Counter()
+    for m in plan.messages:
+        good, bad = v.validate(m.topic, m.payload, received_ms)
+        readings += good
+        reasons.update(r.reason for r in bad)
+    return readings, reasons
+
+
+def detect(
+    registry: Registry, hourly: pd.DataFrame, knowledge: Knowledge, now: pd.Timestamp
+) -> list[Opportunity]:
+    return match(find_surpluses(hourly, registry, knowledge, now), hourly, registry, knowledge, now)
+
+
+def simulate_pure(
+    scenario: Scenario, knowledge: Knowledge, days: int = PURE_DAYS
+) -> tuple[Truth, list[Opportunity], Counter[str], Plan, int]:
+    registry = Registry(scenario.registry)
+    gen = generate(
+        scenario.park,
+        scenario.profiles,
+        NOW_MS - days * DAY_MS,
+        NOW_MS,
+        noise_seed=scenario.noise_seed,
+        faults=scenario.faults,
+    )
+    plan = plan_messages(gen.series, scenario.faults, end_ms=NOW_MS, seed=scenario.noise_seed)
+    truth = build_truth(scenario, knowledge, NOW_MS, faults=gen.faults + plan.faults, plan=plan)
+    readings, reasons = validate_messages(registry, plan, NOW_MS)
+    stored = len({(r.meter, r.ts_ms) for r in readings})
+    opps = detect(registry, hourly_rollups(registry, readings), knowledge, NOW)
+    return truth, opps, reasons, plan, stored
+
+
+def keys(opps: Iterable[Opportunity]) -> list[tuple[str, str, str]]:
+    return [(o.from_meter, o.to_meter, o.rule) for o in opps]
+
+
+def test_default_scenario_is_the_sample_park(base: RegistryFile, knowledge: Knowledge) -> None:
+    scenario = default_scenario(base)
+    assert parse_registry(scenario.registry_yaml()).model == base
+    assert len(scenario.park.tenants) >= 12
+    assert unclear(scenario, knowledge) is None  # every case has a clear answer in every season
+    truth = build_truth(scenario, knowledge, NOW_MS)
+    reasons = {(v.from_meter, v.to_meter): v.reason for v in truth.non_opportunities}
+    # the planted non-opportunities the sample registry describes, for their stated reasons
+    assert reasons[("det-effluent", "hc-cooling")] == "quality_mismatch"  # column B
+    assert reasons[("hc-steam-vent", "det-steam")] == "quality_mismatch"  # 6 bar < 8 bar
+    assert reasons[("hc-steam-vent", "mf-steam")] == "no_temporal_overlap"  # night vs day shift
+    assert reasons[("gs-boiler", "mf-steam")] == "no_temporal_overlap"
+    assert reasons[("thep-heat", "det-steam")] == "too_far"
+    assert reasons[("wwtp-effluent", "lv-water")] == "too_far"
+    assert reasons[("cl-pallets", "lv-boiler-fuel")] == "too_small"
+    assert reasons[("nd-steam", "gs-steam")] == "already_exchanged"  # sold whole
+    assert reasons[("wwtp-effluent", "thep-water")] == "already_exchanged"
+    assert reasons[("wwtp-effluent", "vt-water")] == "use_not_replaceable"
+    assert {
+        ("wwtp-effluent", "hc-cooling", "effluent_a_reuse"),
+        ("hc-steam-vent", "gs-steam", "steam_to_steam"),
+        ("gs-boiler", "det-steam", "steam_to_steam"),
+        ("nd-flyash", "gx-cement", "ash_slag_to_cement"),
+        ("mf-pallets", "lv-boiler-fuel", "pallets_to_biomass_fuel"),
+        ("vt-plastic", "tcn-feedstock", "scrap_plastic_to_recycler"),
+        ("cl-solar", "mf-elec", "solar_to_neighbour"),
+    } <= truth.opportunity_keys
+
+
+def test_flows_are_continuous_and_in_the_meters_units(base: RegistryFile) -> None:
+    scenario = default_scenario(base)
+    park = scenario.park
+    start, mid, end = NOW_MS - 2 * DAY_MS, NOW_MS - DAY_MS, NOW_MS
+    whole = generate(park, scenario.profiles, start, end, noise_seed=1)
+    first = generate(park, scenario.profiles, start, mid, noise_seed=1)
+    second = generate(park, scenario.profiles, mid, end, noise_seed=1, registers=first.registers)
+    meters = {m.id: m for t in park.tenants for m in t.meters}
+    for w, a, b in zip(whole.series, first.series, second.series, strict=True):
+        # a live tick continues the backfill exactly: same noise, registers carried over
+        np.testing.assert_allclose(w.values, np.r_[a.values, b.values], rtol=1e-12)
+        assert len(w.ts) == 2 * 96 and (np.diff(w.ts) == STEP_MS).all()
+        m = meters[w.meter]
+        if m.kind is MeterKind.CUMULATIVE and m.rollover is None:
+            assert (np.diff(w.values) >= 0).all(), m.id
+    steel = next(s for s in whole.series if s.meter == "thep-scale")  # kg per 15 minutes
+    assert steel.values.sum() / 1000 == pytest.approx(0.2 * 48, rel=0.15)
+    water = next(s for s in whole.series if s.meter == "det-water")  # a register in litres
+    assert 80_000 * 48 * 0.7 < water.values[-1] - water.values[0] < 80_000 * 48 * 1.1
+
+
+def test_default_scenario_detection_finds_every_planted_opportunity(
+    base: RegistryFile, knowledge: Knowledge
+) -> None:
+    truth, opps, reasons, plan, stored = simulate_pure(default_scenario(base), knowledge)
+    s = score(truth.opportunity_keys, truth.non_opportunity_keys, keys(opps))
+    print(f"\ndefault scenario: {s.line()}")
+    assert s.missed == () and s.non_opportunities_proposed == () and s.false == ()
+    # every planted bad reading is refused for its reason, every good one kept once
+    assert reasons == Counter(plan.quarantined) and stored == plan.unique_good
+    assert plan.duplicates > 0 and {"out_of_range", "not_finite", "future_ts"} <= set(reasons)
+    kinds = {f.kind for f in truth.faults}
+    assert {"reset", "rollover", "gap", "spike", "duplicate", "out_of_order", "resend"} <= kinds
+    # and roughly the quantities the design supports
+    expected = {v.key: v.matched_per_day for v in truth.opportunities}
+    for o in opps:
+        key = (o.from_meter, o.to_meter, o.rule)
+        assert o.matched_per_day == pytest.approx(expected[key], rel=0.15), key
+
+
+def test_random_seeds_keep_precision_and_recall(base: RegistryFile, knowledge: Knowledge) -> None:
+    lines = []
+    planted_as: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for seed in SEEDS:
+        scenario = random_scenario(base, seed, knowledge)
+        truth, opps, reasons, plan, stored = simulate_pure(scenario, knowledge)
+        s = score(truth.opportunity_keys, truth.non_opportunity_keys, keys(opps))
+        lines.append(f"seed {seed}: {s.line()}")
+        for v in truth.opportunities + truth.non_opportunities:
+            planted_as[v.key].add(v.reason or "opportunity")
+        assert s.precision >= 0.9 and s.recall >= 0.9, (seed, s)
+        assert reasons == Counter(plan.quarantined) and stored == plan.unique_good
+    print("\n" + "\n".join(lines))
+    # seeds really vary what is planted as what
+    assert sum(len(v) > 1 for v in planted_as.values()) >= 5
+
+
+def test_cli_writes_registry_and_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sim"
+    assert main(["simulate", "--seed", "3", "--days", "2", "--out", str(out), "--no-publish"]) == 0
+    assert main(["registry", "check", str(out / "registry.yaml")]) == 0
+    doc = json.loads((out / "truth.json").read_text())
+    assert doc["seed"] == 3 and doc["opportunities"] and doc["non_opportunities"]
+    assert {"from_meter", "to_meter", "rule", "matched_per_day"} <= set(doc["opportunities"][0])
+    assert {"from_meter", "to_meter", "rule", "reason"} <= set(doc["non_opportunities"][0])
+    assert doc["delivery"]["readings_stored"] > 0
+    assert "planted" in capsys.readouterr().out
+
+
+# --- end to end, once ------------------------------------------------------------------------
+
+
+def _count(db: Path, sql: str) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def test_backfill_60_days_through_mqtt_end_to_end(
+    mosquitto: MosquittoServer, tmp_path: Path, base: RegistryFile, knowledge: Knowledge
+) -> None:
+    """``parkflow simulate`` itself backfills; a real ingestor process stores into SQLite."""
+    from service.simulate.publish import Publisher, live
+
+    scenario = default_scenario(base)
+    registry_path = tmp_path / "registry.yaml"
+    registry_path.write_text(scenario.registry_yaml())
+    registry = load_registry(registry_path)
+    db, out = tmp_path / "parkflow.sqlite", tmp_path / "sim"
+    with IngestorPool(tmp_path) as pool:
+        ing = pool.make(
+            mqtt_port=mosquitto.port,
+            sqlite_path=db,
+            registry=registry_path,
+            # production batching, not the harness's small test batches
+            env={"PARKFLOW_BATCH_SIZE": "5000", "PARKFLOW_FLUSH_INTERVAL_S": "0.2"},
+        )
+        ing.start()
+        probes = wait_receiving([ing], mosquitto.port)
+        t0 = time.perf_counter()
+        args = ["simulate", "--days", "60", "--mqtt-port", str(mosquitto.port), "--out", str(out)]
+        assert main(args) == 0
+        published_s = time.perf_counter() - t0
+        doc = json.loads((out / "truth.json").read_text())
+        delivery = doc["delivery"]
+        wait_until(
+            lambda: (
+                ing.metric("parkflow_ingest_messages_acked_total") >= probes + delivery["messages"]
+            ),
+            timeout=240,
+            interval=0.25,
+        )
+        backfill_s = time.perf_counter() - t0
+        write_s = ing.metric("parkflow_ingest_write_seconds_sum")
+        assert (out / "registry.yaml").read_text() == registry_path.read_text()
+        # nothing lost: every distinct good reading stored once, duplicates folded
+        assert _count(db, "SELECT COUNT(*) FROM readings") == delivery["readings_stored"]
+        assert delivery["readings_sent"] == (
+            delivery["readings_stored"]
+            + delivery["duplicates"]
+            + sum(delivery["quarantined"].values())
+        )
+        print(
+            f"\n60-day backfill: {delivery['readings_sent']} readings in"
+            f" {delivery['messages']} messages; `parkflow simulate` generated and published"
+            f" them (all PUBACKs) in {published_s:.1f} s, stored and acked after"
+            f" {backfill_s:.1f} s ({delivery['readings_sent'] / backfill_s:,.0f} readings/s;"
+            f" ingestor store writes took {write_s:.1f} s of it)"
+        )
+        # then live: simulated time runs on from the backfill's end, 30x faster (6 s per
+        # tick) until it reaches the wall clock; registers carried over as the command does
+        start, end = doc["simulated"]["start_ms"], doc["simulated"]["end_ms"]
+        registers = generate(
+            scenario.park,
+            scenario.profiles,
+            start,
+            end,
+            noise_seed=scenario.noise_seed,
+            faults=scenario.faults,
+        ).registers
+        stop = threading.Event()
+        ticks: list[str] = []
+        sent: list[int] = []
+        with Publisher(port=mosquitto.port) as pub:
+            worker = threading.Thread(
+                target=lambda: sent.append(
+                    live(scenario, pub, end, registers, interval_s=0.2, speed=30, stop=stop,
+                         report=ticks.append)
+                )
+            )  # fmt: skip
+            worker.start()
+            try:
+                wait_until(lambda: len(ticks) >= 2, timeout=30)
+            finally:
+                stop.set()
+                worker.join(timeout=30)
+        assert sent and sent[0] >= 2 * len(registry.meters()), ticks
+        total = delivery["readings_stored"] + sent[0]
+        wait_until(lambda: _count(db, "SELECT COUNT(*) FROM readings") == total, timeout=30)
+        ing.stop()
+    store = SqliteStore(db)
+    try:
+        counts = store.quarantine_counts()
+        counts.pop("unknown_park", None)  # the harness's subscription probes
+        assert counts == delivery["quarantined"]
+        quarantined = {(q.meter, q.reason) for q in store.quarantined(limit=100)}
+        for f in doc["faults"]:
+            if f["expect"].startswith("quarantined: "):
+                assert (f["meter"], f["expect"].removeprefix("quarantined: ")) in quarantined, f
+        t0 = time.perf_counter()
+        now = doc["window"]["end_ms"] + 10 * 3_600_000  # the morning after the backfill's window
+        opps, how = _detect_stored(store, registry, knowledge, now, tmp_path)
+        detect_s = time.perf_counter() - t0
+    finally:
+        store.close()
+    planted, non_opportunities = keys_from_json((out / "truth.json").read_text())
+    s = score(planted, non_opportunities, keys(opps))
+    print(f"detection on the stored data ({how}, {detect_s:.1f} s): {s.line()}")
+    assert s.missed == () and s.non_opportunities_proposed == ()
+    assert backfill_s < 180  # the target is about a minute; fail only when far off
+
+
+def _detect_stored(
+    store: SqliteStore, registry: Registry, knowledge: Knowledge, end_ms: int, tmp: Path
+) -> tuple[list[Opportunity], str]:
+    """The service's own path (rollup worker, then a detection run) when this tree has it;
+    otherwise pure rollups over the stored readings."""
+    now = pd.Timestamp(end_ms, unit="ms", tz="UTC")
+    try:
+        from service.detection import run_detection
+        from service.rollups import RollupWorker
+        from service.state import State
+    except ImportError:  # pragma: no cover - rollups not in this tree
+        has_rollups = False
+    else:
+        has_rollups = hasattr(store, "day_rollups")
+    if not has_rollups:  # pragma: no cover
+        readings = store.readings(ReadingQuery(park="songlam"))
+        return detect(registry, hourly_rollups(registry, readings), knowledge, now), "pure rollups"
+    RollupWorker(store, registry, margin_ms=0).run_once(time.time_ns() // 1_000_000)
+    state = State(tmp / "state.sqlite")
+    try:
+        result = run_detection(store, registry, knowledge, state, now=now)
+    finally:
+        state.close()
+    return result.opportunities, "rollup worker + run_detection"
