@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Direction(StrEnum):
@@ -27,11 +28,12 @@ class MeterKey:
     meter: str
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One validated reading, value already in the meter's canonical unit.
 
     Identity is (park, tenant, meter, ts_ms): the same reading delivered twice is the same point.
+    A named tuple rather than a frozen dataclass: it is built once per reading on the ingest
+    hot path, where it costs a third of the dataclass.
     """
 
     park: str

@@ -94,14 +94,31 @@ class Validator:
         rejections: list[Rejection] = []
         lo = received_ms - limits.horizon_ms
         hi = received_ms + limits.future_tolerance_ms
+        # The common case inline (in range, meter's own unit, finite after conversion); every
+        # other reading goes through ``_check``, which names the problem.
+        park, tenant, meter = rm.park.id, rm.tenant.id, rm.meter.id
+        resource, direction, unit = rm.meter.resource, rm.meter.direction, rm.meter.unit
+        to_canonical, vmin, vmax = rm.to_canonical, rm.value_min, rm.value_max
+        isfinite = math.isfinite
         for item in items:
-            if isinstance(item, PayloadError):
+            if type(item) is RawReading:
+                ts, value, u = item.ts_ms, item.value, item.unit
+                if lo <= ts <= hi and (u is None or u == unit) and vmin <= value <= vmax:
+                    canonical = value * to_canonical
+                    if isfinite(canonical):
+                        readings.append(
+                            Reading(
+                                park, tenant, meter, resource, direction, ts, canonical, item.seq
+                            )
+                        )
+                        continue
+                try:
+                    readings.append(self._check(item, rm, lo, hi))
+                except PayloadError as exc:
+                    rejections.append(_reject(exc, topic, payload, received_ms, rm, item.position))
+            else:
+                assert isinstance(item, PayloadError)
                 rejections.append(_reject(item, topic, payload, received_ms, rm, item.index))
-                continue
-            try:
-                readings.append(self._check(item, rm, lo, hi))
-            except PayloadError as exc:
-                rejections.append(_reject(exc, topic, payload, received_ms, rm, item.index))
         return readings, rejections
 
     def check(self, item: RawReading, rm: ResolvedMeter, received_ms: int) -> Reading:

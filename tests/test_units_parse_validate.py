@@ -339,7 +339,9 @@ _payload_docs = _json_docs | _readings | st.lists(_readings | _json_docs, max_si
 def _check_parse_output(out: list, batch: bool) -> None:
     for i, item in enumerate(out):
         assert isinstance(item, RawReading | PayloadError)
-        assert item.index == (i if batch else None)
+        assert (item.position if isinstance(item, RawReading) else item.index) == (
+            i if batch else None
+        )
         if isinstance(item, RawReading):
             assert math.isfinite(item.value)
             assert 0 <= item.ts_ms <= MAX_TS_MS

@@ -16,8 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -29,8 +28,9 @@ from ingest.settings import IngestSettings
 log = logging.getLogger("parkflow.ingest.mqtt")
 
 
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
+class InboundMessage(NamedTuple):
+    """One message as received; a named tuple because one is built per message."""
+
     topic: str
     payload: bytes
     mid: int

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from ingest.errors import PayloadError
 
@@ -29,14 +29,15 @@ BAD_SEQ = "bad_seq"
 MIN_TS_MS = 0
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EXACT = 2**53  # integers a float holds exactly
+_SEQ_LIMIT = 2**63
 _MS = timedelta(milliseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
-class RawReading:
+class RawReading(NamedTuple):
     """A syntactically valid reading; value and unit not yet checked against the meter."""
 
-    index: int | None  # position in a batch, None for a single-object payload
+    position: int | None  # index in a batch, None for a single-object payload
     ts_ms: int
     value: float
     unit: str | None
@@ -68,6 +69,27 @@ def parse_json(payload: bytes, max_bytes: int, max_batch: int) -> list[RawReadin
 
 
 def _reading(item: object, index: int | None) -> RawReading | PayloadError:
+    # Fast path for the common well-formed reading; anything unusual takes the full checks.
+    if type(item) is dict:
+        ts = item.get("ts")
+        value = item.get("value")
+        unit = item.get("unit")
+        seq = item.get("seq")
+        if (
+            type(ts) is int
+            and MIN_TS_MS <= ts <= MAX_TS_MS
+            and (
+                (type(value) is float and math.isfinite(value))
+                or (type(value) is int and -_EXACT < value < _EXACT)
+            )
+            and (unit is None or type(unit) is str)
+            and (seq is None or (type(seq) is int and 0 <= seq < _SEQ_LIMIT))
+        ):
+            return RawReading(index, ts, float(value), unit, seq)
+    return _reading_checked(item, index)
+
+
+def _reading_checked(item: object, index: int | None) -> RawReading | PayloadError:
     try:
         if not isinstance(item, dict):
             raise PayloadError(BAD_SHAPE, f"a reading must be a JSON object, got {_jtype(item)}")

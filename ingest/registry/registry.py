@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ingest.model import MeterKey
@@ -16,6 +17,8 @@ class ResolvedMeter:
     tenant: Tenant
     meter: Meter
     to_canonical: float  # multiply a value in meter.unit by this
+    value_min: float = -math.inf  # the meter's plausible range, in its own unit
+    value_max: float = math.inf
 
     @property
     def key(self) -> MeterKey:
@@ -33,7 +36,14 @@ class Registry:
             for t in p.tenants:
                 self._tenants.add((p.id, t.id))
                 for m in t.meters:
-                    self._meters[(p.id, t.id, m.id)] = ResolvedMeter(p, t, m, m.to_canonical)
+                    self._meters[(p.id, t.id, m.id)] = ResolvedMeter(
+                        p,
+                        t,
+                        m,
+                        m.to_canonical,
+                        -math.inf if m.min is None else m.min,
+                        math.inf if m.max is None else m.max,
+                    )
                     self._owner[(p.id, m.id)] = t.id
 
     def meter(self, park: str, tenant: str, meter: str) -> ResolvedMeter | None:
