@@ -11,15 +11,17 @@ import random
 import sqlite3
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
-from ingest.model import Direction, Reading, Rejection, WriteBatch
+from ingest.model import Direction, MeterKey, Reading, Rejection, WriteBatch
 from ingest.store import (
     InfluxStore,
     MemoryStore,
@@ -28,7 +30,8 @@ from ingest.store import (
     Store,
     open_store,
 )
-from ingest.store.sqlite import SCHEMA_VERSION
+from ingest.store.base import HOUR_COLUMNS, HOUR_MS, ROLLUP_COLUMNS, DayRollup, MeterRange
+from ingest.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 from tests.support.influx import InfluxServer
 
 T0 = 1_717_000_000_000  # 2024-05-29, epoch ms
@@ -207,6 +210,267 @@ def test_mixed_batch(store: Store) -> None:
     store.ping()
 
 
+# -- change markers --------------------------------------------------------------------------
+
+
+class Clock:
+    """A store clock the test moves (change markers are stamped with it)."""
+
+    def __init__(self, now: int = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "sqlite", "influx"])
+def clocked(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Clock]]:
+    clock = Clock()
+    if request.param == "memory":
+        s: Store = MemoryStore(clock=clock)
+    elif request.param == "sqlite":
+        s = SqliteStore(tmp_path / "parkflow.db", clock=clock)
+    else:
+        server: InfluxServer = request.getfixturevalue("influx_server")
+        database = f"t_{uuid.uuid4().hex[:12]}"
+        s = InfluxStore(server.url, database, create_database=True, clock=clock)
+    yield s, clock
+    s.close()
+    if request.param == "influx":
+        server.query(f'DROP DATABASE "{database}"')
+
+
+def key(meter: str = "m1", park: str = "p1", tenant: str = "t1") -> MeterKey:
+    return MeterKey(park, tenant, meter)
+
+
+def test_write_marks_the_hours_it_wrote(clocked: tuple[Store, Clock]) -> None:
+    store, clock = clocked
+    h0 = T0 - T0 % HOUR_MS
+    store.write(
+        WriteBatch(
+            readings=(
+                reading("m1", h0 + 5),
+                reading("m1", h0 + HOUR_MS - 1),
+                reading("m1", h0 + HOUR_MS),  # the next hour
+                reading("m2", h0 + 10, tenant="t'2\\x"),
+                reading("m3", -1),  # before 1970: floor, not truncation
+            ),
+            rejections=(rejection(),),
+        )
+    )
+    marked = [
+        (key("m1"), h0),
+        (key("m1"), h0 + HOUR_MS),
+        (key("m2", tenant="t'2\\x"), h0),
+        (key("m3"), -HOUR_MS),
+    ]
+    assert store.changes_since(T0 - 1, T0) == sorted(
+        marked, key=lambda kh: (kh[0].park, kh[0].tenant, kh[0].meter, kh[1])
+    )
+    assert store.changes_since(T0, T0 + 1000) == []  # the window is (after, until]
+    assert store.changes_since(T0 - 1000, T0 - 1) == []
+
+    clock.now = T0 + 60_000  # a later write into an hour already marked
+    store.write(WriteBatch(readings=(reading("m1", h0 + 7),)))
+    store.write(WriteBatch(rejections=(rejection(),)))  # no readings, no markers
+    assert store.changes_since(T0, T0 + 60_000) == [(key("m1"), h0)]
+
+
+def test_big_batch_marks_every_meter(clocked: tuple[Store, Clock]) -> None:
+    store, _ = clocked
+    # Long odd ids: InfluxDB splits the markers of one batch over several points.
+    ids = [(f'tenant "{i % 7}\\é', f"meter/{i:05d}," + "x" * 40) for i in range(3000)]
+    store.write(
+        WriteBatch(readings=tuple(reading(m, T0 + i, tenant=t) for i, (t, m) in enumerate(ids)))
+    )
+    marked = store.changes_since(T0 - 1, T0)
+    assert sorted(marked, key=str) == sorted(
+        ((key(m, tenant=t), T0 - T0 % HOUR_MS) for t, m in ids), key=str
+    )
+
+
+def test_retried_influx_write_gets_a_fresh_marker(own_influx_server: InfluxServer) -> None:
+    clock = Clock()
+    store = InfluxStore(own_influx_server.url, "db", create_database=True, clock=clock)
+    store.ping()
+    batch = WriteBatch(readings=(reading(),))
+    own_influx_server.stop()
+    with pytest.raises(RetryableWriteError):
+        store.write(batch)
+    own_influx_server.start()
+    clock.now = T0 + 90_000  # the retry, much later: its marker must say so
+    store.write(batch)
+    assert store.changes_since(T0 + 89_999, T0 + 90_000) == [(key(), T0 - T0 % HOUR_MS)]
+    store.close()
+
+
+def test_prune_changes(clocked: tuple[Store, Clock]) -> None:
+    store, clock = clocked
+    store.write(WriteBatch(readings=(reading("old"),)))
+    clock.now = T0 + 100
+    store.write(WriteBatch(readings=(reading("new"),)))
+    store.prune_changes(T0 + 50)
+    everything = store.changes_since(-(2**62), 2**62)
+    assert everything == [(key("new"), T0 - T0 % HOUR_MS)]
+
+
+# -- reads for the rollup worker -------------------------------------------------------------
+
+
+def test_neighbours(store: Store) -> None:
+    far = 10 * 86_400_000  # beyond any "look nearby first" window
+    written = [
+        reading("m1", T0 - far, 1.0, seq=1),
+        reading("m1", T0, 2.0),
+        reading("m1", T0 + 10, 3.0, seq=3),
+        reading("m1", T0 + far, 4.0),
+        reading("m2", T0 + 5, 9.0),
+    ]
+    store.write(WriteBatch(readings=tuple(written)))
+    a, b, c, d, _ = written
+    assert store.neighbours(key("m1"), T0, T0 + 10) == (a, c)
+    assert store.neighbours(key("m1"), T0 + 1, T0 + 11) == (b, d)
+    assert store.neighbours(key("m1"), T0 - far, T0 + far + 1) == (None, None)
+    assert store.neighbours(key("m1"), T0 + far + 1, T0 + far + 2) == (d, None)
+    assert store.neighbours(key("nope"), T0, T0) == (None, None)
+    odd = reading("x/y.z*(w)|v", T0, 1.0, tenant="t'2\\x")
+    store.write(WriteBatch(readings=(odd,)))
+    assert store.neighbours(odd.key, T0 + 1, T0 + 2) == (odd, None)
+
+
+def test_read_ranges_equals_range_by_range(store: Store) -> None:
+    far = 5 * 86_400_000
+    # Ids that need quoting or regex escaping, and one meter id under two tenants and parks.
+    keys = [key("a"), key("b"), key("c"), key("a", tenant="t'2\\x"), key("a", park="p2")]
+    keys += [key("x/y.z*(w)|v$^", tenant="t[1]")]
+    written = [
+        reading(k.meter, T0 + i * 600_000 + j, float(i + j), seq=i, park=k.park, tenant=k.tenant)
+        for j, k in enumerate(keys)
+        for i in range(-20, 20)
+    ]
+    written += [reading("a", T0 - far, 0.5), reading("a", T0 + far, 7.5)]
+    store.write(WriteBatch(readings=tuple(written)))
+    ranges = [
+        MeterRange(k, start, end)
+        for k in [*keys, key("missing")]
+        for start, end in ((T0, T0 + 3_600_000), (T0 - 3_600_000, T0), (T0 + 1, T0 + 2))
+    ]
+    ranges += [
+        MeterRange(key("a"), T0, T0 + 3_600_000),  # asked twice
+        MeterRange(key("a"), T0 - far + 1, T0 + far),  # neighbours only far away
+        MeterRange(key("b"), T0 + far, T0),  # empty range
+    ]
+    got = store.read_ranges(ranges)
+    assert got == Store.read_ranges(store, ranges)  # the generic, one-by-one answer
+    assert [g.range for g in got] == ranges
+    far_range = got[-2]
+    assert (far_range.before, far_range.after) == ((T0 - far, 0.5), (T0 + far, 7.5))
+    assert got[0].points[:2] == ((T0, 0.0), (T0 + 600_000, 1.0))
+
+
+# -- rollups ---------------------------------------------------------------------------------
+
+DAY0 = T0 - T0 % 86_400_000 - 7 * HOUR_MS  # a local midnight at +07:00
+
+
+def rollup(meter: str, day: int, hours: list[float], park: str = "p1") -> DayRollup:
+    return DayRollup.build(key(meter, park), "water", Direction.IN, DAY0 + day * 86_400_000, hours)
+
+
+def same_rows(got: list[DayRollup], want: list[DayRollup]) -> bool:
+    order = sorted(want, key=lambda r: (r.park, r.tenant, r.meter, r.day_ms))
+    got = sorted(got, key=lambda r: (r.park, r.tenant, r.meter, r.day_ms))
+    return len(got) == len(order) and all(g.same_as(w) for g, w in zip(got, order, strict=True))
+
+
+def test_rollups_round_trip(store: Store) -> None:
+    nan = math.nan
+    full = [i * 1.25 + 1e-9 for i in range(24)]
+    gappy = [nan] * 10 + [0.0, -0.0, 1e300, 5e-324] + [nan] * 10
+    rows = [
+        rollup("m1", 0, full),
+        rollup("m1", 1, gappy),
+        rollup("m2", 0, [nan] * 24),
+        rollup("m3", 0, full, park="p2"),
+    ]
+    store.write_rollups(rows)
+    replaced = rollup("m1", 1, [nan] * 23 + [2.0])
+    store.write_rollups([replaced])  # NaN must replace the old hours, not leave them
+    now = [rows[0], replaced, rows[2], rows[3]]
+    assert same_rows(
+        store.get_rollups([(key("m1"), DAY0), (key("m1"), DAY0 + 86_400_000)]), now[:2]
+    )
+    assert store.get_rollups([(key("m1"), DAY0 + 5), (key("zz"), DAY0)]) == []
+    later = DAY0 + 5 * 86_400_000  # outside the windows read below
+    odd = DayRollup.build(key("m.1", tenant="t/(1)"), "water", Direction.OUT, later, full)
+    store.write_rollups([odd, DayRollup.build(key("m1"), "water", Direction.IN, later, full)])
+    assert same_rows(store.get_rollups([(odd.key, later), (key("m.1"), later)]), [odd])
+    crossed = [
+        DayRollup.build(key(m, p, t), "water", Direction.IN, later, full)
+        for p, t, m in (("p1", "t1", "a"), ("p2", "t2", "b"), ("p1", "t2", "b"), ("p2", "t1", "a"))
+    ]
+    store.write_rollups(crossed)
+    assert same_rows(
+        store.get_rollups([(crossed[0].key, later), (crossed[1].key, later)]), crossed[:2]
+    )
+
+    frame = store.day_rollups(None, DAY0, DAY0 + 2 * 86_400_000)
+    assert list(frame.columns) == list(ROLLUP_COLUMNS)
+    assert list(frame["meter"]) == ["m1", "m1", "m2", "m3"]
+    assert frame["day"].dtype == np.int64 and list(frame["day"]) == [
+        DAY0,
+        DAY0 + 86_400_000,
+        DAY0,
+        DAY0,
+    ]
+    for column in ("total", "coverage", *HOUR_COLUMNS):
+        assert frame[column].dtype == np.float64
+    for (_, rec), want in zip(frame.iterrows(), now, strict=True):
+        assert (rec["park"], rec["tenant"], rec["resource"], rec["direction"]) == (
+            want.park,
+            want.tenant,
+            "water",
+            "in",
+        )
+        got_hours = rec[list(HOUR_COLUMNS)].to_numpy(dtype=np.float64)
+        assert np.array_equal(got_hours, np.array(want.hours), equal_nan=True)
+        assert (rec["total"], rec["coverage"]) == (want.total, want.coverage)
+    assert replaced.total == 2.0 and replaced.coverage == 1 / 24
+
+    assert list(store.day_rollups("p2", DAY0, DAY0 + 1)["meter"]) == ["m3"]
+    assert list(store.day_rollups(None, DAY0 + 1, DAY0 + 86_400_001)["day"]) == [DAY0 + 86_400_000]
+    empty = store.day_rollups("nowhere", DAY0, DAY0 + 86_400_000)
+    assert empty.empty and list(empty.columns) == list(ROLLUP_COLUMNS)
+    assert empty["day"].dtype == np.int64 and empty["h00"].dtype == np.float64
+
+
+def test_many_rollups_round_trip(store: Store) -> None:
+    rng = np.random.default_rng(3)
+    values = rng.random((3000, 24)) * 1000
+    values[values < 100] = np.nan
+    rows = [
+        rollup(f"m{i % 300:03d}", i // 300, list(values[i]), park=f"p{i % 2}") for i in range(3000)
+    ]
+    store.write_rollups(rows)
+    frame = store.day_rollups(None, DAY0, DAY0 + 10 * 86_400_000)
+    assert len(frame) == 3000
+    want = sorted(rows, key=lambda r: (r.park, r.tenant, r.meter, r.day_ms))
+    assert np.array_equal(
+        frame[list(HOUR_COLUMNS)].to_numpy(), np.array([r.hours for r in want]), equal_nan=True
+    )
+    assert list(frame["total"]) == [r.total for r in want]
+
+
+def test_state(store: Store) -> None:
+    assert store.get_state("watermark") is None
+    store.set_state("watermark", 5)
+    store.set_state("other", -(2**62))
+    store.set_state("watermark", 3)
+    assert store.get_state("watermark") == 3
+    assert store.get_state("other") == -(2**62)
+
+
 # -- what must fail, and how -----------------------------------------------------------------
 
 
@@ -324,7 +588,8 @@ def test_influx_chunks_by_points_and_bytes(influx_server: InfluxServer) -> None:
     by_points.ping()
     before = influx_server.http_stats()["writeReq"]
     by_points.write(batch)
-    assert influx_server.http_stats()["writeReq"] - before == 8 + 1  # ceil(50 / 7) + 1
+    # One body: 50 readings, 2 rejections and 1 change-marker point, 7 points a request.
+    assert influx_server.http_stats()["writeReq"] - before == math.ceil(53 / 7)
     assert all_readings(by_points) == written
 
     by_bytes = InfluxStore(influx_server.url, "chunk_b", create_database=True, max_body_bytes=300)
@@ -379,6 +644,29 @@ def test_sqlite_survives_close_and_reopen(tmp_path: Path) -> None:
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    raw.close()
+
+
+def test_sqlite_migration_marks_existing_readings(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    raw = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version = 1")
+    raw.executemany(
+        "INSERT INTO readings VALUES ('p1', 't1', ?, ?, 'water', 'in', 1.0, NULL)",
+        [("m1", T0), ("m1", T0 + 1), ("m2", -1), ("m2", -3_600_000)],
+    )
+    raw.commit()
+    raw.close()
+    store = SqliteStore(path)
+    assert store.changes_since(-1, 0) == [
+        (key("m1"), T0 - T0 % HOUR_MS),
+        (key("m2"), -3_600_000),
+    ]
+    store.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
     raw.close()
 
 

@@ -9,34 +9,73 @@ data (connection refused, timeouts, 5xx, 429, 401/403, 404 database not found, .
 ``RetryableWriteError`` so that nothing is acknowledged and dropped because of an outage or an
 operator mistake; only a rejection of the points themselves (HTTP 400: unparsable point, field
 type conflict, partial write; 413: body too large) is a ``PermanentWriteError``.
+
+Reads for the rollup worker are batched: InfluxQL takes several ``;``-separated statements per
+request and a tag condition may name hundreds of meters, so a cycle over thousands of meters
+costs a few requests, not thousands. The big read, ``day_rollups``, asks for CSV
+(``Accept: application/csv``), which pandas parses several times faster than the JSON.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
-from ingest.model import Direction, Reading, Rejection, WriteBatch
-from ingest.store.base import ReadingQuery, Store
+from ingest.model import Direction, MeterKey, Reading, Rejection, WriteBatch
+from ingest.store.base import (
+    DAY_MS,
+    HOURS_PER_DAY,
+    Clock,
+    DayRollup,
+    MeterRange,
+    Point,
+    RangeData,
+    ReadingQuery,
+    Store,
+    build_rollup_frame,
+    dedupe_points,
+    wall_clock_ms,
+)
 from ingest.store.lineprotocol import (
+    CHANGE,
     MAX_TIME_MS,
+    METER_TAGS,
     MIN_TIME_MS,
+    PACKED_HOURS_CHARS,
     QUARANTINE,
     READING,
     READING_TAGS,
+    ROLLUP_DAY,
+    ROLLUP_STATE,
     LineProtocolError,
     QuarantineClock,
+    change_lines,
     decode_payload,
+    parse_change_keys,
     reading_line,
     rejection_line,
+    rollup_line,
+    state_line,
+    unpack_hours,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 _QUERY_CHUNK_ROWS = 10_000
+_KEYS_PER_STATEMENT = 500  # meters named in one WHERE clause
+_STATEMENTS_PER_REQUEST = 30
+# Neighbours are looked for within these distances of a range first, then without bound.
+_NEIGHBOUR_WINDOWS_MS = (2 * 3_600_000, 2 * DAY_MS)
 
 
 def quote_ident(name: str) -> str:
@@ -57,6 +96,42 @@ def _escape_influxql(text: str, quote: str) -> str:
 
 def _ms_to_ns_bound(ms: int) -> int:
     return max(MIN_TIME_MS, min(MAX_TIME_MS, ms)) * 1_000_000
+
+
+def _group_by_meter() -> str:
+    return "GROUP BY " + ", ".join(quote_ident(t) for t in METER_TAGS)
+
+
+def _meters_condition(keys: Sequence[MeterKey]) -> str:
+    """A tag condition selecting at least these meters' series (callers drop the rest).
+
+    One ``=~ /^(a|b|...)$/`` per tag: InfluxDB turns such a regex into a set look-up, while an
+    ``OR`` of hundreds of ``(park AND tenant AND meter)`` terms costs about 0.1 s a statement.
+    The product of the three sets may name a few extra meters; they are filtered out.
+    """
+    return " AND ".join(
+        f"{quote_ident(tag)} =~ /^({'|'.join(_regex_literal(v) for v in sorted(values))})$/"
+        for tag, values in (
+            ("park", {k.park for k in keys}),
+            ("tenant", {k.tenant for k in keys}),
+            ("meter", {k.meter for k in keys}),
+        )
+    )
+
+
+def _regex_literal(value: str) -> str:
+    """``value`` matched literally inside an InfluxQL ``/regex/`` (RE2 syntax)."""
+    return re.escape(value).replace("/", "\\/")
+
+
+def _series_key(series: Series) -> MeterKey:
+    tags = series.get("tags", {})
+    return MeterKey(tags["park"], tags["tenant"], tags["meter"])
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 Series = dict[str, Any]
@@ -85,6 +160,7 @@ class InfluxStore(Store):
         max_points: int = 5000,
         max_body_bytes: int = 8 * 1024 * 1024,
         create_database: bool = False,
+        clock: Clock = wall_clock_ms,
     ) -> None:
         if token is not None and (username is not None or password is not None):
             raise ValueError("give either a token or a username/password, not both")
@@ -104,6 +180,8 @@ class InfluxStore(Store):
             auth=auth,
         )
         self._clock = QuarantineClock()
+        self._wall = clock
+        self._writer = uuid.uuid4().hex[:16]  # tags this instance's change markers
         self._lock = threading.Lock()
         self._failed: tuple[WriteBatch, list[str], list[str]] | None = None
         self._create_database = create_database
@@ -121,8 +199,10 @@ class InfluxStore(Store):
         try:
             if self._create_database:
                 self._ensure_database()
-            self._post_lines(readings, "ms")
-            self._post_lines(rejections, "ns")
+            # One request for the whole batch where it fits (every request costs InfluxDB an
+            # fsync), change markers last. They are stamped anew at every attempt: a retry
+            # must not carry a marker time the rollup worker may already be past.
+            self._post_lines([*readings, *rejections, *self._change_lines(batch)], "ns")
         except RetryableWriteError:
             with self._lock:
                 self._failed = (batch, readings, rejections)
@@ -134,13 +214,24 @@ class InfluxStore(Store):
     def _lines(self, batch: WriteBatch) -> tuple[list[str], list[str]]:
         """Format the whole batch before sending anything: a bad point fails it up front."""
         try:
-            readings = [reading_line(r) for r in batch.readings]
+            # reading_line stamps in ms; six zeros make it ns, to share requests with the rest.
+            readings = [reading_line(r) + "000000" for r in batch.readings]
             rejections = [
                 rejection_line(r, self._clock.stamp(r.received_ms)) for r in batch.rejections
             ]
         except LineProtocolError as exc:
             raise PermanentWriteError(f"cannot write to InfluxDB: {exc}") from exc
         return readings, rejections
+
+    def _change_lines(self, batch: WriteBatch) -> list[str]:
+        """The batch's change markers, stamped with the write time of this attempt."""
+        if not batch.readings:
+            return []
+        written = self._wall()
+        try:
+            return change_lines(batch.readings, self._writer, lambda: self._clock.stamp(written))
+        except LineProtocolError as exc:  # the same ids already passed as reading tags
+            raise PermanentWriteError(f"cannot write to InfluxDB: {exc}") from exc
 
     def _chunks(self, lines: Sequence[str]) -> Iterator[bytes]:
         chunk: list[bytes] = []
@@ -207,6 +298,14 @@ class InfluxStore(Store):
 
     def _select(self, q: str) -> list[Series]:
         """Run one SELECT (chunked, so a server ``max-row-limit`` cannot truncate it)."""
+        return self._select_many([q])[0]
+
+    def _query_text(self, q: str) -> str:
+        """POST one request of ``;``-separated statements (chunked JSON); the raw answer."""
+        return self._query(q, csv=False).text
+
+    def _query(self, q: str, csv: bool) -> httpx.Response:
+        """POST one request of ``;``-separated statements, answered chunked, JSON or CSV."""
         if self._create_database:
             try:
                 self._ensure_database()
@@ -214,25 +313,38 @@ class InfluxStore(Store):
                 raise StoreError(str(exc)) from exc
         params = {
             "db": self.database,
-            "q": q,
             "epoch": "ms",
             "chunked": "true",
             "chunk_size": str(_QUERY_CHUNK_ROWS),
         }
+        # Uncompressed: gzip costs InfluxDB and us more CPU than the bytes cost a LAN.
+        headers = {"Accept-Encoding": "identity"}
+        if csv:
+            headers["Accept"] = "application/csv"
         try:
-            response = self._request("GET", "/query", params=params)
+            response = self._request(
+                "POST", "/query", params=params, data={"q": q}, headers=headers
+            )
         except (RetryableWriteError, PermanentWriteError) as exc:
             raise StoreError(f"InfluxDB query failed: {exc}") from exc
-        series: list[Series] = []
-        # One JSON document per line; not splitlines(): Go leaves U+0085 etc. unescaped.
-        for line in response.text.split("\n"):
-            if not line.strip():
-                continue
-            for result in json.loads(line).get("results", []):
-                if "error" in result:
-                    raise StoreError(f"InfluxDB query failed: {result['error']}")
-                series.extend(result.get("series", []))
-        return series
+        return response
+
+    def _select_many(self, statements: Sequence[str]) -> list[list[Series]]:
+        """The series of each statement, in order, sent in as few requests as sensible."""
+        out: list[list[Series]] = [[] for _ in statements]
+        for first in range(0, len(statements), _STATEMENTS_PER_REQUEST):
+            batch = statements[first : first + _STATEMENTS_PER_REQUEST]
+            text = self._query_text(";\n".join(batch))
+            # One JSON document per line; not splitlines(): Go leaves U+0085 etc. unescaped.
+            for line in text.split("\n"):
+                if not line.strip():
+                    continue
+                for result in json.loads(line).get("results", []):
+                    if "error" in result:
+                        raise StoreError(f"InfluxDB query failed: {result['error']}")
+                    index = first + int(result.get("statement_id", 0))
+                    out[index].extend(result.get("series", []))
+        return out
 
     def readings(self, query: ReadingQuery) -> list[Reading]:
         conditions = [
@@ -256,25 +368,7 @@ class InfluxStore(Store):
         if conditions:
             q += " WHERE " + " AND ".join(conditions)
         q += " GROUP BY " + ", ".join(quote_ident(t) for t in READING_TAGS)
-        out: list[Reading] = []
-        for s in self._select(q):
-            tags = s.get("tags", {})
-            col = {name: i for i, name in enumerate(s["columns"])}
-            seq_col = col.get("seq")
-            for row in s["values"]:
-                seq = None if seq_col is None else row[seq_col]
-                out.append(
-                    Reading(
-                        park=tags["park"],
-                        tenant=tags["tenant"],
-                        meter=tags["meter"],
-                        resource=tags["resource"],
-                        direction=Direction(tags["direction"]),
-                        ts_ms=int(row[col["time"]]),
-                        value=float(row[col["value"]]),
-                        seq=None if seq is None else int(seq),
-                    )
-                )
+        out = [r for s in self._select(q) for r in _series_readings(s)]
         out.sort(key=lambda r: (r.park, r.tenant, r.meter, r.ts_ms))
         return out
 
@@ -323,6 +417,253 @@ class InfluxStore(Store):
             counts[reason] = counts.get(reason, 0) + sum(int(row[1]) for row in s["values"])
         return counts
 
+    # -- change markers ------------------------------------------------------------------------
+
+    def changes_since(self, after_ms: int, until_ms: int) -> list[tuple[MeterKey, int]]:
+        if until_ms <= after_ms or after_ms >= MAX_TIME_MS or until_ms < MIN_TIME_MS:
+            return []
+        # Marker times are ns; written in (after_ms, until_ms] means [after+1, until+1) in ms.
+        q = (
+            f'SELECT "keys" FROM {self._measurement(CHANGE)}'
+            f" WHERE time >= {_ms_to_ns_bound(after_ms + 1)}"
+            f" AND time < {_ms_to_ns_bound(until_ms + 1)}"
+        )
+        found: set[tuple[MeterKey, int]] = set()
+        for s in self._select(q):
+            for _, keys in s["values"]:
+                found.update(parse_change_keys(keys or "{}"))
+        return sorted(found, key=lambda kh: (kh[0].park, kh[0].tenant, kh[0].meter, kh[1]))
+
+    def prune_changes(self, before_ms: int) -> None:
+        if before_ms <= MIN_TIME_MS:
+            return
+        # DELETE takes no retention policy: it removes the markers from every one.
+        self._query_text(
+            f"DELETE FROM {quote_ident(CHANGE)} WHERE time < {_ms_to_ns_bound(before_ms)}"
+        )
+
+    # -- reads for the rollup worker -----------------------------------------------------------
+
+    def neighbours(
+        self, key: MeterKey, start_ms: int, end_ms: int
+    ) -> tuple[Reading | None, Reading | None]:
+        head = f'SELECT "value", "seq" FROM {self._measurement(READING)}'
+        head += f" WHERE ({_meters_condition([key])})"
+        by_series = "GROUP BY " + ", ".join(quote_ident(t) for t in READING_TAGS)
+        # Grouped by every tag: after a registry change one meter may have several series.
+        statements = [
+            f"{head} AND time < {_ms_to_ns_bound(start_ms)} {by_series} ORDER BY time DESC LIMIT 1",
+            f"{head} AND time >= {_ms_to_ns_bound(end_ms)} {by_series} LIMIT 1",
+        ]
+        before_s, after_s = self._select_many(statements)
+        before = [r for s in before_s for r in _series_readings(s)]
+        after = [r for s in after_s for r in _series_readings(s)]
+        if start_ms <= MIN_TIME_MS:
+            before = []
+        if end_ms > MAX_TIME_MS:
+            after = []
+        return (
+            max(before, key=lambda r: r.ts_ms) if before else None,
+            min(after, key=lambda r: r.ts_ms) if after else None,
+        )
+
+    def read_ranges(self, ranges: Sequence[MeterRange]) -> list[RangeData]:
+        """Points and neighbours of many ranges with a few multi-statement requests.
+
+        Ranges with the same bounds share statements (a live cycle asks the same hours of
+        thousands of meters). Neighbours are looked for in widening windows, each asked only
+        for the ranges still without one: ``last()`` reads every point of its window, so an
+        unbounded look-up for every meter would read the whole history each cycle.
+        """
+        points: list[list[Point]] = [[] for _ in ranges]
+        before: list[Point | None] = [None] * len(ranges)
+        after: list[Point | None] = [None] * len(ranges)
+        groups: dict[tuple[int, int], dict[MeterKey, list[int]]] = {}
+        for i, rng in enumerate(ranges):
+            groups.setdefault((rng.start_ms, rng.end_ms), {}).setdefault(rng.key, []).append(i)
+
+        m = self._measurement(READING)
+        asked: list[tuple[str, str, dict[MeterKey, list[int]]]] = []
+        for (start, end), by_key in groups.items():
+            for chunk in _chunks(list(by_key), _KEYS_PER_STATEMENT):
+                if end > start:
+                    asked.append((
+                        f'SELECT "value" FROM {m} WHERE ({_meters_condition(chunk)})'
+                        f" AND time >= {_ms_to_ns_bound(start)} AND time < {_ms_to_ns_bound(end)}"
+                        f" {_group_by_meter()}",
+                        "points",
+                        {k: by_key[k] for k in chunk},
+                    ))  # fmt: skip
+        inner = 0
+        for outer in (*_NEIGHBOUR_WINDOWS_MS, None):
+            for (start, end), by_key in groups.items():
+                lacking = [k for k, idx in by_key.items() if before[idx[0]] is None]
+                if start - inner > MIN_TIME_MS:
+                    low = "" if outer is None else f"time >= {_ms_to_ns_bound(start - outer)} AND "
+                    for chunk in _chunks(lacking, _KEYS_PER_STATEMENT):
+                        asked.append((
+                            f'SELECT last("value") FROM {m} WHERE ({_meters_condition(chunk)})'
+                            f" AND {low}time < {_ms_to_ns_bound(start - inner)}"
+                            f" {_group_by_meter()}",
+                            "before",
+                            {k: by_key[k] for k in chunk},
+                        ))  # fmt: skip
+                lacking = [k for k, idx in by_key.items() if after[idx[0]] is None]
+                if end + inner <= MAX_TIME_MS:
+                    high = "" if outer is None else f" AND time < {_ms_to_ns_bound(end + outer)}"
+                    for chunk in _chunks(lacking, _KEYS_PER_STATEMENT):
+                        asked.append((
+                            f'SELECT first("value") FROM {m} WHERE ({_meters_condition(chunk)})'
+                            f" AND time >= {_ms_to_ns_bound(end + inner)}{high}"
+                            f" {_group_by_meter()}",
+                            "after",
+                            {k: by_key[k] for k in chunk},
+                        ))  # fmt: skip
+            self._collect(asked, points, before, after)
+            asked = []
+            if outer is not None:
+                inner = outer
+        return [
+            RangeData(rng, before[i], tuple(dedupe_points(points[i])), after[i])
+            for i, rng in enumerate(ranges)
+        ]
+
+    def _collect(
+        self,
+        asked: Sequence[tuple[str, str, dict[MeterKey, list[int]]]],
+        points: list[list[Point]],
+        before: list[Point | None],
+        after: list[Point | None],
+    ) -> None:
+        if not asked:
+            return
+        answers = self._select_many([q for q, _, _ in asked])
+        for (_, kind, owners), series in zip(asked, answers, strict=True):
+            for s in series:
+                idx = owners.get(_series_key(s), [])
+                got = [(int(row[0]), float(row[1])) for row in s["values"] if row[1] is not None]
+                if not got:
+                    continue
+                for i in idx:
+                    if kind == "points":
+                        points[i].extend(got)
+                    elif kind == "before":
+                        found = before[i]
+                        before[i] = max(got) if found is None else max(found, *got)
+                    else:
+                        found = after[i]
+                        after[i] = min(got) if found is None else min(found, *got)
+
+    # -- rollups -------------------------------------------------------------------------------
+
+    def write_rollups(self, rows: Sequence[DayRollup]) -> None:
+        try:
+            lines = [rollup_line(r) for r in rows]
+        except LineProtocolError as exc:
+            raise PermanentWriteError(f"cannot write rollups to InfluxDB: {exc}") from exc
+        if self._create_database:
+            self._ensure_database()
+        self._post_lines(lines, "ms")
+
+    def get_rollups(self, wanted: Collection[tuple[MeterKey, int]]) -> list[DayRollup]:
+        by_day: dict[int, list[MeterKey]] = {}
+        for key, day in dict.fromkeys(wanted):
+            by_day.setdefault(day, []).append(key)
+        statements: list[str] = []
+        for day, keys in sorted(by_day.items()):
+            if not MIN_TIME_MS <= day <= MAX_TIME_MS:
+                continue
+            for chunk in _chunks(keys, _KEYS_PER_STATEMENT):
+                statements.append(
+                    'SELECT "resource", "direction", "total", "coverage", "hours"'
+                    f" FROM {self._measurement(ROLLUP_DAY)} WHERE ({_meters_condition(chunk)})"
+                    f" AND time = {_ms_to_ns_bound(day)} {_group_by_meter()}"
+                )
+        wanted_set = set(wanted)
+        out: list[DayRollup] = []
+        for series in self._select_many(statements):
+            for s in series:
+                key = _series_key(s)
+                col = {name: i for i, name in enumerate(s["columns"])}
+                for row in s["values"]:
+                    if (key, int(row[col["time"]])) not in wanted_set:
+                        continue  # the tag condition also matches some meters not asked for
+                    out.append(
+                        DayRollup(
+                            key.park,
+                            key.tenant,
+                            key.meter,
+                            row[col["resource"]],
+                            Direction(row[col["direction"]]),
+                            int(row[col["time"]]),
+                            unpack_hours(row[col["hours"]]),
+                            float(row[col["total"]]),
+                            float(row[col["coverage"]]),
+                        )
+                    )
+        return out
+
+    def day_rollups(self, park: str | None, start_ms: int, end_ms: int) -> pd.DataFrame:
+        import numpy as np
+
+        fields = ("hours", "total", "coverage", "resource", "direction", *METER_TAGS)
+        frame: pd.DataFrame | None = None
+        if start_ms < end_ms and start_ms <= MAX_TIME_MS and end_ms > MIN_TIME_MS:
+            q = (
+                f"SELECT {', '.join(quote_ident(f) for f in fields)}"
+                f" FROM {self._measurement(ROLLUP_DAY)}"
+                f" WHERE time >= {_ms_to_ns_bound(start_ms)} AND time < {_ms_to_ns_bound(end_ms)}"
+            )
+            if park is not None:
+                q += f' AND "park" = {quote_literal(park)}'
+            body = self._query(q, csv=True).content
+            if body.startswith(b"error"):
+                raise StoreError(f"InfluxDB query failed: {body[:500]!r}")
+            if body.strip():
+                frame = _parse_rollup_csv(body)
+        if frame is None or frame.empty:
+            return build_rollup_frame(
+                park=[], tenant=[], meter=[], resource=[], direction=[],
+                day=[], total=[], coverage=[], hours=np.zeros((0, HOURS_PER_DAY)),
+            )  # fmt: skip
+        packed = frame["hours"]
+        if bool((packed.str.len() != PACKED_HOURS_CHARS).any()):
+            raise StoreError("InfluxDB rollup_day holds a malformed hours field")
+        raw = base64.b64decode("".join(packed.tolist()), validate=True)
+        hours = np.frombuffer(raw, dtype="<f8").reshape(len(frame), HOURS_PER_DAY)
+        return build_rollup_frame(
+            park=frame["park"].to_numpy(),
+            tenant=frame["tenant"].to_numpy(),
+            meter=frame["meter"].to_numpy(),
+            resource=frame["resource"].to_numpy(),
+            direction=frame["direction"].to_numpy(),
+            day=frame["time"].to_numpy(),
+            total=frame["total"].to_numpy(),
+            coverage=frame["coverage"].to_numpy(),
+            hours=hours,
+        )
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def get_state(self, name: str) -> int | None:
+        q = (
+            f'SELECT last("value") FROM {self._measurement(ROLLUP_STATE)}'
+            f' WHERE "key" = {quote_literal(name)}'
+        )
+        for s in self._select(q):
+            for row in s["values"]:
+                return int(row[1])
+        return None
+
+    def set_state(self, name: str, value: int) -> None:
+        try:
+            line = state_line(name, value, self._clock.stamp(self._wall()))
+        except LineProtocolError as exc:
+            raise PermanentWriteError(f"cannot write state to InfluxDB: {exc}") from exc
+        if self._create_database:
+            self._ensure_database()
+        self._post_lines([line], "ns")
+
     def ping(self) -> None:
         """Server reachable (and the database created, when asked): ready for writes."""
         self._request("GET", "/ping")
@@ -331,6 +672,48 @@ class InfluxStore(Store):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _parse_rollup_csv(body: bytes) -> pd.DataFrame:
+    """InfluxDB's CSV answer for ``rollup_day``; ids stay strings whatever they look like."""
+    import pandas as pd
+
+    text_columns = {c: str for c in ("hours", "resource", "direction", *METER_TAGS)}
+    typed = {**text_columns, "time": "int64", "total": "float64", "coverage": "float64"}
+    try:
+        return pd.read_csv(
+            io.BytesIO(body),
+            encoding="utf-8",
+            usecols=list(typed),
+            dtype=typed,  # type: ignore[arg-type]
+            keep_default_na=False,
+            na_filter=False,
+        )
+    except (ValueError, KeyError) as exc:
+        raise StoreError(f"InfluxDB answered unreadable CSV: {exc}; {body[:300]!r}") from exc
+
+
+def _series_readings(series: Series) -> list[Reading]:
+    """Readings of one series grouped by all reading tags, with columns time, value, seq."""
+    tags = series.get("tags", {})
+    col = {name: i for i, name in enumerate(series["columns"])}
+    seq_col = col.get("seq")
+    out = []
+    for row in series["values"]:
+        seq = None if seq_col is None else row[seq_col]
+        out.append(
+            Reading(
+                park=tags["park"],
+                tenant=tags["tenant"],
+                meter=tags["meter"],
+                resource=tags["resource"],
+                direction=Direction(tags["direction"]),
+                ts_ms=int(row[col["time"]]),
+                value=float(row[col["value"]]),
+                seq=None if seq is None else int(seq),
+            )
+        )
+    return out
 
 
 def _error_message(response: httpx.Response) -> str:

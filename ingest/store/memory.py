@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
-from ingest.model import Reading, Rejection, WriteBatch
-from ingest.store.base import ReadingQuery, Store
+from ingest.model import MeterKey, Reading, Rejection, WriteBatch
+from ingest.store.base import (
+    Clock,
+    DayRollup,
+    ReadingQuery,
+    Store,
+    rollup_frame,
+    touched_hours,
+    wall_clock_ms,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class MemoryStore(Store):
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock = wall_clock_ms) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._readings: dict[tuple[str, str, str, int], Reading] = {}
         self._rejections: list[Rejection] = []
+        self._changes: dict[tuple[MeterKey, int], int] = {}  # (meter, hour_ms) -> written_ms
+        self._rollups: dict[tuple[MeterKey, int], DayRollup] = {}
+        self._state: dict[str, int] = {}
         self.writes = 0
 
     def write(self, batch: WriteBatch) -> None:
@@ -20,6 +38,10 @@ class MemoryStore(Store):
             for r in batch.readings:
                 self._readings[(r.park, r.tenant, r.meter, r.ts_ms)] = r
             self._rejections.extend(batch.rejections)
+            written = self._clock()
+            for key, hours in touched_hours(batch.readings).items():
+                for hour in hours:
+                    self._changes[(key, hour)] = written
             self.writes += 1
 
     def readings(self, query: ReadingQuery) -> list[Reading]:
@@ -57,3 +79,55 @@ class MemoryStore(Store):
 
     def ping(self) -> None:
         return None
+
+    # -- change markers ------------------------------------------------------------------------
+
+    def changes_since(self, after_ms: int, until_ms: int) -> list[tuple[MeterKey, int]]:
+        with self._lock:
+            found = {k for k, written in self._changes.items() if after_ms < written <= until_ms}
+        return sorted(found, key=lambda kh: (kh[0].park, kh[0].tenant, kh[0].meter, kh[1]))
+
+    def prune_changes(self, before_ms: int) -> None:
+        with self._lock:
+            self._changes = {k: w for k, w in self._changes.items() if w >= before_ms}
+
+    # -- reads for the rollup worker -----------------------------------------------------------
+
+    def neighbours(
+        self, key: MeterKey, start_ms: int, end_ms: int
+    ) -> tuple[Reading | None, Reading | None]:
+        series = self.readings(ReadingQuery(key.park, key.tenant, key.meter))
+        times = [r.ts_ms for r in series]
+        i = bisect.bisect_left(times, start_ms)
+        j = bisect.bisect_left(times, end_ms)
+        return (series[i - 1] if i > 0 else None, series[j] if j < len(series) else None)
+
+    # -- rollups -------------------------------------------------------------------------------
+
+    def write_rollups(self, rows: Sequence[DayRollup]) -> None:
+        with self._lock:
+            for row in rows:
+                self._rollups[(row.key, row.day_ms)] = row
+
+    def get_rollups(self, wanted: Collection[tuple[MeterKey, int]]) -> list[DayRollup]:
+        with self._lock:
+            return [self._rollups[w] for w in dict.fromkeys(wanted) if w in self._rollups]
+
+    def day_rollups(self, park: str | None, start_ms: int, end_ms: int) -> pd.DataFrame:
+        with self._lock:
+            rows = [
+                r
+                for (key, day), r in self._rollups.items()
+                if (park is None or key.park == park) and start_ms <= day < end_ms
+            ]
+        return rollup_frame(rows)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def get_state(self, name: str) -> int | None:
+        with self._lock:
+            return self._state.get(name)
+
+    def set_state(self, name: str, value: int) -> None:
+        with self._lock:
+            self._state[name] = value
