@@ -107,6 +107,7 @@ class Ingestor:
             rejections = [
                 Rejection(INTERNAL_ERROR, repr(exc)[:500], msg.topic, msg.payload, msg.received_ms)
             ]
+        self.metrics.received.inc()
         with self._cond:
             # Bounded memory: when the store is slow or down, stop reading from the broker. The
             # batch being written counts too: its messages stay in memory until they are acked.
@@ -191,9 +192,7 @@ class Ingestor:
 
     def _flush(self, p: _Pending) -> bool:
         m = self.metrics
-        m.received.inc(
-            len(p.messages)
-        )  # counted per batch: a metric lock per message costs        m.lag.set(max(0.0, time.time() - p.messages[0].received_ms / 1000))
+        m.lag.set(max(0.0, time.time() - p.messages[0].received_ms / 1000))
         batch = WriteBatch(tuple(p.readings), tuple(p.rejections))
         try:
             failpoints.hit("before_write")
