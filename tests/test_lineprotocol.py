@@ -57,8 +57,8 @@ def unwritable_tag_value(value: str) -> bool:
 
 
 def unwritable_key(key: str) -> bool:
-    """Keys: no backslash at all either (influxd mangles ``\\,`` and friends)."""
-    return key in ("", "time") or any(c in key for c in "\n\r\x00\\")
+    """Keys: no backslash at all either (influxd mangles ``\\,`` and friends), no leading tab."""
+    return key in ("", "time") or any(c in key for c in "\n\r\x00\\") or key[0] == "\t"
 
 
 def unwritable_measurement(name: str) -> bool:
@@ -247,3 +247,11 @@ def test_names_and_keys_round_trip_through_influxd(
         f"{influx_server.url}/query", params={"db": store.database, "q": q, "epoch": "ms"}
     ).json()
     assert result["results"][0]["series"][0]["values"] == [[ts, field_value, tag_value]], line
+
+
+def test_a_key_starting_with_a_tab_is_refused() -> None:
+    """influxd strips the tab and answers 204: the field would be stored out of reach."""
+    with pytest.raises(LineProtocolError):
+        format_line("m", {"t": "v"}, {"\t": 1.0}, 0)
+    with pytest.raises(LineProtocolError):
+        format_line("m", {"\tx": "v"}, {"f": 1.0}, 0)

@@ -131,10 +131,14 @@ def escape_measurement(name: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def escape_key(key: str) -> str:
-    """Escape a tag or field key; ``time`` is refused because InfluxDB reserves it."""
+    """Escape a tag or field key; ``time`` is refused because InfluxDB reserves it, and a
+    leading tab because influxd strips it as whitespace (a field key ``\t`` is stored, with
+    a 204, under a name no query can reach)."""
     _check_name("key", key)
     if key == "time":
         raise LineProtocolError("'time' cannot be a tag or field key")
+    if key[0] == "\t":
+        raise LineProtocolError(f"a key may not start with a tab: {key!r}")
     return key.replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
 
 
