@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -19,6 +20,10 @@ class ServiceSettings(StoreSettings):
     window_days: int = Field(default=28, ge=1, le=366)
     detect_interval_s: float = Field(default=3600.0, gt=0, description="detection schedule")
     rollup_interval_s: float = Field(default=60.0, gt=0, description="rollup maintenance")
+    now: datetime | None = Field(
+        default=None,
+        description="detect as of this time instead of the clock (replays, reports for a date)",
+    )
     change_threshold: float = Field(
         default=0.25, gt=0, description="relative change of a surplus that makes an event"
     )

@@ -26,12 +26,14 @@ from ingest.counters import bucketize, intervals
 from ingest.model import MeterKind, Reading
 from ingest.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
 from ingest.registry.schema import RegistryFile
-from ingest.store import ReadingQuery, SqliteStore
+from ingest.store import SqliteStore
 from ingest.validate import Validator
 from service.cli import main
 from service.detect import find_surpluses
+from service.detection import run_detection
 from service.knowledge import Knowledge, load_knowledge
 from service.match import Opportunity, match
+from service.rollups import RollupWorker
 from service.simulate import (
     STEP_MS,
     Scenario,
@@ -46,6 +48,7 @@ from service.simulate import (
 from service.simulate.flows import Plan
 from service.simulate.scenario import unclear
 from service.simulate.truth import keys_from_json
+from service.state import State
 from tests.support.ingestor_proc import IngestorPool, wait_receiving
 from tests.support.mosquitto import MosquittoServer, wait_until
 
@@ -366,20 +369,8 @@ def test_backfill_60_days_through_mqtt_end_to_end(
 def _detect_stored(
     store: SqliteStore, registry: Registry, knowledge: Knowledge, end_ms: int, tmp: Path
 ) -> tuple[list[Opportunity], str]:
-    """The service's own path (rollup worker, then a detection run) when this tree has it;
-    otherwise pure rollups over the stored readings."""
+    """The service's own path: the rollup worker, then a detection run."""
     now = pd.Timestamp(end_ms, unit="ms", tz="UTC")
-    try:
-        from service.detection import run_detection
-        from service.rollups import RollupWorker
-        from service.state import State
-    except ImportError:  # pragma: no cover - rollups not in this tree
-        has_rollups = False
-    else:
-        has_rollups = hasattr(store, "day_rollups")
-    if not has_rollups:  # pragma: no cover
-        readings = store.readings(ReadingQuery(park="songlam"))
-        return detect(registry, hourly_rollups(registry, readings), knowledge, now), "pure rollups"
     RollupWorker(store, registry, margin_ms=0).run_once(time.time_ns() // 1_000_000)
     state = State(tmp / "state.sqlite")
     try:
