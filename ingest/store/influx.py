@@ -61,7 +61,7 @@ from ingest.store.lineprotocol import (
     change_lines,
     decode_payload,
     parse_change_keys,
-    reading_line,
+    reading_lines_ns,
     rejection_line,
     rollup_line,
     state_line,
@@ -214,8 +214,7 @@ class InfluxStore(Store):
     def _lines(self, batch: WriteBatch) -> tuple[list[str], list[str]]:
         """Format the whole batch before sending anything: a bad point fails it up front."""
         try:
-            # reading_line stamps in ms; six zeros make it ns, to share requests with the rest.
-            readings = [reading_line(r) + "000000" for r in batch.readings]
+            readings = reading_lines_ns(batch.readings)
             rejections = [
                 rejection_line(r, self._clock.stamp(r.received_ms)) for r in batch.rejections
             ]
@@ -234,11 +233,21 @@ class InfluxStore(Store):
             raise PermanentWriteError(f"cannot write to InfluxDB: {exc}") from exc
 
     def _chunks(self, lines: Sequence[str]) -> Iterator[bytes]:
+        """Request bodies of at most ``max_points`` lines and ``max_body_bytes`` bytes."""
+        for start in range(0, len(lines), self.max_points):
+            part = lines[start : start + self.max_points]
+            body = "\n".join(part).encode("utf-8")  # one encode per request, not per line
+            if len(body) <= self.max_body_bytes or len(part) == 1:
+                yield body
+            else:
+                yield from self._chunks_by_size(part)
+
+    def _chunks_by_size(self, lines: Sequence[str]) -> Iterator[bytes]:
         chunk: list[bytes] = []
         size = 0
         for line in lines:
             data = line.encode("utf-8")
-            if chunk and (len(chunk) >= self.max_points or size + len(data) > self.max_body_bytes):
+            if chunk and size + len(data) > self.max_body_bytes:
                 yield b"\n".join(chunk)
                 chunk, size = [], 0
             chunk.append(data)
