@@ -64,6 +64,7 @@ class Ingestor:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self.store_ok = True
+        self.acked_messages = 0
         self._writing = False
         self._store_seen = 0.0  # monotonic time of the last write or ping that succeeded
         self.source = source_factory(settings, self._on_message, self._on_state)
@@ -201,6 +202,7 @@ class Ingestor:
             failpoints.hit("after_write")  # durable but not acked: redelivery must not duplicate
             acked = self.source.ack(p.messages)
             m.acked.inc(acked)
+            self.acked_messages += acked
             m.lag.set(0)
             return True
         finally:

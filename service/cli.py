@@ -177,7 +177,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from service.demo import run_demo
 
-    return run_demo(minutes=args.minutes, db=args.db)
+    return run_demo(days=args.days, workdir=args.dir)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -328,10 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=_cmd_import)
 
     d = sub.add_parser(
-        "demo", help="embedded broker + sample park publisher + ingestor into SQLite"
+        "demo", help="the whole pipeline on embedded defaults: a simulated park, ingest, detection"
     )
-    d.add_argument("--minutes", type=int, default=180, help="simulated minutes of readings to send")
-    d.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temporary one)")
+    d.add_argument("--days", type=int, default=30, help="days of history the park publishes")
+    d.add_argument(
+        "--dir", type=Path, default=None, help="where to keep the data (default: a temp dir)"
+    )
     d.set_defaults(func=_cmd_demo)
 
     sim = sub.add_parser(

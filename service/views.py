@@ -12,10 +12,14 @@ def _table(rows: Sequence[dict[str, Any]], columns: dict[str, str], explain: boo
     if not rows:
         return "(none)"
     frame = pd.DataFrame([{title: _get(r, key) for key, title in columns.items()} for r in rows])
-    text = frame.to_string(index=False, float_format=lambda x: f"{x:,.1f}")
+    text = frame.to_string(index=False, float_format=_number)
     if explain:
         text += "\n\n" + "\n\n".join(f"- {r['id']}: {r['explanation']}" for r in rows)
     return text
+
+
+def _number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.1f}"
 
 
 def _get(row: dict[str, Any], dotted: str) -> Any:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from service.simulate.flows import Message, generate, plan_messages
 from service.simulate.scenario import Scenario
@@ -52,7 +52,8 @@ class PublishReport:
 
 
 class Publisher:
-    """One MQTT v5 client for the whole park (a real park has one per gateway)."""
+    """One MQTT client for the whole park (a real park has one per gateway); v5 by default,
+    3.1.1 for brokers that speak only that (the demo's embedded one)."""
 
     def __init__(
         self,
@@ -63,12 +64,13 @@ class Publisher:
         username: str | None = None,
         password: str | None = None,
         max_inflight: int = 200,
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
     ) -> None:
         self.host, self.port = host, port
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"parkflow-simulate-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
+            protocol=protocol,
         )
         if username:
             self.client.username_pw_set(username, password)
