@@ -195,7 +195,7 @@ def test_checker_sees_broker_refusals_and_messages_that_went_nowhere() -> None:
         pub = Publisher(broker.port, username="gw", password="pw").connect()
         try:
             pub.publish(10)  # round-robin: some meters are thep-an's, some are not
-            pub.wait_answered(10)
+            pub.wait_answered(30)
         finally:
             pub.close()
     finally:

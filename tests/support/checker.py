@@ -209,6 +209,10 @@ class Publisher:
             self.client.username_pw_set(username, password)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)
+        # Mosquitto 2.0.11 answers a publish its ACL denies with PUBACK 0x87 and then closes the
+        # connection; paho resends what was in flight on reconnect. Reconnect at once, or a
+        # few refusals cost seconds each.
+        self.client.reconnect_delay_set(min_delay=0.05, max_delay=0.5)  # type: ignore[arg-type]
         self.client.on_publish = self._on_publish
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
