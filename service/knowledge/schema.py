@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from ingest.errors import ParkflowError, UnitError
+from ingest.problems import message, where
 from ingest.registry.schema import Coupling, Destination, ResourceName
 from ingest.units import CANONICAL_BY_FAMILY, canonical_unit, factor
 
@@ -669,7 +670,7 @@ def _validate(data: dict[str, Any], origin: Callable[[tuple[Any, ...]], str]) ->
         knowledge = Knowledge.model_validate(data, context={"defer_cross_check": True})
     except ValidationError as exc:
         problems = [
-            f"{origin(tuple(e['loc']))}: {_where(data, tuple(e['loc']))}: {_message(e)}"
+            f"{origin(tuple(e['loc']))}: {_where(data, tuple(e['loc']))}: {message(e)}"
             for e in exc.errors()
         ]
         raise KnowledgeError(problems) from exc
@@ -679,31 +680,9 @@ def _validate(data: dict[str, Any], origin: Callable[[tuple[Any, ...]], str]) ->
     return knowledge
 
 
-def _message(err: Any) -> str:
-    msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (typo?)"
-    return msg
-
-
 def _where(data: Any, loc: tuple[Any, ...]) -> str:
-    """A readable path such as ``rules[2] (rule 'steam_to_steam').gates[0].attribute``."""
-    parts: list[str] = []
-    node = data
-    for key in loc:
-        if isinstance(key, int):
-            parts.append(f"[{key}]")
-            node = node[key] if isinstance(node, list) and key < len(node) else None
-            if isinstance(node, dict):
-                name = _entry_name(node)
-                if name:
-                    parts.append(f" ({name})")
-        else:
-            parts.append(("." if parts else "") + str(key))
-            node = node.get(key) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
+    """A path such as ``rules[2] ('steam_to_steam').gates[0].attribute``."""
+    return where(data, loc, _entry_name)
 
 
 def _entry_name(node: dict[str, Any]) -> str | None:
