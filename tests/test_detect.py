@@ -196,6 +196,22 @@ def test_temporal_surplus_is_generation_above_own_use(knowledge: Knowledge) -> N
     assert "pv-alone" not in found
 
 
+def test_generation_balancing_own_use_within_noise_is_no_surplus(knowledge: Knowledge) -> None:
+    """A boiler sized to the plant: generation and use differ only by meter noise (+-2%)."""
+    reg = registry()
+    rng = np.random.default_rng(3)
+    use = np.full(DAYS * 24, 5000.0)
+    gen = use * rng.uniform(0.98, 1.02, use.shape)
+    found = by_meter(find_surpluses(rollup(reg, {"pv": gen, "grid": use}), reg, knowledge, NOW))
+    assert "pv" not in found
+    # the same plant with a real excess at night is a surplus, of about that excess
+    night = (CLOCK < 6).astype(float)
+    found = by_meter(
+        find_surpluses(rollup(reg, {"pv": gen + 3000.0 * night, "grid": use}), reg, knowledge, NOW)
+    )
+    assert found["pv"].p50_per_day == pytest.approx(6 * 3000.0, rel=0.05)
+
+
 def test_rows_outside_the_window_and_unknown_meters_are_ignored(knowledge: Knowledge) -> None:
     reg = registry()
     inside = rollup(reg, {"eff": np.full(DAYS * 24, 7.5)})

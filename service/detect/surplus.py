@@ -129,7 +129,12 @@ def available_streams(panel: Panel, park: Park, knowledge: Knowledge) -> Streams
                     if i.direction is Direction.IN and i.resource == offsets
                 ]
                 # Without a consumption meter the excess is unknown: no data, not all of it.
-                gen = np.maximum(gen - panel.values[own].sum(axis=0), 0.0) if own else empty
+                if own:
+                    excess = gen - panel.values[own].sum(axis=0)
+                    band = knowledge.detection.temporal_deadband * gen
+                    gen = np.where(excess > band, excess, np.where(np.isnan(excess), np.nan, 0.0))
+                else:
+                    gen = empty
             tenants.append(t)
             meters.append(m)
             kinds.append(kind)

@@ -336,6 +336,13 @@ class Detection(_Model):
     min_hours_per_day: int = Field(
         default=20, ge=1, le=24, description="a day with fewer hours of data is a day without data"
     )
+    temporal_deadband: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="temporal surpluses: an hour's excess of generation over own use counts only"
+        " above this share of the generation, so meter noise around a balance is no surplus",
+    )
     min_p50_per_day: dict[Selector, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict,
         description="smallest median daily quantity (canonical unit/day), by family or resource",
