@@ -52,7 +52,10 @@ def hourly_from_days(days: pd.DataFrame) -> pd.DataFrame:
     has = ~np.isnan(values)
     rows, cols = np.nonzero(has)
     hour_ms = days["day"].to_numpy(dtype=np.int64)[rows] + cols.astype(np.int64) * HOUR_MS
-    out = {c: days[c].to_numpy()[rows] for c in meta}
+    out: dict[str, object] = {}
+    for c in meta:  # categoricals: millions of rows share a few thousand ids
+        codes, uniques = pd.factorize(days[c], sort=False)
+        out[c] = pd.Categorical.from_codes(codes[rows], categories=uniques)
     return pd.DataFrame(
         {
             **out,
