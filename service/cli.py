@@ -86,6 +86,29 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rebuild(args: argparse.Namespace) -> int:
+    import time
+
+    from ingest.app import store_from_settings
+    from ingest.registry import load_registry
+    from service.rollups import RollupWorker
+
+    settings = _service_settings(args)
+    store = store_from_settings(settings)
+    try:
+        end = int(time.time() * 1000) + 86_400_000
+        stats = RollupWorker(store, load_registry(settings.registry)).rebuild(
+            end - int((args.days + 1) * 86_400_000), end
+        )
+    finally:
+        store.close()
+    print(
+        f"rebuilt {stats.rows_written} day rows of {stats.meters} meters from"
+        f" {stats.points} readings in {stats.seconds:.1f} s"
+    )
+    return 0
+
+
 def _cmd_results(args: argparse.Namespace) -> int:
     from service.state import State
     from service.views import opportunities_table, surpluses_table
@@ -311,6 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--tenant", help="only what concerns this tenant")
             sp.add_argument("--explain", action="store_true", help="add the plain-language text")
         sp.set_defaults(func=func)
+
+    rb = sub.add_parser(
+        "rebuild-rollups",
+        help="recompute the rollups of the last days from the readings (after a registry change)",
+    )
+    rb.add_argument("--days", type=float, default=90.0)
+    rb.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
+    rb.set_defaults(func=_cmd_rebuild)
 
     im = sub.add_parser("import", help="backfill one meter's history from a CSV file")
     im.add_argument("file", type=Path)

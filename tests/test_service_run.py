@@ -122,6 +122,9 @@ def test_cli_detect_and_views(
     for from_meter, to_meter, _rule in planted:
         assert f"{from_meter}>{to_meter}" in opps.stdout
     assert "VND/yr" in opps.stdout and "m3/day" in opps.stdout
+    rebuilt = cli("rebuild-rollups", "--days", "40")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt" in rebuilt.stdout and "from 0 readings" not in rebuilt.stdout
     sur = cli("surpluses", "--tenant", "wwtp")
     assert sur.returncode == 0, sur.stderr
     body = sur.stdout.split("\n\n")[0].splitlines()[1:]
