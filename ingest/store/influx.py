@@ -25,6 +25,7 @@ import re
 import threading
 import uuid
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -159,6 +160,7 @@ class InfluxStore(Store):
         timeout: float = 10.0,
         max_points: int = 5000,
         max_body_bytes: int = 8 * 1024 * 1024,
+        write_concurrency: int = 3,
         create_database: bool = False,
         clock: Clock = wall_clock_ms,
     ) -> None:
@@ -170,6 +172,8 @@ class InfluxStore(Store):
         self.retention_policy = retention_policy
         self.max_points = max_points
         self.max_body_bytes = max_body_bytes
+        self.write_concurrency = write_concurrency
+        self._pool: ThreadPoolExecutor | None = None
         headers = {"Authorization": f"Token {token}"} if token is not None else {}
         basic = username is not None or password is not None
         auth = httpx.BasicAuth(username or "", password or "") if basic else None
@@ -256,11 +260,34 @@ class InfluxStore(Store):
             yield b"\n".join(chunk)
 
     def _post_lines(self, lines: Sequence[str], precision: str) -> None:
+        """Post every chunk; all but the last go ``write_concurrency`` at a time (InfluxDB
+        spreads concurrent requests over its cores), the last one (where the change markers
+        are) only after the others succeeded."""
         params = {"db": self.database, "precision": precision}
         if self.retention_policy is not None:
             params["rp"] = self.retention_policy
-        for body in self._chunks(lines):
+        bodies = list(self._chunks(lines))
+
+        def post(body: bytes) -> None:
             self._request("POST", "/write", params=params, content=body)
+
+        if len(bodies) > 2 and self.write_concurrency > 1:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        self.write_concurrency, thread_name_prefix="influx-write"
+                    )
+                pool = self._pool
+            errors = [f.exception() for f in [pool.submit(post, b) for b in bodies[:-1]]]
+            failed = [e for e in errors if e is not None]
+            if failed:  # a rejected point wins: the caller bisects to find it
+                permanent = [e for e in failed if isinstance(e, PermanentWriteError)]
+                raise (permanent or failed)[0]
+        else:
+            for body in bodies[:-1]:
+                post(body)
+        if bodies:
+            post(bodies[-1])
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One HTTP exchange, with every failure mapped to a parkflow write error."""
@@ -680,6 +707,8 @@ class InfluxStore(Store):
             self._ensure_database()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self._client.close()
 
 
