@@ -32,6 +32,7 @@ test: $(STAMP) os-packages lint
 
 bench: $(STAMP) os-packages
 	$(PY) bench/ingest.py --quick
+	$(PY) bench/detect.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
