@@ -129,3 +129,48 @@ def test_cli_detect_and_views(
     assert sur.returncode == 0, sur.stderr
     body = sur.stdout.split("\n\n")[0].splitlines()[1:]
     assert body and all(line.split()[0] == "wwtp" for line in body)
+
+
+def test_serve_runs_on_schedule_and_stops_on_sigterm(
+    park_db: tuple[Path, Registry, list[tuple[str, str, str]]], tmp_path: Path
+) -> None:
+    import signal
+
+    path, _registry, _planted = park_db
+    registry_file = tmp_path / "registry.yaml"
+    registry_file.write_text(default_scenario(load_registry(SAMPLE_REGISTRY).model).registry_yaml())
+    state_path = tmp_path / "state.sqlite"
+    env = {
+        **os.environ,
+        "PARKFLOW_SQLITE_PATH": str(path),
+        "PARKFLOW_STATE_PATH": str(state_path),
+        "PARKFLOW_REGISTRY": str(registry_file),
+        "PARKFLOW_NOW": NOW.isoformat(),
+        "PARKFLOW_DETECT_INTERVAL_S": "1",
+        "PARKFLOW_ROLLUP_INTERVAL_S": "0.5",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        runs: list[object] = []
+        while time.monotonic() < deadline and len(runs) < 2:
+            time.sleep(0.3)
+            if state_path.exists():
+                state = State(state_path)
+                runs = [r for r in state.runs() if r.status == "ok" and r.trigger == "schedule"]
+                state.close()
+        assert len(runs) >= 2, "two scheduled runs within a minute"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert '"level": "error"' not in err, err[-2000:]
