@@ -24,7 +24,7 @@ log = logging.getLogger("parkflow.service")
 def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
     """Bring rollups up to date, run detection once; returns the run id."""
     registry = load_registry(settings.registry)
-    knowledge = load_knowledge(str(settings.knowledge) if settings.knowledge else None)
+    knowledge = load_knowledge(override=str(settings.knowledge) if settings.knowledge else None)
     store = store_from_settings(settings)
     state = State(settings.state_path)
     try:
@@ -49,7 +49,7 @@ def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
 
 def serve(settings: ServiceSettings) -> int:
     registry = load_registry(settings.registry)
-    knowledge = load_knowledge(str(settings.knowledge) if settings.knowledge else None)
+    knowledge = load_knowledge(override=str(settings.knowledge) if settings.knowledge else None)
     store = store_from_settings(settings)
     state = State(settings.state_path)
     worker = RollupWorker(store, registry)
