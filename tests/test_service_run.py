@@ -125,6 +125,14 @@ def test_cli_detect_and_views(
     rebuilt = cli("rebuild-rollups", "--days", "40")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "rebuilt" in rebuilt.stdout and "from 0 readings" not in rebuilt.stdout
+    # a park's knowledge override switches a rule off; the shipped rules stay
+    override = tmp_path / "park-knowledge.yaml"
+    override.write_text("version: 1\ndisable_rules: [solar_to_neighbour]\n")
+    env["PARKFLOW_KNOWLEDGE"] = str(override)
+    assert cli("detect").returncode == 0
+    without_solar = cli("opportunities").stdout
+    assert "solar_to_neighbour" not in without_solar and "ash_slag_to_cement" in without_solar
+    del env["PARKFLOW_KNOWLEDGE"]
     sur = cli("surpluses", "--tenant", "wwtp")
     assert sur.returncode == 0, sur.stderr
     body = sur.stdout.split("\n\n")[0].splitlines()[1:]
