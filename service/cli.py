@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.errors import RegistryError
+from ingest.errors import ParkflowError, RegistryError
 
 if TYPE_CHECKING:
     from service.settings import ServiceSettings
@@ -403,7 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ParkflowError as exc:  # a bad registry or knowledge file: say what, not a traceback
+        for line in getattr(exc, "problems", None) or [str(exc)]:
+            print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -132,6 +132,10 @@ def test_cli_detect_and_views(
     assert cli("detect").returncode == 0
     without_solar = cli("opportunities").stdout
     assert "solar_to_neighbour" not in without_solar and "ash_slag_to_cement" in without_solar
+    override.write_text("version: 1\nrules: 3\n")  # a broken override: named, no traceback
+    broken = cli("detect")
+    assert broken.returncode == 2
+    assert "park-knowledge.yaml: rules:" in broken.stderr and "Traceback" not in broken.stderr
     del env["PARKFLOW_KNOWLEDGE"]
     sur = cli("surpluses", "--tenant", "wwtp")
     assert sur.returncode == 0, sur.stderr
