@@ -15,7 +15,7 @@ import pandas as pd
 
 from ingest.registry import Registry
 from ingest.store import Store
-from service.detect import Surplus, build_panels, find_surpluses
+from service.detect import Surplus, build_panels_from_days, find_surpluses
 from service.events import Event, diff, snapshots
 from service.knowledge import Knowledge
 from service.match import Opportunity, match
@@ -65,6 +65,9 @@ def hourly_from_days(days: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+NO_ROWS = hourly_from_days(pd.DataFrame())
+
+
 def window_ms(now: pd.Timestamp, window_days: int) -> tuple[int, int]:
     """Read a day extra on each side: detection cuts the window on the park's local days."""
     end = int(now.value // 1_000_000) + DAY_MS
@@ -87,8 +90,10 @@ def run_detection(
     run_id = state.start_run(int(time.time() * 1000), trigger, window_days)
     try:
         start_ms, end_ms = window_ms(now, window_days)
-        hourly = hourly_from_days(store.day_rollups(None, start_ms, end_ms))
-        panels = build_panels(hourly, registry, now, window_days)
+        days = store.day_rollups(None, start_ms, end_ms)
+        panels = build_panels_from_days(days, registry, now, window_days)
+        del days
+        hourly = NO_ROWS  # the panels carry the data
         surpluses = find_surpluses(hourly, registry, knowledge, now, window_days, panels=panels)
         opportunities = match(
             surpluses, hourly, registry, knowledge, now, window_days, panels=panels

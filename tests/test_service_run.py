@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,7 +18,8 @@ from ingest.model import WriteBatch
 from ingest.registry import SAMPLE_REGISTRY, Registry, load_registry
 from ingest.store import SqliteStore
 from ingest.validate import Validator
-from service.detection import run_detection
+from service.detect import build_panels, build_panels_from_days
+from service.detection import hourly_from_days, run_detection, window_ms
 from service.events import OPPORTUNITY_NEW, SURPLUS_NEW
 from service.knowledge import load_knowledge
 from service.rollups import RollupWorker
@@ -59,6 +61,25 @@ def park_db(
     store.close()
     planted = [(p.from_meter, p.to_meter, p.rule) for p in truth.opportunities]
     return path, registry, planted
+
+
+def test_panels_from_day_rows_equal_panels_from_hourly_rows(
+    park_db: tuple[Path, Registry, list[tuple[str, str, str]]],
+) -> None:
+    path, registry, _planted = park_db
+    store = SqliteStore(path)
+    start, end = window_ms(NOW, 28)
+    days = store.day_rollups(None, start, end)
+    store.close()
+    assert len(days) > 0
+    direct = build_panels_from_days(days, registry, NOW, 28)
+    via_rows = build_panels(hourly_from_days(days), registry, NOW, 28)
+    assert direct.keys() == via_rows.keys()
+    for park, panel in direct.items():
+        other = via_rows[park]
+        assert panel.meters == other.meters and panel.days == other.days
+        assert np.array_equal(panel.values, other.values, equal_nan=True)
+        assert np.isfinite(panel.values).sum() > 0.5 * panel.values.size
 
 
 def test_runs_store_results_and_events(

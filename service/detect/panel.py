@@ -108,6 +108,34 @@ def build_panels(
     return out
 
 
+def build_panels_from_days(
+    days: pd.DataFrame, registry: Registry, now: pd.Timestamp, window_days: int
+) -> dict[str, Panel]:
+    """The panels ``build_panels`` makes of the hourly rows that these day rollups expand to
+    (columns park, meter, day in epoch ms, h00..h23), without building those rows: at 20k
+    meters the long frame is most of a detection run's memory."""
+    parks = list(registry.parks.values())
+    bounds = {p.id: window_bounds(now, p.timezone, window_days) for p in parks}
+    out: dict[str, Panel] = {}
+    if days.empty or not parks:
+        return {p.id: _panel(p.id, p.timezone, *bounds[p.id], registry, None) for p in parks}
+    hour_columns = [f"h{i:02d}" for i in range(24)]
+    values = days[hour_columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    day_s = days["day"].to_numpy(dtype=np.int64) // 1000
+    offsets = np.arange(24, dtype=np.int64) * HOUR_S
+    park_codes = codes_of(days["park"], [p.id for p in parks])
+    for i, p in enumerate(parks):
+        rows = np.flatnonzero(park_codes == i)
+        data = None
+        if len(rows):
+            meters = [m.id for t in p.tenants for m in t.meters]
+            secs = (day_s[rows][:, None] + offsets).ravel()
+            mcode = np.repeat(codes_of(days["meter"], meters, rows), 24)
+            data = (secs, mcode, values[rows].ravel())
+        out[p.id] = _panel(p.id, p.timezone, *bounds[p.id], registry, data)
+    return out
+
+
 def _rows_in_window(hours: pd.Series, lo: int, hi: int) -> tuple[IntArray, IntArray]:
     """Positions and epoch seconds of the rows with lo <= hour < hi, read in slices so that
     a 90-day frame never needs a full-length copy of its timestamps."""
