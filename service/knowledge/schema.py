@@ -88,32 +88,11 @@ class Source(_Model):
         return self
 
 
-class Price(_Model):
-    """What a tenant pays to buy a resource today (the avoided cost when a substitute replaces it)."""
+class _MoneyPerUnit(_Model):
+    """A dated amount of VND per unit of a resource, with its source; subclasses narrow
+    ``resource`` and ``vnd``."""
 
-    resource: ResourceName
-    vnd: float = Field(ge=0)
-    per: str
-    as_of: date
-    source: Key
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> Price:
-        _finite(self.vnd)
-        _check_per(self.per, self.resource)
-        return self
-
-    @property
-    def vnd_per_unit(self) -> float:
-        return _per_canonical(self.vnd, self.per, self.resource)
-
-
-class DisposalCost(_Model):
-    """What the owner of a stream pays per unit to send it where it goes today (negative: income)."""
-
-    destination: Destination
-    resource: Selector
+    resource: str
     vnd: float
     per: str
     as_of: date
@@ -121,7 +100,7 @@ class DisposalCost(_Model):
     note: str | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> DisposalCost:
+    def _check(self) -> _MoneyPerUnit:
         _finite(self.vnd)
         _check_per(self.per, self.resource)
         return self
@@ -129,6 +108,20 @@ class DisposalCost(_Model):
     @property
     def vnd_per_unit(self) -> float:
         return _per_canonical(self.vnd, self.per, self.resource)
+
+
+class Price(_MoneyPerUnit):
+    """What a tenant pays to buy a resource today (the avoided cost when a substitute replaces it)."""
+
+    resource: ResourceName
+    vnd: float = Field(ge=0)
+
+
+class DisposalCost(_MoneyPerUnit):
+    """What the owner of a stream pays per unit to send it where it goes today (negative: income)."""
+
+    destination: Destination
+    resource: Selector
 
 
 class ResourceEmission(_Model):
