@@ -116,7 +116,7 @@ def _chunks(
 ) -> Iterator[tuple[pd.DataFrame, list[str]]]:
     """Chunks of rows as strings (nothing coerced yet), with each row's raw text for quarantine."""
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        header = fh.readline()
+        fh.readline()  # the header: `lines` must line up with the data rows
         reader = pd.read_csv(
             path,
             dtype=str,
@@ -137,7 +137,6 @@ def _chunks(
                 )
             lines = [fh.readline().rstrip("\r\n") for _ in range(len(chunk))]
             yield chunk, lines
-    del header
 
 
 def _timestamps(column: pd.Series, mapping: CsvMapping) -> tuple[list[int], list[bool]]:

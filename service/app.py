@@ -21,38 +21,50 @@ from service.state import State
 log = logging.getLogger("parkflow.service")
 
 
-def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
-    """Bring rollups up to date, run detection once; returns the run id."""
-    registry = load_registry(settings.registry)
-    knowledge = load_knowledge(override=str(settings.knowledge) if settings.knowledge else None)
-    store = store_from_settings(settings)
-    state = State(settings.state_path)
-    try:
-        worker = RollupWorker(store, registry)
-        # Roll up everything written so far: the next cycle re-reads the margin anyway.
-        worker.run_once(int(time.time() * 1000) + worker.margin_ms)
+class _Service:
+    """What both entry points open and close: registry, knowledge, store, state, rollups."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.registry = load_registry(settings.registry)
+        knowledge = str(settings.knowledge) if settings.knowledge else None
+        self.knowledge = load_knowledge(override=knowledge)
+        self.store = store_from_settings(settings)
+        self.state = State(settings.state_path)
+        self.rollups = RollupWorker(self.store, self.registry)
+
+    def detect(self, trigger: str) -> int:
+        s = self.settings
         result = run_detection(
-            store,
-            registry,
-            knowledge,
-            state,
-            now=pd.Timestamp(settings.now) if settings.now else None,
-            window_days=settings.window_days,
+            self.store,
+            self.registry,
+            self.knowledge,
+            self.state,
+            now=pd.Timestamp(s.now) if s.now else None,
+            window_days=s.window_days,
             trigger=trigger,
-            change_threshold=settings.change_threshold,
+            change_threshold=s.change_threshold,
         )
         return result.run_id
+
+    def close(self) -> None:
+        self.store.close()
+        self.state.close()
+
+
+def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
+    """Bring rollups up to date, run detection once; returns the run id."""
+    service = _Service(settings)
+    try:
+        # Roll up everything written so far: the next cycle re-reads the margin anyway.
+        service.rollups.run_once(int(time.time() * 1000) + service.rollups.margin_ms)
+        return service.detect(trigger)
     finally:
-        store.close()
-        state.close()
+        service.close()
 
 
 def serve(settings: ServiceSettings) -> int:
-    registry = load_registry(settings.registry)
-    knowledge = load_knowledge(override=str(settings.knowledge) if settings.knowledge else None)
-    store = store_from_settings(settings)
-    state = State(settings.state_path)
-    worker = RollupWorker(store, registry)
+    service = _Service(settings)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -66,26 +78,17 @@ def serve(settings: ServiceSettings) -> int:
             now = time.monotonic()
             if now >= next_rollup:
                 try:
-                    worker.run_once(int(time.time() * 1000))
+                    service.rollups.run_once(int(time.time() * 1000))
                 except Exception:  # the store may be down: try again next cycle
                     log.exception("rollup cycle failed")
                 next_rollup = now + settings.rollup_interval_s
             if now >= next_detect:
                 try:
-                    run_detection(
-                        store,
-                        registry,
-                        knowledge,
-                        state,
-                        window_days=settings.window_days,
-                        trigger="schedule",
-                        change_threshold=settings.change_threshold,
-                    )
+                    service.detect("schedule")
                 except Exception:
                     log.exception("scheduled detection failed")
                 next_detect = now + settings.detect_interval_s
             stop.wait(max(0.0, min(next_rollup, next_detect) - time.monotonic()))
     finally:
-        store.close()
-        state.close()
+        service.close()
     return 0
