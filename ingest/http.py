@@ -11,12 +11,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 
 class StatusServer:
+    """Serves each connection on a thread of its own, so ``timeout`` bounds how long a client
+    may sit silent: without it every idle connection (a port scan, a stuck scraper, someone
+    holding sockets open) kept a thread forever."""
+
     def __init__(
         self,
         host: str,
         port: int,
         registry: CollectorRegistry,
         ready: Callable[[], dict[str, object]],
+        timeout: float = 5.0,
     ) -> None:
         outer = self
 
@@ -42,6 +47,9 @@ class StatusServer:
 
             def log_message(self, format: str, *args: object) -> None:
                 return None
+
+        # The socket timeout of each connection: a client silent this long is disconnected.
+        Handler.timeout = timeout
 
         self.ready = ready
         self.httpd = ThreadingHTTPServer((host, port), Handler)

@@ -3,10 +3,17 @@
 Every resource family has one canonical unit (m3 for water and liquids, kWh for energy, t for
 solid waste and by-products); rate meters use that unit per hour. pint does the conversion; we
 cache the resulting factor per (unit, target) because pint quantities are slow on the hot path.
+
+A unit string comes from the gateway, so it is checked against a short vocabulary pattern before
+pint sees it: pint evaluates what it is given, and the unit ``10**10**7*m`` in a 354-byte message
+held the GIL for up to a minute in big-integer arithmetic, a long run of letters cost seconds
+(its prefix search is quadratic), and junk such as ``m3\\`` read as m3. What the pattern admits
+(a few unit names with single-digit exponents) pint parses in well under a millisecond.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import pint
@@ -16,6 +23,16 @@ from ingest.errors import UnitError
 _UREG: pint.UnitRegistry[float] = pint.UnitRegistry()
 _UREG.define("m3 = meter ** 3")
 _UREG.define("Nm3 = meter ** 3")  # normal cubic metre, treated as a volume for gas flows
+
+MAX_UNIT_LEN = 32
+# A unit name of ASCII letters with an optional single exponent digit (m3, m^3), names joined
+# by / * . or the middle dot: no number literals, no **, no spaces, nothing pint would evaluate.
+_TERM = r"[A-Za-z]+(?:\^?[0-9])?"
+_UNIT_PATTERN = re.compile(rf"{_TERM}(?:[/*.\u00b7]{_TERM})*")
+UNIT_SYNTAX = (
+    f"a unit is up to {MAX_UNIT_LEN} characters of unit names (letters, each with at most one"
+    " exponent digit: m3 or m^3) joined by /, *, . or \u00b7 (m3/h, kW\u00b7h)"
+)
 
 CANONICAL_BY_FAMILY: dict[str, str] = {
     "water": "m3",
@@ -41,6 +58,8 @@ def canonical_unit(resource: str, rate: bool = False) -> str:
 @lru_cache(maxsize=4096)
 def factor(unit: str, target: str) -> float:
     """Multiply a value in ``unit`` by this to get it in ``target``."""
+    _check_syntax(unit)
+    _check_syntax(target)
     try:
         return float(_UREG.Quantity(1.0, _parse(unit)).to(_parse(target)).magnitude)
     except pint.DimensionalityError as exc:
@@ -51,9 +70,20 @@ def factor(unit: str, target: str) -> float:
         raise UnitError(f"unparseable unit {unit!r}") from exc
 
 
+def _check_syntax(unit: str) -> None:
+    # The length test comes first so the regex never scans a huge string.
+    if len(unit) > MAX_UNIT_LEN or _UNIT_PATTERN.fullmatch(unit) is None:
+        raise UnitError(f"unknown unit {_shown(unit)}: {UNIT_SYNTAX}")
+
+
+def _shown(unit: str) -> str:
+    """The unit for a message: a hostile one can be 512 KiB long."""
+    if len(unit) <= 2 * MAX_UNIT_LEN:
+        return repr(unit)
+    return f"{unit[:MAX_UNIT_LEN]!r}... ({len(unit)} characters)"
+
+
 def _parse(unit: str) -> pint.Unit:
-    if not unit or not unit.strip():
-        raise ValueError("empty unit")
     return _UREG.Unit(unit)  # pint reads "t" as the metric tonne
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import date
 from typing import NamedTuple
 
 import orjson
@@ -30,10 +31,16 @@ BAD_SEQ = "bad_seq"
 
 MIN_TS_MS = 0
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
 _EXACT = 2**53  # integers a float holds exactly
 _SEQ_LIMIT = 2**63
-_MS = timedelta(milliseconds=1)
+_DAY_S = 86_400
+# RFC 3339 section 5.6 date-time, exactly: ASCII digits only (``\d`` would take any script's),
+# T, t or a space between date and time, any length of fraction, Z, z or +HH:MM / -HH:MM.
+_DATE_TIME = r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+_RFC3339 = re.compile(_DATE_TIME + r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
+_NO_OFFSET = re.compile(_DATE_TIME)  # only to word the refusal of the commonest mistake
+_RFC3339_EXAMPLES = "2026-11-28T10:15:00+07:00 or 2026-11-28T03:15:00.250Z"
 
 
 class RawReading(NamedTuple):
@@ -120,19 +127,24 @@ def _reading_checked(item: object, index: int | None) -> RawReading | PayloadErr
 
 
 def parse_ts(ts: object) -> int:
-    """RFC 3339 with an offset, or integer epoch milliseconds, to epoch milliseconds."""
+    """RFC 3339 with an offset, or integer epoch milliseconds, to epoch milliseconds.
+
+    Only RFC 3339 is read, not the wider ISO 8601 that ``datetime.fromisoformat`` accepts (week
+    and ordinal dates, basic format, offsets with seconds or without a colon, times without
+    seconds): the wire contract promises RFC 3339, and whatever is accepted beyond it becomes
+    a promise gateways come to rely on. A fraction of any length is truncated to the
+    millisecond, the precision a reading is identified by. A leap second (``23:59:60`` UTC, in
+    any offset) is stored as the instant of the second that follows it, the next day's
+    ``00:00:00``: epoch milliseconds have no room for it, and that instant keeps readings in
+    order. A second of 60 anywhere else is refused: RFC 3339 has leap seconds only at the end
+    of a UTC day.
+    """
     if isinstance(ts, bool):
         raise PayloadError(BAD_TS, "ts must be an RFC 3339 string or integer epoch milliseconds")
     if isinstance(ts, int):
         ms = ts
     elif isinstance(ts, str):
-        try:
-            dt = datetime.fromisoformat(ts)
-        except ValueError as exc:
-            raise PayloadError(BAD_TS, f"ts {ts[:40]!r} is not RFC 3339") from exc
-        if dt.tzinfo is None or dt.utcoffset() is None:
-            raise PayloadError(BAD_TS, f"ts {ts[:40]!r} has no UTC offset (add Z or +07:00)")
-        ms = (dt - _EPOCH) // _MS  # exact integer arithmetic, no float rounding
+        ms = _rfc3339_ms(ts)
     elif isinstance(ts, float):
         raise PayloadError(BAD_TS, "epoch ts must be an integer number of milliseconds")
     else:
@@ -140,6 +152,37 @@ def parse_ts(ts: object) -> int:
     if not MIN_TS_MS <= ms <= MAX_TS_MS:
         raise PayloadError(BAD_TS, f"ts {ms} is out of range (epoch milliseconds expected)")
     return ms
+
+
+def _rfc3339_ms(ts: str) -> int:
+    # Integer arithmetic on the matched fields: exact, and cheaper than building datetimes.
+    m = _RFC3339.fullmatch(ts)
+    if m is None:
+        if _NO_OFFSET.fullmatch(ts):
+            raise _not_rfc3339(ts, "it has no UTC offset (add Z or +07:00)")
+        raise _not_rfc3339(ts, f"write it like {_RFC3339_EXAMPLES}")
+    year, month, day, hour, minute, second, frac, sign, off_h, off_m = m.groups()
+    try:
+        days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_DAY
+    except ValueError:
+        raise _not_rfc3339(ts, "no such calendar date") from None
+    h, mi, sec = int(hour), int(minute), int(second)
+    offset = 0
+    if sign is not None:
+        oh, om = int(off_h), int(off_m)
+        if oh > 23 or om > 59:
+            raise _not_rfc3339(ts, "the UTC offset is out of range")
+        offset = (oh * 60 + om) * 60 * (1 if sign == "+" else -1)
+    if h > 23 or mi > 59 or sec > 60:
+        raise _not_rfc3339(ts, "no such time of day")
+    utc_s = days * _DAY_S + h * 3600 + mi * 60 + sec - offset
+    if sec == 60 and utc_s % _DAY_S != 0:
+        raise _not_rfc3339(ts, "a leap second (:60) only ends a UTC day")
+    return utc_s * 1000 + (int(frac[:3].ljust(3, "0")) if frac else 0)
+
+
+def _not_rfc3339(ts: str, why: str) -> PayloadError:
+    return PayloadError(BAD_TS, f"ts {ts[:40]!r} is not RFC 3339: {why}")
 
 
 def _value(value: object) -> float:

@@ -11,6 +11,7 @@ from ingest.errors import RegistryError
 from ingest.problems import message, where
 from ingest.registry.registry import Registry
 from ingest.registry.schema import RegistryFile
+from ingest.yaml_load import load_yaml, yaml_problem
 
 
 def load_registry(path: str | Path) -> Registry:
@@ -24,12 +25,9 @@ def load_registry(path: str | Path) -> Registry:
 
 def parse_registry(text: str, source: str = "<registry>") -> Registry:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)  # a repeated key is an error: it would silently drop entries
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RegistryError(source, [f"{source}: {at}: YAML syntax: {problem}"]) from exc
+        raise RegistryError(source, [f"{source}: {yaml_problem(exc)}"]) from exc
     if not isinstance(data, dict):
         raise RegistryError(source, [f"{source}: top level must be a mapping with 'parks'"])
     try:

@@ -33,6 +33,7 @@ from ingest.errors import ParkflowError, UnitError
 from ingest.problems import message, where
 from ingest.registry.schema import Coupling, Destination, ResourceName
 from ingest.units import CANONICAL_BY_FAMILY, canonical_unit, factor
+from ingest.yaml_load import load_yaml, yaml_problem
 
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 # A family ("waste") or a full resource name ("waste.fly_ash"): the most specific entry wins.
@@ -652,12 +653,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _parse(text: str, source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)  # a repeated key is an error: it would silently drop entries
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise KnowledgeError([f"{source}: {where}: YAML syntax: {problem}"]) from exc
+        raise KnowledgeError([f"{source}: {yaml_problem(exc)}"]) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
