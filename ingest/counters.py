@@ -11,6 +11,10 @@ meter's stream) give the same answer.
 - delta: each reading is the quantity since the previous reading.
 - rate: an instantaneous rate (per hour), integrated by the trapezoid or the step ("previous")
   rule; gaps longer than ``max_gap_ms`` are no data, not zero.
+
+A step beyond ``PHYSICAL_LIMIT`` (or not finite) is no data either: stored values from before
+the ingestor refused them, two extreme register values, cannot make a quantity no meter could
+have measured, nor an infinity that would stop the rollups of the whole park.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from ingest.model import MeterKind
+from ingest.model import PHYSICAL_LIMIT, MeterKind
 
 HOUR_MS = 3_600_000
 ROLLOVER_PLAUSIBLE = 0.5  # a wrap may not account for more than half the register
@@ -63,28 +67,32 @@ def intervals(
     max_gap_ms: int = HOUR_MS,
 ) -> list[Interval]:
     series = normalise_series(points)
+    out: list[Interval] = []
     if kind is MeterKind.CUMULATIVE:
-        return [
+        out = [
             Interval(t0, t1, counter_step(v0, v1, rollover))
             for (t0, v0), (t1, v1) in pairwise(series)
         ]
-    if kind is MeterKind.DELTA:
-        out = []
+    elif kind is MeterKind.DELTA:
         previous_ts: int | None = None
         for ts, value in series:
             out.append(Interval(ts if previous_ts is None else previous_ts, ts, value))
             previous_ts = ts
-        return out
-    if kind is MeterKind.RATE:
-        out = []
+    elif kind is MeterKind.RATE:
         for (t0, v0), (t1, v1) in pairwise(series):
             if t1 - t0 > max_gap_ms:
                 continue
             hours = (t1 - t0) / HOUR_MS
             rate = (v0 + v1) / 2 if integration == "trapezoid" else v0
             out.append(Interval(t0, t1, rate * hours))
-        return out
-    raise ValueError(f"unknown meter kind {kind!r}")
+    else:
+        raise ValueError(f"unknown meter kind {kind!r}")
+    return [iv for iv in out if plausible(iv.quantity)]
+
+
+def plausible(quantity: float) -> bool:
+    """Within what a meter can measure (NaN and infinities are not)."""
+    return -PHYSICAL_LIMIT <= quantity <= PHYSICAL_LIMIT
 
 
 def bucketize(items: Sequence[Interval], bucket_ms: int = HOUR_MS) -> dict[int, float]:

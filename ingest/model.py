@@ -5,9 +5,16 @@ Foreign types (paho messages, HTTP responses, rows) are converted to these at th
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
+
+# No meter reads more than this, in canonical units (m3, kWh, t; per hour for rates): a
+# thousand cubic kilometres of water, a petawatt-hour. A reading beyond it is a gateway fault:
+# the ingestor quarantines it, and meter maths drops a step beyond it (two finite register
+# values must never make an infinite step).
+PHYSICAL_LIMIT = 1e12
 
 
 class Direction(StrEnum):
@@ -50,23 +57,67 @@ class Reading(NamedTuple):
         return MeterKey(self.park, self.tenant, self.meter)
 
 
+MESSAGE_ID_HEX = 32  # 128 bits of SHA-256: collisions are out of reach, the id stays short
+WHOLE_MESSAGE = -1  # ``Rejection.slot`` of a rejection that concerns the whole message
+
+
+def message_id(topic: str, payload: bytes) -> str:
+    """The identity of a message's content: the same bytes on the same topic, delivered again
+    (a QoS 1 redelivery after a crash, a gateway resending), get the same quarantine records."""
+    h = hashlib.sha256(topic.encode("utf-8", "surrogateescape"))
+    h.update(b"\0")
+    h.update(payload)
+    return h.hexdigest()[:MESSAGE_ID_HEX]
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedMessage:
+    """The raw message that rejections point to, kept once per message however many of its
+    readings were rejected, and capped: one big bad message must not cost a thousand copies
+    of itself. ``payload`` holds its first bytes, ``size`` its full length, ``message_id`` the
+    hash of topic and full payload."""
+
+    message_id: str
+    topic: str
+    received_ms: int
+    payload: bytes
+    size: int
+    park: str | None = None
+    tenant: str | None = None
+    meter: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.payload) < self.size
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """Something that was not stored as a reading, with the reason it was quarantined.
 
     ``index`` is the reading's position in a batch payload, or ``None`` when the whole
-    message was rejected. ``payload`` holds the raw bytes that were rejected.
+    message was rejected; the raw bytes are in the ``QuarantinedMessage`` named by
+    ``message_id``. A rejection's identity is (message_id, index): writing it twice keeps one.
     """
 
     reason: str
     detail: str
     topic: str
-    payload: bytes
     received_ms: int
+    message_id: str
     index: int | None = None
     park: str | None = None
     tenant: str | None = None
     meter: str | None = None
+
+    @property
+    def slot(self) -> int:
+        return WHOLE_MESSAGE if self.index is None else self.index
+
+    @property
+    def rid(self) -> str:
+        """The rejection's identity as one string (InfluxDB keeps it as a field)."""
+        return f"{self.message_id}:{self.slot}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +126,7 @@ class WriteBatch:
 
     readings: tuple[Reading, ...] = ()
     rejections: tuple[Rejection, ...] = ()
+    messages: tuple[QuarantinedMessage, ...] = ()
 
     def __len__(self) -> int:
-        return len(self.readings) + len(self.rejections)
+        return len(self.readings) + len(self.rejections) + len(self.messages)

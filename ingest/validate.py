@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ingest.errors import PayloadError, UnitError
-from ingest.model import Reading, Rejection
+from ingest.model import QuarantinedMessage, Reading, Rejection, message_id
 from ingest.parse import Parser, RawReading, get_parser
 from ingest.parse.json_payload import BAD_UNIT, NOT_FINITE
 from ingest.registry import Registry, ResolvedMeter
@@ -27,7 +28,10 @@ TOO_OLD = "too_old"
 
 TOPIC_PREFIX = "ip"
 TOPIC_SUFFIX = "readings"
-MAX_QUARANTINED_PAYLOAD = 1 << 20  # keep at most 1 MiB of an oversized payload, and say so
+# The raw bytes kept of a quarantined message, once per message: enough to read what was
+# wrong, never a copy of a huge payload (its full size and hash are kept too).
+MAX_KEPT_PAYLOAD = 16 * 1024
+MAX_DETAIL = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,37 @@ class Limits:
 
 def topic_for(park: str, tenant: str, meter: str) -> str:
     return f"{TOPIC_PREFIX}/{park}/{tenant}/{meter}/{TOPIC_SUFFIX}"
+
+
+class Validated(NamedTuple):
+    """What one message became: readings to store, and, when something in it was rejected,
+    the rejections and the message they point to."""
+
+    readings: list[Reading]
+    rejections: list[Rejection]
+    message: QuarantinedMessage | None
+
+
+def quarantined_message(
+    topic: str,
+    payload: bytes,
+    received_ms: int,
+    park: str | None = None,
+    tenant: str | None = None,
+    meter: str | None = None,
+    mid: str | None = None,
+) -> QuarantinedMessage:
+    """The capped record of a message that had something rejected."""
+    return QuarantinedMessage(
+        mid or message_id(topic, payload),
+        topic,
+        received_ms,
+        payload[:MAX_KEPT_PAYLOAD],
+        len(payload),
+        park,
+        tenant,
+        meter,
+    )
 
 
 class Validator:
@@ -78,20 +113,18 @@ class Validator:
         self._topics[topic] = resolved
         return resolved
 
-    def validate(
-        self, topic: str, payload: bytes, received_ms: int
-    ) -> tuple[list[Reading], list[Rejection]]:
+    def validate(self, topic: str, payload: bytes, received_ms: int) -> Validated:
         limits = self.limits
         try:
             rm = self.resolve(topic)
         except PayloadError as exc:
-            return [], [_reject(exc, topic, payload, received_ms, None, None)]
+            return _rejected_whole(exc, topic, payload, received_ms, None)
         try:
             items = self.parser(payload, limits.max_payload_bytes, limits.max_batch)
         except PayloadError as exc:  # attributable: the topic named a registered meter
-            return [], [_reject(exc, topic, payload, received_ms, rm, None)]
+            return _rejected_whole(exc, topic, payload, received_ms, rm)
         readings: list[Reading] = []
-        rejections: list[Rejection] = []
+        bad: list[tuple[PayloadError, int | None]] = []
         lo = received_ms - limits.horizon_ms
         hi = received_ms + limits.future_tolerance_ms
         # The common case inline (in range, meter's own unit, finite after conversion); every
@@ -115,11 +148,15 @@ class Validator:
                 try:
                     readings.append(self._check(item, rm, lo, hi))
                 except PayloadError as exc:
-                    rejections.append(_reject(exc, topic, payload, received_ms, rm, item.position))
+                    bad.append((exc, item.position))
             else:
                 assert isinstance(item, PayloadError)
-                rejections.append(_reject(item, topic, payload, received_ms, rm, item.index))
-        return readings, rejections
+                bad.append((item, item.index))
+        if not bad:
+            return Validated(readings, [], None)
+        message = quarantined_message(topic, payload, received_ms, park, tenant, meter)
+        rejections = [_reject(exc, message, index) for exc, index in bad]
+        return Validated(readings, rejections, message)
 
     def check(self, item: RawReading, rm: ResolvedMeter, received_ms: int) -> Reading:
         """One parsed reading against its meter, as for a message; raises ``PayloadError``."""
@@ -152,11 +189,10 @@ class Validator:
                 f"value {item.value!r} {item.unit or meter.unit} is not a finite number"
                 f" in {meter.canonical_unit}",
             )
-        if (meter.min is not None and value < meter.min) or (
-            meter.max is not None and value > meter.max
-        ):
+        if not rm.value_min <= value <= rm.value_max:
             raise PayloadError(
-                OUT_OF_RANGE, f"value {value:g} {meter.unit} is outside [{meter.min}, {meter.max}]"
+                OUT_OF_RANGE,
+                f"value {value:g} {meter.unit} is outside [{rm.value_min:g}, {rm.value_max:g}]",
             )
         return Reading(
             park=rm.park.id,
@@ -170,26 +206,30 @@ class Validator:
         )
 
 
-def _reject(
+def _reject(exc: PayloadError, message: QuarantinedMessage, index: int | None) -> Rejection:
+    detail = exc.detail
+    if len(detail) > MAX_DETAIL:
+        detail = detail[: MAX_DETAIL - 3] + "..."
+    return Rejection(
+        exc.reason,
+        detail,
+        message.topic,
+        message.received_ms,
+        message.message_id,
+        index,
+        message.park,
+        message.tenant,
+        message.meter,
+    )
+
+
+def _rejected_whole(
     exc: PayloadError,
     topic: str,
     payload: bytes,
     received_ms: int,
     rm: ResolvedMeter | None,
-    index: int | None,
-) -> Rejection:
-    detail = exc.detail
-    if len(payload) > MAX_QUARANTINED_PAYLOAD:
-        detail += f" (payload of {len(payload)} bytes truncated to {MAX_QUARANTINED_PAYLOAD} in quarantine)"
-        payload = payload[:MAX_QUARANTINED_PAYLOAD]
-    return Rejection(
-        reason=exc.reason,
-        detail=detail,
-        topic=topic,
-        payload=payload,
-        received_ms=received_ms,
-        index=index,
-        park=rm.park.id if rm else None,
-        tenant=rm.tenant.id if rm else None,
-        meter=rm.meter.id if rm else None,
-    )
+) -> Validated:
+    ids = (rm.park.id, rm.tenant.id, rm.meter.id) if rm else (None, None, None)
+    message = quarantined_message(topic, payload, received_ms, *ids)
+    return Validated([], [_reject(exc, message, None)], message)

@@ -20,9 +20,9 @@ from itertools import pairwise
 import pytest
 
 from ingest.counters import intervals
-from ingest.model import MeterKind, Rejection
+from ingest.model import MeterKind, Rejection, message_id
 from ingest.store import ReadingQuery, SqliteStore
-from ingest.validate import topic_for
+from ingest.validate import MAX_KEPT_PAYLOAD, topic_for
 from tests.support.checker import Publisher, SentMessage
 from tests.support.ingestor_proc import IngestorPool, IngestorProcess, wait_receiving
 from tests.support.mosquitto import MosquittoServer, wait_until
@@ -100,17 +100,22 @@ def send(env: Env, topic: str, payload: bytes) -> None:
 
 
 def quarantined_for(
-    env: Env, payload: bytes, count: int = 1, timeout: float = 20
+    env: Env, topic: str, payload: bytes, count: int = 1, timeout: float = 20
 ) -> list[Rejection]:
-    """The quarantine records of the message with this exact payload, once ``count`` are there."""
+    """The quarantine records of the message with this exact payload, once ``count`` are
+    there; the message they point to must be kept once, capped, with its full size."""
     found: list[Rejection] = []
+    mid = message_id(topic, payload)
 
     def there() -> bool:
         nonlocal found
-        found = [q for q in env.store.quarantined(limit=100_000) if q.payload == payload]
+        found = [q for q in env.store.quarantined(limit=100_000) if q.message_id == mid]
         return len(found) >= count
 
     wait_until(there, timeout=timeout)
+    message = env.store.quarantined_messages(found)[mid]
+    assert message.payload == payload[:MAX_KEPT_PAYLOAD]
+    assert (message.size, message.topic) == (len(payload), topic)
     return sorted(found, key=lambda q: -1 if q.index is None else q.index)
 
 
@@ -195,7 +200,7 @@ BAD_INPUTS: dict[str, Case] = {
     ),
     "overflows to infinity in canonical units": (
         COUNTER,
-        lambda t: js(doc(fresh_ts(), 1e308, unit="km**3", note=t)),
+        lambda t: js(doc(fresh_ts(), 1e308, unit="km^3", note=t)),
         "not_finite",
     ),
     "kWh on a water meter": (
@@ -223,7 +228,7 @@ def test_bad_input_is_quarantined_counted_and_not_stored(env: Env, case: str) ->
     stored_before = all_readings(env)
     counted_before = quarantine_metric(env, reason)
     send(env, topic, payload)
-    (q,) = quarantined_for(env, payload)
+    (q,) = quarantined_for(env, topic, payload)
     assert (q.reason, q.topic, q.index) == (reason, topic, None), q.detail
     assert q.detail
     wait_until(lambda: quarantine_metric(env, reason) >= counted_before + 1, timeout=10)
@@ -247,7 +252,7 @@ def test_batch_stores_good_readings_and_quarantines_each_bad_one_with_its_index(
     payload = b"[" + b", ".join(items) + b"]"
     before = {r: quarantine_metric(env, r) for r in ("not_finite", "out_of_range", "future_ts")}
     send(env, ELEC, payload)
-    got = quarantined_for(env, payload, count=5)
+    got = quarantined_for(env, ELEC, payload, count=5)
     assert [(q.index, q.reason) for q in got] == [
         (1, "not_finite"),
         (2, "out_of_range"),

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.errors import PermanentWriteError
-from ingest.model import Direction, Reading, Rejection, WriteBatch
+from ingest.model import Direction, QuarantinedMessage, Reading, Rejection, WriteBatch, message_id
 from ingest.store.base import ReadingQuery
 from ingest.store.influx import InfluxStore, quote_ident
 from ingest.store.lineprotocol import (
@@ -30,6 +30,7 @@ from ingest.store.lineprotocol import (
     escape_measurement,
     escape_tag_value,
     format_line,
+    message_line,
     quote_string_field,
     reading_line,
     rejection_line,
@@ -81,12 +82,17 @@ def test_reading_line_layout() -> None:
     )
 
 
-def test_rejection_line_layout() -> None:
-    q = Rejection("bad json", 'say "hi"\\', "a/b", b"\xff", 5, index=2, park="p", meter="m")
+def test_rejection_and_message_line_layout() -> None:
+    q = Rejection("bad json", 'say "hi"\\', "a/b", 5, "abc", index=2, park="p", meter="m")
     assert rejection_line(q, 5_000_007) == (
         r"quarantine,reason=bad\ json "
-        r'topic="a/b",detail="say \"hi\"\\",payload_b64="/w==",index=2i,park="p",meter="m",'
-        "received_ms=5i 5000007"
+        r'topic="a/b",detail="say \"hi\"\\",rid="abc:2",message_id="abc",index=2i,park="p",'
+        'meter="m",received_ms=5i 5000007'
+    )
+    m = QuarantinedMessage("abc", "a/b", 5, b"\xff", 3000, park="p")
+    assert message_line(m, 5_000_008) == (
+        r'quarantine_message topic="a/b",message_id="abc",payload_b64="/w==",size=3000i,'
+        'park="p",received_ms=5i 5000008'
     )
 
 
@@ -203,9 +209,12 @@ def test_quarantine_round_trips_through_influxd(
     ids: list[str | None],
 ) -> None:
     received = next(_received)
-    q = Rejection(reason, detail, topic, payload, received, index, *ids)
-    store.write(WriteBatch(rejections=(q, q)))
-    assert store.quarantined(reason=reason, since_ms=received) == [q, q]
+    mid = message_id(topic, payload)
+    q = Rejection(reason, detail, topic, received, mid, index, *ids)
+    m = QuarantinedMessage(mid, topic, received, payload, len(payload), *ids)
+    store.write(WriteBatch(rejections=(q, q), messages=(m,)))  # the same record twice: one
+    assert store.quarantined(reason=reason, since_ms=received) == [q]
+    assert store.quarantined_messages([q]) == {mid: m}
 
 
 @SETTINGS

@@ -544,3 +544,30 @@ def test_property_random_batches_sqlite(
         check_property(store, clock, case)
     finally:
         store.close()
+
+
+def test_extreme_stored_values_are_no_data_and_stop_no_other_meter(
+    backend: tuple[Clock, StoreFactory],
+) -> None:
+    """Two finite register values can differ by more than a float holds (-1.7e308 then
+    1.7e308): that step is no data, never an infinity that stops the park's rollups."""
+    clock, make = backend
+    store = make()
+    extreme = [
+        reading("k-cum", at(1), 10.0),
+        reading("k-cum", at(1) + 10 * MIN, -1.7e308),
+        reading("k-cum", at(1) + 20 * MIN, 1.7e308),
+        reading("k-cum", at(1) + 30 * MIN, 1.7e308),
+        reading("k-cum", at(2), 12.0),  # a reset from the absurd register: 12 from zero
+        reading("k-cum", at(2) + 10 * MIN, 20.0),
+    ]
+    store.write(WriteBatch(readings=(*extreme, *series("dlt", at(1), at(3), 10 * MIN))))
+    clock.tick()
+    run(RollupWorker(store, REGISTRY, margin_ms=MARGIN), clock)
+    assert_matches_scratch(store)
+    rows = stored_rows(store)
+    kcum = [r for (k, _), r in rows.items() if k.meter == "k-cum"]
+    assert kcum and all(math.isfinite(r.total) for r in kcum)
+    assert all(math.isnan(h) or abs(h) <= 1e12 for r in kcum for h in r.hours)
+    assert math.fsum(r.total for r in kcum) == pytest.approx(12.0 + 8.0)
+    assert any(k.meter == "dlt" for k, _ in rows)

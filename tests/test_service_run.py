@@ -55,8 +55,8 @@ def park_db(
     store = SqliteStore(path)
     v = Validator(registry)
     for m in plan.messages:
-        good, bad = v.validate(m.topic, m.payload, NOW_MS)
-        store.write(WriteBatch(tuple(good), tuple(bad)))
+        good, bad, message = v.validate(m.topic, m.payload, NOW_MS)
+        store.write(WriteBatch(tuple(good), tuple(bad), (message,) if message else ()))
     RollupWorker(store, registry, margin_ms=0).run_once(time.time_ns() // 1_000_000)
     store.close()
     planted = [(p.from_meter, p.to_meter, p.rule) for p in truth.opportunities]

@@ -120,7 +120,7 @@ def validate_messages(
     readings: list[Reading] = []
     reasons: Counter[str] = Counter()
     for m in plan.messages:
-        good, bad = v.validate(m.topic, m.payload, received_ms)
+        good, bad, _ = v.validate(m.topic, m.payload, received_ms)
         readings += good
         reasons.update(r.reason for r in bad)
     return readings, reasons

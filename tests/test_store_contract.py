@@ -21,7 +21,15 @@ import numpy as np
 import pytest
 
 from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
-from ingest.model import Direction, MeterKey, Reading, Rejection, WriteBatch
+from ingest.model import (
+    Direction,
+    MeterKey,
+    QuarantinedMessage,
+    Reading,
+    Rejection,
+    WriteBatch,
+    message_id,
+)
 from ingest.store import (
     InfluxStore,
     MemoryStore,
@@ -48,6 +56,23 @@ def reading(
     return Reading(park, tenant, meter, "water", Direction.IN, ts_ms, value, seq)
 
 
+TOPIC = "park/p1/t1/m1"
+
+
+def quarantined(
+    reason: str = "bad_json",
+    received_ms: int = T0,
+    payload: bytes = b"{}",
+    index: int | None = None,
+    detail: str = "no",
+    **ids: str | None,
+) -> tuple[Rejection, QuarantinedMessage]:
+    """A rejection and the message it points to, as the validator makes them."""
+    mid = message_id(TOPIC, payload)
+    message = QuarantinedMessage(mid, TOPIC, received_ms, payload, len(payload), **ids)
+    return Rejection(reason, detail, TOPIC, received_ms, mid, index, **ids), message
+
+
 def rejection(
     reason: str = "bad_json",
     received_ms: int = T0,
@@ -56,7 +81,7 @@ def rejection(
     detail: str = "no",
     **ids: str | None,
 ) -> Rejection:
-    return Rejection(reason, detail, "park/p1/t1/m1", payload, received_ms, index, **ids)
+    return quarantined(reason, received_ms, payload, index, detail, **ids)[0]
 
 
 @pytest.fixture(params=["memory", "sqlite", "influx"])
@@ -161,22 +186,27 @@ def test_large_batch_is_stored_completely(store: Store) -> None:
 
 
 def test_quarantine_round_trip(store: Store) -> None:
-    written = [
-        rejection("bad_json", T0 + 5, b"\xff\xfe\x00binary\x80", index=None),
-        rejection(
+    pairs = [
+        quarantined("bad_json", T0 + 5, b"\xff\xfe\x00binary\x80", index=None),
+        quarantined(
             "bad_json",
             T0 + 4,
             b'{"a": "x\\"y", \'q\'}\n\r\\ end \\',
             index=0,
             detail='line 1\nline "2" \\ back',
         ),
-        rejection("unknown_meter", T0 + 3, b"", index=7, park="p1", tenant="t1", meter="m9"),
-        rejection("unknown_meter", T0 + 2, "é😀".encode(), park="", tenant=None, meter="x y"),
-        rejection("too_old", T0 + 1, b"\x00", index=2**40, detail=""),
-        rejection("too_old", T0, bytes(range(256)) * 40),  # 10 KB of every byte value
+        quarantined("unknown_meter", T0 + 3, b"", index=7, park="p1", tenant="t1", meter="m9"),
+        quarantined("unknown_meter", T0 + 2, "é😀".encode(), park="", tenant=None, meter="x y"),
+        quarantined("too_old", T0 + 1, b"\x00", index=2**40, detail=""),
+        quarantined("too_old", T0, bytes(range(256)) * 40),  # 10 KB of every byte value
     ]
-    store.write(WriteBatch(rejections=tuple(written)))
+    written = [r for r, _ in pairs]
+    messages = {m.message_id: m for _, m in pairs}
+    store.write(WriteBatch(rejections=tuple(written), messages=tuple(messages.values())))
     assert store.quarantined() == written  # most recent first
+    assert store.quarantined_messages(written) == messages
+    assert store.quarantined_messages([]) == {}
+    assert store.quarantined_messages([rejection(payload=b"never written")]) == {}
 
 
 def test_quarantine_filters(store: Store) -> None:
@@ -193,13 +223,30 @@ def test_quarantine_filters(store: Store) -> None:
     assert store.quarantine_counts() == {"a": 3, "b": 2}
 
 
-def test_many_identical_rejections_in_one_batch_are_all_kept(store: Store) -> None:
-    same = rejection("flood", T0, b"x")
+def test_rejections_of_one_message_in_one_millisecond_are_all_kept(store: Store) -> None:
+    flood = [rejection("flood", T0, b"x", index=i) for i in range(510)]
     other = rejection("other", T0, b"y")
-    store.write(WriteBatch(rejections=(same,) * 500 + (other,)))
-    store.write(WriteBatch(rejections=(same,) * 10))
+    store.write(WriteBatch(rejections=(*flood, other)))
     assert store.quarantine_counts() == {"flood": 510, "other": 1}
-    assert Counter(store.quarantined(limit=10_000)) == Counter({same: 510, other: 1})
+    assert Counter(store.quarantined(limit=10_000)) == Counter([*flood, other])
+
+
+def test_the_same_quarantine_record_written_again_is_kept_once(store: Store) -> None:
+    """A redelivered message (a crash between write and ack), a retried or a bisected batch
+    write the same records again: they are one record each (issue: duplicated quarantine)."""
+    r, m = quarantined("bad_ts", T0, b"[1, 2]", index=1)
+    whole, whole_m = quarantined("malformed_json", T0 + 1, b"{")
+    store.write(WriteBatch(rejections=(r, whole), messages=(m, whole_m)))
+    store.write(WriteBatch(rejections=(r,), messages=(m,)))  # the same batch again, in part
+    redelivered = Rejection(r.reason, r.detail, r.topic, T0 + 5_000, r.message_id, r.index)
+    redelivered_m = QuarantinedMessage(m.message_id, m.topic, T0 + 5_000, m.payload, m.size)
+    store.write(WriteBatch(rejections=(redelivered, whole), messages=(redelivered_m,)))
+    assert store.quarantine_counts() == {"bad_ts": 1, "malformed_json": 1}
+    assert sorted(q.rid for q in store.quarantined()) == sorted([r.rid, whole.rid])
+    assert set(store.quarantined_messages(store.quarantined())) == {
+        m.message_id,
+        whole_m.message_id,
+    }
 
 
 def test_mixed_batch(store: Store) -> None:
@@ -526,7 +573,7 @@ def test_influx_frozen_server_times_out_retryably_and_retry_does_not_duplicate(
 ) -> None:
     store = InfluxStore(own_influx_server.url, "db", create_database=True, timeout=0.5)
     store.ping()  # database created while the server is alive
-    batch = WriteBatch(rejections=(rejection(), rejection()))
+    batch = WriteBatch(rejections=(rejection(index=0), rejection(index=1)))
     writes_before = own_influx_server.http_stats()["writeReq"]
     own_influx_server.pause()
     started = time.monotonic()
@@ -542,7 +589,8 @@ def test_influx_frozen_server_times_out_retryably_and_retry_does_not_duplicate(
         time.sleep(0.05)
     store.write(batch)
     assert store.quarantine_counts() == {"bad_json": 2}
-    store.write(WriteBatch(rejections=(rejection(),)))  # a new batch is a new record
+    assert len(store.quarantined()) == 2
+    store.write(WriteBatch(rejections=(rejection(index=2),)))  # a new record
     assert store.quarantine_counts() == {"bad_json": 3}
     store.close()
 
@@ -580,16 +628,18 @@ def test_influx_missing_database_is_retryable(influx_server: InfluxServer) -> No
 
 def test_influx_chunks_by_points_and_bytes(influx_server: InfluxServer) -> None:
     written = [reading(f"m{i:03d}", seq=i) for i in range(50)]
-    batch = WriteBatch(
-        readings=tuple(written), rejections=(rejection(payload=b"x" * 1000), rejection())
-    )
+    big, big_message = quarantined(payload=b"x" * 1000)
+    batch = WriteBatch(readings=tuple(written), rejections=(big,), messages=(big_message,))
 
     by_points = InfluxStore(influx_server.url, "chunk_a", create_database=True, max_points=7)
     by_points.ping()
     before = influx_server.http_stats()["writeReq"]
     by_points.write(batch)
-    # One body: 50 readings, 2 rejections and 1 change-marker point, 7 points a request.
-    assert influx_server.http_stats()["writeReq"] - before == math.ceil(53 / 7)
+    # 50 readings in three groups by meter (posted at once), 7 points a request, then the
+    # rejection, its message and the change marker.
+    groups = Counter(hash(r.meter) % 3 for r in written)
+    expected = sum(math.ceil(n / 7) for n in groups.values()) + 1
+    assert influx_server.http_stats()["writeReq"] - before == expected
     assert all_readings(by_points) == written
 
     by_bytes = InfluxStore(influx_server.url, "chunk_b", create_database=True, max_body_bytes=300)
@@ -602,11 +652,31 @@ def test_influx_chunks_by_points_and_bytes(influx_server: InfluxServer) -> None:
     # Every request holds at most 300 bytes, except the one carrying the 1000-byte payload.
     assert requests >= (body_bytes - 1100) / 300 + 1 > 10
     assert all_readings(by_bytes) == written
-    assert by_bytes.quarantine_counts() == {"bad_json": 2}
+    assert by_bytes.quarantine_counts() == {"bad_json": 1}
+    assert by_bytes.quarantined_messages([big]) == {big.message_id: big_message}
     for s in (by_points, by_bytes):
         s.close()
     influx_server.query('DROP DATABASE "chunk_a"')
     influx_server.query('DROP DATABASE "chunk_b"')
+
+
+def test_influx_later_reading_of_a_key_wins_even_across_concurrent_requests(
+    influx_server: InfluxServer,
+) -> None:
+    """A big batch goes out as concurrent requests; a correction of a reading in the same
+    batch must still win over its original (both in one group, posted in order)."""
+    store = InfluxStore(influx_server.url, "order", create_database=True, max_points=10)
+    try:
+        for attempt in range(20):
+            ts = T0 + attempt * 1000
+            others = [reading(f"o{i}", ts) for i in range(60)]
+            batch = (reading("m1", ts, 1.0), *others, reading("m1", ts, 2.0))
+            store.write(WriteBatch(readings=batch))
+            got = store.readings(ReadingQuery(meter="m1", start_ms=ts, end_ms=ts + 1))
+            assert [r.value for r in got] == [2.0], attempt
+    finally:
+        store.close()
+        influx_server.query('DROP DATABASE "order"')
 
 
 def test_influx_wrong_credentials_are_retryable() -> None:
@@ -635,11 +705,13 @@ def test_influx_wrong_credentials_are_retryable() -> None:
 def test_sqlite_survives_close_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "parkflow.db"
     store = SqliteStore(path)
-    store.write(WriteBatch(readings=(reading(seq=1),), rejections=(rejection(payload=b"\xff"),)))
+    r, m = quarantined(payload=b"\xff")
+    store.write(WriteBatch(readings=(reading(seq=1),), rejections=(r,), messages=(m,)))
     store.close()
     again = SqliteStore(path)
     assert all_readings(again) == [reading(seq=1)]
-    assert again.quarantined() == [rejection(payload=b"\xff")]
+    assert again.quarantined() == [r]
+    assert again.quarantined_messages([r]) == {m.message_id: m}
     again.close()
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -666,8 +738,39 @@ def test_sqlite_migration_marks_existing_readings(tmp_path: Path) -> None:
     ]
     store.close()
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+    assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
     raw.close()
+
+
+def test_sqlite_migration_keeps_old_quarantine_records_with_their_payload(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    raw = sqlite3.connect(path)
+    for step in MIGRATIONS[:2]:
+        for statement in step:
+            raw.execute(statement)
+    raw.execute("PRAGMA user_version = 2")
+    raw.executemany(
+        "INSERT INTO quarantine (reason, detail, topic, payload, received_ms, idx, park, tenant,"
+        " meter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("bad_ts", "row 3", "import:x.csv", b"yesterday;1", T0, 3, "p1", "t1", "m1"),
+            ("not_utf8", "bytes", TOPIC, b"\xff" * 20_000, T0 + 1, None, None, None, None),
+        ],
+    )
+    raw.commit()
+    raw.close()
+    store = SqliteStore(path)
+    old = store.quarantined()
+    assert [(q.reason, q.index, q.received_ms) for q in old] == [
+        ("not_utf8", None, T0 + 1),
+        ("bad_ts", 3, T0),
+    ]
+    messages = store.quarantined_messages(old)
+    big, small = (messages[q.message_id] for q in old)
+    assert small.payload == b"yesterday;1" and small.size == 11
+    assert big.size == 20_000 and big.payload == b"\xff" * 16_384  # capped like new ones
+    assert store.quarantine_counts() == {"bad_ts": 1, "not_utf8": 1}
+    store.close()
 
 
 def test_sqlite_is_usable_from_several_threads(tmp_path: Path) -> None:
@@ -678,7 +781,8 @@ def test_sqlite_is_usable_from_several_threads(tmp_path: Path) -> None:
         try:
             for b in range(40):
                 readings = tuple(reading(f"w{worker}", T0 + b * 100 + i) for i in range(100))
-                store.write(WriteBatch(readings=readings, rejections=(rejection(),)))
+                mine = rejection(index=worker * 1000 + b)
+                store.write(WriteBatch(readings=readings, rejections=(mine,)))
                 store.readings(ReadingQuery(meter=f"w{worker}", start_ms=T0 + b * 100))
         except BaseException as exc:
             errors.append(exc)

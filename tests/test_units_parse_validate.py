@@ -27,7 +27,7 @@ from ingest.counters import (
     normalise_series,
 )
 from ingest.errors import PayloadError, RegistryError, UnitError
-from ingest.model import Direction, MeterKind
+from ingest.model import Direction, MeterKind, Reading, Rejection, message_id
 from ingest.parse import get_parser
 from ingest.parse.json_payload import (
     BAD_SEQ,
@@ -50,6 +50,7 @@ from ingest.units import canonical_unit, convert, factor
 from ingest.validate import (
     BAD_TOPIC,
     FUTURE_TS,
+    MAX_KEPT_PAYLOAD,
     OUT_OF_RANGE,
     TOO_OLD,
     TOPIC_MISMATCH,
@@ -378,9 +379,18 @@ DET_WATER = topic_for("songlam", "det-phuoc", "det-water")  # cumulative L -> m3
 PALLETS = topic_for("songlam", "mekong-foods", "mf-pallets")  # delta t, min 0
 
 
-def validate(topic: str, payload: object, limits: Limits | None = None) -> tuple[list, list]:
+def validate(
+    topic: str, payload: object, limits: Limits | None = None
+) -> tuple[list[Reading], list[Rejection]]:
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return Validator(REG, limits).validate(topic, data, NOW)
+    v = Validator(REG, limits).validate(topic, data, NOW)
+    if v.rejections:  # every rejection points to the message, kept once and capped
+        assert v.message is not None
+        assert {r.message_id for r in v.rejections} == {v.message.message_id}
+        assert v.message.payload == data[:MAX_KEPT_PAYLOAD] and v.message.size == len(data)
+    else:
+        assert v.message is None
+    return v.readings, v.rejections
 
 
 def rejected(topic: str, payload: object, limits: Limits | None = None) -> str:
@@ -423,15 +433,16 @@ def test_a_good_reading_is_normalised_and_attributed() -> None:
 )
 def test_topic_reasons(topic: str, reason: str) -> None:
     payload = json.dumps({"ts": NOW, "value": 1}).encode()
-    readings, (r,) = Validator(REG).validate(topic, payload, NOW)
+    readings, (r,), message = Validator(REG).validate(topic, payload, NOW)
     assert not readings
-    assert (r.reason, r.topic, r.payload, r.received_ms, r.index) == (
+    assert (r.reason, r.topic, r.message_id, r.received_ms, r.index) == (
         reason,
         topic,
-        payload,
+        message_id(topic, payload),
         NOW,
         None,
     )
+    assert message is not None and message.payload == payload
     assert (r.park, r.tenant, r.meter) == (None, None, None)
     assert r.detail
 
@@ -452,7 +463,7 @@ def test_topic_mismatch_names_the_owner() -> None:
         (WATER, 1, "bananas", BAD_UNIT),
         (ELEC, 1, "kWh", BAD_UNIT),  # a quantity on a rate meter
         (topic_for("songlam", "det-phuoc", "det-steam"), 1e306, None, NOT_FINITE),  # MWh -> kWh
-        (WATER, 1e308, "km**3", NOT_FINITE),
+        (WATER, 1e308, "km^3", NOT_FINITE),
     ],
 )
 def test_value_reasons(topic: str, value: float, unit: str | None, reason: str) -> None:
@@ -468,7 +479,26 @@ def test_value_reasons(topic: str, value: float, unit: str | None, reason: str) 
 
 @pytest.mark.parametrize(
     ("topic", "value", "unit"),
-    [(ELEC, 60000, None), (ELEC, 0, None), (ELEC, 60, "MW"), (PALLETS, 1e300, None)],
+    [
+        (PALLETS, 1.0001e12, None),  # beyond what any meter measures, even without a max
+        (WATER, -1.7e308, None),
+        (WATER, 1.7e308, None),
+        (DET_WATER, 1.0001e15, None),  # litres: the limit is in canonical units (m3)
+        (WATER, 2e9, "km^3"),
+    ],
+)
+def test_values_beyond_the_physical_limit_are_out_of_range(
+    topic: str, value: float, unit: str | None
+) -> None:
+    doc: dict[str, object] = {"ts": NOW, "value": value}
+    if unit:
+        doc["unit"] = unit
+    assert rejected(topic, doc) == OUT_OF_RANGE
+
+
+@pytest.mark.parametrize(
+    ("topic", "value", "unit"),
+    [(ELEC, 60000, None), (ELEC, 0, None), (ELEC, 60, "MW"), (PALLETS, 1e12, None)],
 )
 def test_range_bounds_are_inclusive(topic: str, value: float, unit: str | None) -> None:
     doc: dict[str, object] = {"ts": NOW, "value": value}
@@ -514,14 +544,15 @@ def test_batch_with_bad_readings_keeps_the_good_ones_with_indexes() -> None:
         (3, FUTURE_TS),
         (5, BAD_SHAPE),
     ]
-    assert all(r.meter == "thep-elec" and r.payload.startswith(b"[") for r in rejections)
+    assert all(r.meter == "thep-elec" for r in rejections)
+    assert len({r.message_id for r in rejections}) == 1
 
 
 @SETTINGS
 @given(_payload_docs, st.sampled_from([WATER, ELEC, DET_WATER, PALLETS, "ip/x/y/z/readings"]))
 def test_validate_never_raises_and_accounts_for_every_reading(doc: object, topic: str) -> None:
     data = json.dumps(doc, allow_nan=True).encode()
-    readings, rejections = Validator(REG).validate(topic, data, NOW)
+    readings, rejections, _ = Validator(REG).validate(topic, data, NOW)
     for r in readings:
         assert math.isfinite(r.value)
         assert NOW - 400 * DAY <= r.ts_ms <= NOW + 5 * MIN

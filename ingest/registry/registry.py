@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ingest.model import MeterKey
+from ingest.model import PHYSICAL_LIMIT, MeterKey
 from ingest.registry.schema import Meter, Park, RegistryFile, Tenant
 
 
@@ -17,8 +17,8 @@ class ResolvedMeter:
     tenant: Tenant
     meter: Meter
     to_canonical: float  # multiply a value in meter.unit by this
-    value_min: float = -math.inf  # the meter's plausible range, in its own unit
-    value_max: float = math.inf
+    value_min: float = -math.inf  # the meter's plausible range, in its own unit, within
+    value_max: float = math.inf  # PHYSICAL_LIMIT whatever the registry says
 
     @property
     def key(self) -> MeterKey:
@@ -36,13 +36,15 @@ class Registry:
             for t in p.tenants:
                 self._tenants.add((p.id, t.id))
                 for m in t.meters:
+                    to_canonical = m.to_canonical
+                    limit = PHYSICAL_LIMIT / to_canonical
                     self._meters[(p.id, t.id, m.id)] = ResolvedMeter(
                         p,
                         t,
                         m,
-                        m.to_canonical,
-                        -math.inf if m.min is None else m.min,
-                        math.inf if m.max is None else m.max,
+                        to_canonical,
+                        -limit if m.min is None else max(m.min, -limit),
+                        limit if m.max is None else min(m.max, limit),
                     )
                     self._owner[(p.id, m.id)] = t.id
 

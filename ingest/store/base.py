@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ingest.model import Direction, MeterKey, Reading, Rejection, WriteBatch
+from ingest.model import Direction, MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
 
 if TYPE_CHECKING:  # pandas is imported lazily: the ingestor never needs it
     import pandas as pd
@@ -214,7 +214,9 @@ class Store(ABC):
 
     ``write`` returns only when everything in the batch is durable; it raises
     ``RetryableWriteError`` or ``PermanentWriteError`` otherwise. Writing the same reading
-    again (same park, tenant, meter, ts_ms) replaces it: the store is idempotent.
+    again (same park, tenant, meter, ts_ms) replaces it: the store is idempotent. So are
+    quarantine records: a rejection is identified by (message_id, index) and a message by its
+    message_id, and reads return one of each however often they were written.
 
     Every ``write`` also records, with the same durability as the readings, a change marker
     per (meter, UTC hour) it wrote readings in, stamped with the store's clock at that write
@@ -233,11 +235,17 @@ class Store(ABC):
     def quarantined(
         self, reason: str | None = None, since_ms: int | None = None, limit: int = 1000
     ) -> list[Rejection]:
-        """Most recent first."""
+        """Most recent first, one per identity (message_id, index) however often written."""
+
+    @abstractmethod
+    def quarantined_messages(
+        self, rejections: Sequence[Rejection]
+    ) -> dict[str, QuarantinedMessage]:
+        """The raw messages these rejections point to, by message_id (missing ones left out)."""
 
     @abstractmethod
     def quarantine_counts(self) -> dict[str, int]:
-        """Quarantined records by reason."""
+        """Quarantined records by reason, one per identity."""
 
     @abstractmethod
     def ping(self) -> None:

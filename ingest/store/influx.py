@@ -24,6 +24,7 @@ import json
 import re
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
-from ingest.model import Direction, MeterKey, Reading, Rejection, WriteBatch
+from ingest.model import (
+    Direction,
+    MeterKey,
+    QuarantinedMessage,
+    Reading,
+    Rejection,
+    WriteBatch,
+    message_id,
+)
 from ingest.store.base import (
     DAY_MS,
     HOURS_PER_DAY,
@@ -53,6 +62,7 @@ from ingest.store.lineprotocol import (
     MIN_TIME_MS,
     PACKED_HOURS_CHARS,
     QUARANTINE,
+    QUARANTINE_MESSAGE,
     READING,
     READING_TAGS,
     ROLLUP_DAY,
@@ -61,7 +71,9 @@ from ingest.store.lineprotocol import (
     QuarantineClock,
     change_lines,
     decode_payload,
+    message_line,
     parse_change_keys,
+    reading_lines_by_meter,
     reading_lines_ns,
     rejection_line,
     rollup_line,
@@ -73,6 +85,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _QUERY_CHUNK_ROWS = 10_000
+_STAMPS_KEPT = 200_000  # quarantine records whose stamp is remembered for rewrites
 _KEYS_PER_STATEMENT = 500  # meters named in one WHERE clause
 _STATEMENTS_PER_REQUEST = 30
 # Neighbours are looked for within these distances of a range first, then without bound.
@@ -144,8 +157,9 @@ class InfluxStore(Store):
     ``max_points`` and ``max_body_bytes`` split big batches into several requests (InfluxDB's
     default body limit is 25 MB and large requests stall its write path). A batch is only
     acknowledged when every request succeeded; a retried batch rewrites the same points, which
-    is harmless because readings are keyed by their timestamp and a failed batch's quarantine
-    timestamps are remembered so that retrying the very same batch does not duplicate them.
+    is harmless because readings are keyed by their timestamp, and each quarantine record keeps
+    the stamp it was first written with (a retry or a bisection half rewrites the same point).
+    A redelivered message after a crash gets new stamps; reads keep one record per identity.
     """
 
     def __init__(
@@ -187,44 +201,67 @@ class InfluxStore(Store):
         self._wall = clock
         self._writer = uuid.uuid4().hex[:16]  # tags this instance's change markers
         self._lock = threading.Lock()
-        self._failed: tuple[WriteBatch, list[str], list[str]] | None = None
+        self._stamps: OrderedDict[str, int] = OrderedDict()
         self._create_database = create_database
 
     # -- writing -----------------------------------------------------------------------------
 
     def write(self, batch: WriteBatch) -> None:
-        with self._lock:
-            failed = self._failed
-        retry = failed is not None and (failed[0] is batch or failed[0] == batch)
-        if failed is not None and retry:
-            readings, rejections = failed[1], failed[2]
+        groups, records = self._lines(batch)
+        if self._create_database:
+            self._ensure_database()
+        # One request for the whole batch where it fits (every request costs InfluxDB an
+        # fsync), change markers last. They are stamped anew at every attempt: a retry must not
+        # carry a marker time the rollup worker may already be past.
+        tail = [*records, *self._change_lines(batch)]
+        if len(groups) == 1:
+            self._post_in_order([*groups[0], *tail], "ns")
         else:
-            readings, rejections = self._lines(batch)
-        try:
-            if self._create_database:
-                self._ensure_database()
-            # One request for the whole batch where it fits (every request costs InfluxDB an
-            # fsync), change markers last. They are stamped anew at every attempt: a retry
-            # must not carry a marker time the rollup worker may already be past.
-            self._post_lines([*readings, *rejections, *self._change_lines(batch)], "ns")
-        except RetryableWriteError:
-            with self._lock:
-                self._failed = (batch, readings, rejections)
-            raise
-        if retry:
-            with self._lock:
-                self._failed = None
+            self._post_groups(groups, "ns")
+            self._post_in_order(tail, "ns")
 
-    def _lines(self, batch: WriteBatch) -> tuple[list[str], list[str]]:
-        """Format the whole batch before sending anything: a bad point fails it up front."""
+    def _lines(self, batch: WriteBatch) -> tuple[list[list[str]], list[str]]:
+        """Format the whole batch before sending anything: a bad point fails it up front.
+
+        Readings beyond one request are split into ``write_concurrency`` groups by meter,
+        posted at once (InfluxDB spreads concurrent requests over its cores), each group's
+        requests in order: two readings of one meter and timestamp are always in one group,
+        so the later one received wins, as the store promises.
+        """
+        readings = batch.readings
         try:
-            readings = reading_lines_ns(batch.readings)
-            rejections = [
-                rejection_line(r, self._clock.stamp(r.received_ms)) for r in batch.rejections
+            k = self.write_concurrency
+            if len(readings) > self.max_points and k > 1:
+                groups = reading_lines_by_meter(readings, k)
+            else:
+                groups = [reading_lines_ns(readings)]
+            records = [
+                rejection_line(r, self._stamp(r.rid, r.received_ms)) for r in batch.rejections
+            ]
+            records += [
+                message_line(m, self._stamp("m:" + m.message_id, m.received_ms))
+                for m in batch.messages
             ]
         except LineProtocolError as exc:
             raise PermanentWriteError(f"cannot write to InfluxDB: {exc}") from exc
-        return readings, rejections
+        return groups, records
+
+    def _stamp(self, identity: str, received_ms: int) -> int:
+        """The record's timestamp: the one it got the first time this store wrote it, so a
+        retry or a bisection half rewrites the same point. A redelivered copy has another
+        received_ms, gets a point of its own, and reads keep one per identity."""
+        identity = f"{identity}@{received_ms}"
+        with self._lock:
+            stamp = self._stamps.get(identity)
+            if stamp is not None:
+                self._stamps.move_to_end(identity)
+                return stamp
+        stamp = self._clock.stamp(received_ms)
+        with self._lock:
+            self._stamps[identity] = stamp
+            while len(self._stamps) > _STAMPS_KEPT:
+                self._stamps.popitem(last=False)
+        return stamp
 
     def _change_lines(self, batch: WriteBatch) -> list[str]:
         """The batch's change markers, stamped with the write time of this attempt."""
@@ -259,35 +296,42 @@ class InfluxStore(Store):
         if chunk:
             yield b"\n".join(chunk)
 
-    def _post_lines(self, lines: Sequence[str], precision: str) -> None:
-        """Post every chunk; all but the last go ``write_concurrency`` at a time (InfluxDB
-        spreads concurrent requests over its cores), the last one (where the change markers
-        are) only after the others succeeded."""
+    def _params(self, precision: str) -> dict[str, str]:
         params = {"db": self.database, "precision": precision}
         if self.retention_policy is not None:
             params["rp"] = self.retention_policy
-        bodies = list(self._chunks(lines))
+        return params
 
-        def post(body: bytes) -> None:
+    def _post_in_order(self, lines: Sequence[str], precision: str) -> None:
+        """Every chunk, one after the other: later points win over earlier ones."""
+        params = self._params(precision)
+        for body in self._chunks(lines):
             self._request("POST", "/write", params=params, content=body)
 
-        if len(bodies) > 2 and self.write_concurrency > 1:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(
-                        self.write_concurrency, thread_name_prefix="influx-write"
-                    )
-                pool = self._pool
-            errors = [f.exception() for f in [pool.submit(post, b) for b in bodies[:-1]]]
-            failed = [e for e in errors if e is not None]
-            if failed:  # a rejected point wins: the caller bisects to find it
-                permanent = [e for e in failed if isinstance(e, PermanentWriteError)]
-                raise (permanent or failed)[0]
-        else:
-            for body in bodies[:-1]:
-                post(body)
-        if bodies:
-            post(bodies[-1])
+    def _post_groups(self, groups: Sequence[Sequence[str]], precision: str) -> None:
+        """Groups at once, ``write_concurrency`` at a time, each group in order. Every group is
+        tried; a rejected point wins over an outage, so the caller bisects to find it."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.write_concurrency, thread_name_prefix="influx-write"
+                )
+            pool = self._pool
+        futures = [pool.submit(self._post_in_order, g, precision) for g in groups]
+        failed = [e for e in (f.exception() for f in futures) if e is not None]
+        if failed:
+            permanent = [e for e in failed if isinstance(e, PermanentWriteError)]
+            raise (permanent or failed)[0]
+
+    def _post_lines(self, lines: Sequence[str], precision: str) -> None:
+        """Points with distinct keys (rollups): chunks at once, the last after the others."""
+        if len(lines) <= self.max_points or self.write_concurrency < 2:
+            self._post_in_order(lines, precision)
+            return
+        step = self.max_points
+        head = [lines[i : i + step] for i in range(0, len(lines) - step, step)]
+        self._post_groups(head, precision)
+        self._post_in_order(lines[len(head) * step :], precision)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One HTTP exchange, with every failure mapped to a parkflow write error."""
@@ -423,34 +467,65 @@ class InfluxStore(Store):
         q = f"SELECT * FROM {self._measurement(QUARANTINE)}"
         if conditions:
             q += " WHERE " + " AND ".join(conditions)
-        q += f" ORDER BY time DESC LIMIT {int(limit)}"
+        # A redelivered message may have written its records twice: ask for more, keep one.
+        q += f" ORDER BY time DESC LIMIT {2 * int(limit)}"
         out: list[Rejection] = []
+        seen: set[str] = set()
+        for s in self._select(q):
+            names = s["columns"]
+            for row in s["values"]:
+                r = _rejection(dict(zip(names, row, strict=True)))
+                if r.rid not in seen:
+                    seen.add(r.rid)
+                    out.append(r)
+        out.sort(key=lambda r: r.received_ms, reverse=True)
+        return out[:limit]
+
+    def quarantined_messages(
+        self, rejections: Sequence[Rejection]
+    ) -> dict[str, QuarantinedMessage]:
+        wanted = {r.message_id for r in rejections}
+        if not wanted:
+            return {}
+        lo = min(r.received_ms for r in rejections)
+        hi = max(r.received_ms for r in rejections) + 1
+        if lo > MAX_TIME_MS or hi <= MIN_TIME_MS:
+            return {}
+        window = f"time >= {_ms_to_ns_bound(lo)} AND time < {_ms_to_ns_bound(hi)}"
+        out: dict[str, QuarantinedMessage] = {}
+        q = f"SELECT * FROM {self._measurement(QUARANTINE_MESSAGE)} WHERE {window}"
         for s in self._select(q):
             names = s["columns"]
             for row in s["values"]:
                 f = dict(zip(names, row, strict=True))
-                index = f.get("index")
-                out.append(
-                    Rejection(
-                        reason=f["reason"],
-                        detail=f.get("detail") or "",
-                        topic=f.get("topic") or "",
-                        payload=decode_payload(f.get("payload"), f.get("payload_b64")),
-                        received_ms=int(f["received_ms"]),
-                        index=None if index is None else int(index),
-                        park=f.get("park"),
-                        tenant=f.get("tenant"),
-                        meter=f.get("meter"),
-                    )
-                )
+                if f.get("message_id") in wanted:
+                    out.setdefault(f["message_id"], _message(f))
+        legacy = {w for w in wanted if w.startswith(_LEGACY)}
+        if legacy:  # written before messages had records of their own: the payload is inline
+            q = f"SELECT * FROM {self._measurement(QUARANTINE)} WHERE {window}"
+            for s in self._select(q):
+                names = s["columns"]
+                for row in s["values"]:
+                    f = dict(zip(names, row, strict=True))
+                    mid = _legacy_id(f)
+                    if mid in legacy:
+                        out.setdefault(mid, _message({**f, "message_id": mid}))
         return out
 
     def quarantine_counts(self) -> dict[str, int]:
-        q = f'SELECT count("received_ms") FROM {self._measurement(QUARANTINE)} GROUP BY "reason"'
+        # Distinct identities, plus the records written before records had one.
+        q = (
+            'SELECT count(distinct("rid")) AS "distinct", count("rid") AS "with_id",'
+            f' count("detail") AS "all" FROM {self._measurement(QUARANTINE)} GROUP BY "reason"'
+        )
         counts: dict[str, int] = {}
         for s in self._select(q):
             reason = s.get("tags", {}).get("reason", "")
-            counts[reason] = counts.get(reason, 0) + sum(int(row[1]) for row in s["values"])
+            col = {name: i for i, name in enumerate(s["columns"])}
+            for row in s["values"]:
+                n = int(row[col["distinct"]] or 0) + int(row[col["all"]] or 0)
+                n -= int(row[col["with_id"]] or 0)
+                counts[reason] = counts.get(reason, 0) + n
         return counts
 
     # -- change markers ------------------------------------------------------------------------
@@ -729,6 +804,47 @@ def _parse_rollup_csv(body: bytes) -> pd.DataFrame:
         )
     except (ValueError, KeyError) as exc:
         raise StoreError(f"InfluxDB answered unreadable CSV: {exc}; {body[:300]!r}") from exc
+
+
+_LEGACY = "legacy-"
+
+
+def _rejection(f: dict[str, Any]) -> Rejection:
+    """A ``quarantine`` point; one written before records had an identity gets one from its
+    timestamp (and its payload, inline then, is read by ``quarantined_messages``)."""
+    index = f.get("index")
+    mid = f.get("message_id") or _legacy_id(f)
+    return Rejection(
+        reason=f["reason"],
+        detail=f.get("detail") or "",
+        topic=f.get("topic") or "",
+        received_ms=int(f["received_ms"]),
+        message_id=mid,
+        index=None if index is None else int(index),
+        park=f.get("park"),
+        tenant=f.get("tenant"),
+        meter=f.get("meter"),
+    )
+
+
+def _legacy_id(f: dict[str, Any]) -> str:
+    raw = decode_payload(f.get("payload"), f.get("payload_b64"))
+    return f"{_LEGACY}{f['time']}-{message_id(f.get('topic') or '', raw)[:12]}"
+
+
+def _message(f: dict[str, Any]) -> QuarantinedMessage:
+    payload = decode_payload(f.get("payload"), f.get("payload_b64"))
+    size = f.get("size")
+    return QuarantinedMessage(
+        message_id=f["message_id"],
+        topic=f.get("topic") or "",
+        received_ms=int(f["received_ms"]),
+        payload=payload,
+        size=len(payload) if size is None else int(size),
+        park=f.get("park"),
+        tenant=f.get("tenant"),
+        meter=f.get("meter"),
+    )
 
 
 def _series_readings(series: Series) -> list[Reading]:

@@ -4,21 +4,29 @@ Schema (also in docs/schema.md; keep both in sync)::
 
     reading,direction=<d>,meter=<m>,park=<p>,resource=<r>,tenant=<t>
         value=<float>[,seq=<int>i] <ts_ms>
-    quarantine,reason=<reason> topic="..",detail="..",payload=".."|payload_b64="..",
+    quarantine,reason=<reason> topic="..",detail="..",rid="..",message_id="..",
         [index=<int>i,][park="..",][tenant="..",][meter="..",]received_ms=<int>i <ts_ns>
+    quarantine_message topic="..",message_id="..",payload=".."|payload_b64="..",size=<int>i,
+        [park="..",][tenant="..",][meter="..",]received_ms=<int>i <ts_ns>
 
 * ``reading``: always all five tags, all low cardinality; ``value`` is always a float, ``seq`` an
   integer written only when the reading has one. The timestamp is the reading's ``ts_ms``, so
   these lines must be written with ``precision=ms``. A point's identity is therefore
   (park, tenant, meter, resource, direction, ts_ms); rewriting it replaces ``value`` (and
   ``seq`` when given), which is the store's idempotency.
-* ``quarantine``: the only tag is ``reason`` (a small set of stable codes). Everything taken
-  from untrusted input (park, tenant, meter ids, topic, payload) is a string field, so a flood
-  of junk cannot blow up series cardinality. The raw payload is stored in ``payload`` when it
-  is valid UTF-8 and base64-encoded in ``payload_b64`` otherwise: exactly one of the two is
-  present and the bytes round-trip exactly. The timestamp is in nanoseconds (``precision=ns``):
-  ``received_ms * 1_000_000`` plus a per-process counter modulo 1_000_000, so rejections that
-  share a millisecond never overwrite each other (same series and timestamp means same point).
+* ``quarantine``: one point per rejection. The only tag is ``reason`` (a small set of stable
+  codes). Everything taken from untrusted input (park, tenant, meter ids, topic) is a string
+  field, so a flood of junk cannot blow up series cardinality. ``rid`` is the rejection's
+  identity (``message_id:index``, index -1 for the whole message): a redelivered message writes
+  the same rid again, and reads keep one point per rid.
+* ``quarantine_message``: the raw message, once per message however many of its readings were
+  rejected, capped (``size`` is the full length). The bytes are stored in ``payload`` when they
+  are valid UTF-8 and base64-encoded in ``payload_b64`` otherwise: exactly one of the two is
+  present and the bytes round-trip exactly.
+* Both are stamped in nanoseconds (``precision=ns``): ``received_ms * 1_000_000`` plus a
+  per-process counter modulo 1_000_000, so records that share a millisecond never overwrite
+  each other (same series and timestamp means same point). The store stamps a record once and
+  reuses the stamp when it writes the same record again (a retry, a bisection half).
 
 For the rollup worker (docs/schema.md has the tables)::
 
@@ -70,11 +78,12 @@ import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from ingest.model import MeterKey, Reading, Rejection
+from ingest.model import MeterKey, QuarantinedMessage, Reading, Rejection
 from ingest.store.base import HOURS_PER_DAY, DayRollup
 
 READING = "reading"
 QUARANTINE = "quarantine"
+QUARANTINE_MESSAGE = "quarantine_message"
 CHANGE = "change"
 ROLLUP_DAY = "rollup_day"
 ROLLUP_STATE = "rollup_state"
@@ -210,6 +219,15 @@ def reading_lines_ns(readings: Iterable[Reading]) -> list[str]:
     return [_reading_line(r, "000000") for r in readings]
 
 
+def reading_lines_by_meter(readings: Iterable[Reading], groups: int) -> list[list[str]]:
+    """``reading_lines_ns`` split into ``groups`` lists, every meter's lines in one list, in
+    order (one pass: this runs per reading on the ingest path)."""
+    out: list[list[str]] = [[] for _ in range(groups)]
+    for r in readings:
+        out[hash(r[2]) % groups].append(_reading_line(r, "000000"))
+    return [lines for lines in out if lines]
+
+
 def _reading_line(reading: Reading, ts_suffix: str) -> str:
     park, tenant, meter, resource, direction, ts, value, seq = reading
     if type(ts) is not int or not MIN_TIME_MS <= ts <= MAX_TIME_MS:
@@ -261,24 +279,46 @@ def decode_payload(payload: str | None, payload_b64: str | None) -> bytes:
     return (payload or "").encode("utf-8")
 
 
-def rejection_line(rejection: Rejection, timestamp_ns: int) -> str:
-    """The ``quarantine`` point; ``timestamp_ns`` comes from ``QuarantineClock``."""
+def _check_stamp(timestamp_ns: int) -> None:
     if not MIN_TIME_NS <= timestamp_ns <= MAX_TIME_NS:
         raise LineProtocolError(f"quarantine timestamp outside InfluxDB's range: {timestamp_ns}")
-    payload_field, payload_value = encode_payload(rejection.payload)
+
+
+def _ids(fields: dict[str, FieldValue], record: Rejection | QuarantinedMessage) -> None:
+    for name in ("park", "tenant", "meter"):
+        value = getattr(record, name)
+        if value is not None:
+            fields[name] = value
+    fields["received_ms"] = record.received_ms
+
+
+def rejection_line(rejection: Rejection, timestamp_ns: int) -> str:
+    """The ``quarantine`` point; ``timestamp_ns`` comes from ``QuarantineClock``."""
+    _check_stamp(timestamp_ns)
     fields: dict[str, FieldValue] = {
         "topic": rejection.topic,
         "detail": rejection.detail,
-        payload_field: payload_value,
+        "rid": rejection.rid,
+        "message_id": rejection.message_id,
     }
     if rejection.index is not None:
         fields["index"] = rejection.index
-    for name in ("park", "tenant", "meter"):
-        value = getattr(rejection, name)
-        if value is not None:
-            fields[name] = value
-    fields["received_ms"] = rejection.received_ms
+    _ids(fields, rejection)
     return format_line(QUARANTINE, {"reason": rejection.reason}, fields, timestamp_ns)
+
+
+def message_line(message: QuarantinedMessage, timestamp_ns: int) -> str:
+    """The ``quarantine_message`` point (no tags: every field comes from untrusted input)."""
+    _check_stamp(timestamp_ns)
+    payload_field, payload_value = encode_payload(message.payload)
+    fields: dict[str, FieldValue] = {
+        "topic": message.topic,
+        "message_id": message.message_id,
+        payload_field: payload_value,
+        "size": message.size,
+    }
+    _ids(fields, message)
+    return format_line(QUARANTINE_MESSAGE, {}, fields, timestamp_ns)
 
 
 class QuarantineClock:
@@ -300,14 +340,6 @@ class QuarantineClock:
         with self._lock:
             n = next(self._counter)
         return received_ms * _NS_PER_MS + n % _NS_PER_MS
-
-
-_CLOCK = QuarantineClock()
-
-
-def rejection_lines(rejections: Iterable[Rejection], clock: QuarantineClock = _CLOCK) -> list[str]:
-    """Quarantine points with fresh unique timestamps (write with ``precision=ns``)."""
-    return [rejection_line(r, clock.stamp(r.received_ms)) for r in rejections]
 
 
 def _meter_tags(key: MeterKey) -> str:

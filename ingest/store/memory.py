@@ -7,7 +7,7 @@ import threading
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from ingest.model import MeterKey, Reading, Rejection, WriteBatch
+from ingest.model import MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
 from ingest.store.base import (
     Clock,
     DayRollup,
@@ -27,7 +27,8 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._clock = clock
         self._readings: dict[tuple[str, str, str, int], Reading] = {}
-        self._rejections: list[Rejection] = []
+        self._rejections: dict[str, Rejection] = {}  # by rid: the first write is kept
+        self._messages: dict[str, QuarantinedMessage] = {}
         self._changes: dict[tuple[MeterKey, int], int] = {}  # (meter, hour_ms) -> written_ms
         self._rollups: dict[tuple[MeterKey, int], DayRollup] = {}
         self._state: dict[str, int] = {}
@@ -37,7 +38,10 @@ class MemoryStore(Store):
         with self._lock:
             for r in batch.readings:
                 self._readings[(r.park, r.tenant, r.meter, r.ts_ms)] = r
-            self._rejections.extend(batch.rejections)
+            for q in batch.rejections:
+                self._rejections.setdefault(q.rid, q)
+            for m in batch.messages:
+                self._messages.setdefault(m.message_id, m)
             written = self._clock()
             for key, hours in touched_hours(batch.readings).items():
                 for hour in hours:
@@ -63,17 +67,27 @@ class MemoryStore(Store):
         with self._lock:
             rows = [
                 q
-                for q in self._rejections
+                for q in self._rejections.values()
                 if (reason is None or q.reason == reason)
                 and (since_ms is None or q.received_ms >= since_ms)
             ]
         rows.sort(key=lambda q: q.received_ms, reverse=True)
         return rows[:limit]
 
+    def quarantined_messages(
+        self, rejections: Sequence[Rejection]
+    ) -> dict[str, QuarantinedMessage]:
+        with self._lock:
+            return {
+                r.message_id: self._messages[r.message_id]
+                for r in rejections
+                if r.message_id in self._messages
+            }
+
     def quarantine_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self._lock:
-            for q in self._rejections:
+            for q in self._rejections.values():
                 counts[q.reason] = counts.get(q.reason, 0) + 1
         return counts
 

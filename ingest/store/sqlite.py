@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError, WriteError
-from ingest.model import Direction, MeterKey, Reading, Rejection, WriteBatch
+from ingest.model import Direction, MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
 from ingest.store.base import (
     HOURS_PER_DAY,
     Clock,
@@ -113,6 +113,56 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    (
+        # The raw message is kept once (capped) in a table of its own; rejections point to it
+        # and are identified by (message_id, slot), slot -1 for the whole message, so writing
+        # the same rejection twice (a redelivery, a retry) keeps one.
+        """
+        CREATE TABLE quarantine_message (
+            message_id TEXT PRIMARY KEY,
+            topic TEXT NOT NULL,
+            received_ms INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            size INTEGER NOT NULL,
+            park TEXT,
+            tenant TEXT,
+            meter TEXT
+        ) WITHOUT ROWID
+        """,
+        """
+        INSERT INTO quarantine_message
+        SELECT 'legacy-' || id, topic, received_ms, substr(payload, 1, 16384), length(payload),
+               park, tenant, meter
+        FROM quarantine
+        """,
+        """
+        CREATE TABLE quarantine_v3 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id TEXT NOT NULL,
+            slot INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            received_ms INTEGER NOT NULL,
+            idx INTEGER,
+            park TEXT,
+            tenant TEXT,
+            meter TEXT,
+            UNIQUE (message_id, slot)
+        )
+        """,
+        """
+        INSERT INTO quarantine_v3 (id, message_id, slot, reason, detail, topic, received_ms,
+                                   idx, park, tenant, meter)
+        SELECT id, 'legacy-' || id, coalesce(idx, -1), reason, detail, topic, received_ms, idx,
+               park, tenant, meter
+        FROM quarantine
+        """,
+        "DROP TABLE quarantine",
+        "ALTER TABLE quarantine_v3 RENAME TO quarantine",
+        "CREATE INDEX quarantine_reason_received ON quarantine (reason, received_ms)",
+        "CREATE INDEX quarantine_received ON quarantine (received_ms)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -203,10 +253,11 @@ class SqliteStore(Store):
         ]
         rejections = [
             (
+                q.message_id,
+                q.slot,
                 q.reason,
                 q.detail,
                 q.topic,
-                q.payload,
                 q.received_ms,
                 q.index,
                 q.park,
@@ -214,6 +265,10 @@ class SqliteStore(Store):
                 q.meter,
             )
             for q in batch.rejections
+        ]
+        messages = [
+            (m.message_id, m.topic, m.received_ms, m.payload, m.size, m.park, m.tenant, m.meter)
+            for m in batch.messages
         ]
         hours = [
             (key.park, key.tenant, key.meter, hour)
@@ -228,9 +283,14 @@ class SqliteStore(Store):
                 readings,
             )
             conn.executemany(
-                "INSERT INTO quarantine (reason, detail, topic, payload, received_ms, idx,"
-                " park, tenant, meter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO quarantine (message_id, slot, reason, detail, topic,"
+                " received_ms, idx, park, tenant, meter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rejections,
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO quarantine_message (message_id, topic, received_ms,"
+                " payload, size, park, tenant, meter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                messages,
             )
             # Stamped under the write lock, so markers are ordered like the commits.
             written = self._clock()
@@ -301,27 +361,30 @@ class SqliteStore(Store):
             conditions.append("received_ms >= ?")
             params.append(since_ms)
         sql = (
-            "SELECT reason, detail, topic, payload, received_ms, idx, park, tenant, meter"
+            "SELECT reason, detail, topic, received_ms, message_id, idx, park, tenant, meter"
             " FROM quarantine"
         )
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
         sql += " ORDER BY received_ms DESC, id DESC LIMIT ?"
         params.append(max(limit, 0))
-        return [
-            Rejection(
-                reason=row[0],
-                detail=row[1],
-                topic=row[2],
-                payload=bytes(row[3]),
-                received_ms=row[4],
-                index=row[5],
-                park=row[6],
-                tenant=row[7],
-                meter=row[8],
+        return [Rejection(*row) for row in self._fetch(sql, params)]
+
+    def quarantined_messages(
+        self, rejections: Sequence[Rejection]
+    ) -> dict[str, QuarantinedMessage]:
+        ids = sorted({r.message_id for r in rejections})
+        out: dict[str, QuarantinedMessage] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = self._fetch(
+                "SELECT message_id, topic, received_ms, payload, size, park, tenant, meter"
+                f" FROM quarantine_message WHERE message_id IN ({', '.join('?' * len(part))})",
+                list(part),
             )
-            for row in self._fetch(sql, params)
-        ]
+            for row in rows:
+                out[row[0]] = QuarantinedMessage(row[0], row[1], row[2], bytes(row[3]), *row[4:])
+        return out
 
     def quarantine_counts(self) -> dict[str, int]:
         rows = self._fetch("SELECT reason, count(*) FROM quarantine GROUP BY reason", [])

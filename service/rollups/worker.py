@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ingest.counters import HOUR_MS
-from ingest.errors import StoreError
+from ingest.errors import PermanentWriteError, StoreError
 from ingest.model import Direction, MeterKey
 from ingest.registry.registry import Registry
 from ingest.store.base import DAY_MS, DayRollup, MeterRange, RangeData, Store
@@ -290,8 +290,30 @@ class RollupWorker:
             if row is not None and (old is None or not row.same_as(old)):
                 rows.append(row)
         if rows:
-            self.store.write_rollups(rows)
+            try:
+                self.store.write_rollups(rows)
+            except PermanentWriteError:
+                rows = self._write_one_by_one(rows)
         stats.rows_written += len(rows)
+
+    def _write_one_by_one(self, rows: Sequence[DayRollup]) -> list[DayRollup]:
+        """One meter-day the store refuses must not stop the rollups of the whole park."""
+        written = []
+        for row in rows:
+            try:
+                self.store.write_rollups([row])
+            except PermanentWriteError as exc:
+                log.error(
+                    "store refused a day rollup; skipping it",
+                    extra={
+                        "meter": f"{row.park}/{row.tenant}/{row.meter}",
+                        "day_ms": row.day_ms,
+                        "error": str(exc)[:300],
+                    },
+                )
+            else:
+                written.append(row)
+        return written
 
     def _prune(self, until: int) -> None:
         """Drop markers well behind the watermark, at most every ``prune_every_ms``."""

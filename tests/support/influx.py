@@ -65,6 +65,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   write-tracing = false
   pprof-enabled = false
   max-row-limit = 0
+  max-body-size = {max_body_size}
 
 [logging]
   level = "warn"
@@ -106,7 +107,9 @@ def _kill_leftovers() -> None:
 class InfluxServer:
     """One ``influxd`` process with its own data directory, restartable on the same port."""
 
-    def __init__(self, *, auth_enabled: bool = False, binary: str = INFLUXD) -> None:
+    def __init__(
+        self, *, auth_enabled: bool = False, binary: str = INFLUXD, max_body_size: int = 25_000_000
+    ) -> None:
         self.binary = binary
         self.root = Path(tempfile.mkdtemp(prefix="parkflow-influxd-"))
         self.http_port = free_port()
@@ -118,6 +121,7 @@ class InfluxServer:
                 rpc_port=self.rpc_port,
                 http_port=self.http_port,
                 auth_enabled="true" if auth_enabled else "false",
+                max_body_size=max_body_size,
             )
         )
         self.log_path = self.root / "influxd.log"
