@@ -20,12 +20,12 @@ Phases, in this order, each alone (``--phases`` picks a subset):
     (``ingest.store.lineprotocol.reading_line``), formatted before the clock starts, POSTed by
     one httpx client in 5000-point bodies, one request at a time (like the ingestor's single
     writer). Points/s from the first request to the last answer.
-``ceiling`` (a): a bare paho MQTT v5 subscriber process (persistent session, shared
+``ceiling`` (a): a bare paho MQTT v5 subscriber process (persistent session, plain
     subscription, manual ack, the ingestor's Receive Maximum) that acks every message the moment
     it arrives and does nothing else. Readings/s from the first to the last message received.
 ``single`` and ``batch`` (c): parkflow end to end. ``--ingestors`` (default 1) real
     ``python -m service.cli ingest`` processes (PARKFLOW_* tunables from this environment; the
-    bench sets the broker, InfluxDB URL, a fresh database, client ids and share group), ready
+    bench sets the broker, InfluxDB URL, a fresh database, client ids and partitions), ready
     (``/readyz``) and proven subscribed (a probe reading outside the measured range must be
     stored) before publishing starts. ``single``: one reading per message; ``batch``: JSON
     arrays of 100 readings. Readings/s from the first publish until all N readings are visible
@@ -120,6 +120,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ingest.model import Reading  # noqa: E402
+from ingest.mqtt.partition import CATCH_ALL  # noqa: E402
 from ingest.registry import SAMPLE_REGISTRY, load_registry  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
 from ingest.store.lineprotocol import reading_line  # noqa: E402
@@ -793,7 +794,7 @@ class Config:
 
 
 class IngestorGroup:
-    """``count`` parkflow ingestor processes sharing one MQTT v5 shared subscription, each with
+    """``count`` parkflow ingestor processes splitting the tenants (PARKFLOW_PARTITION), each with
     its own client id (session) and status port; stopped with SIGTERM like a service."""
 
     def __init__(self, bench: Bench, tag: str, db: str, count: int) -> None:
@@ -820,7 +821,7 @@ class IngestorGroup:
                 "PARKFLOW_MQTT_PORT": str(cfg.port),
                 "PARKFLOW_MQTT_VERSION": "5",
                 "PARKFLOW_CLIENT_ID": client_id,
-                "PARKFLOW_SHARE_GROUP": f"bench-{self.tag}",
+                "PARKFLOW_PARTITION": f"{i + 1}/{self.count}",
                 "PARKFLOW_INFLUX_URL": cfg.influx_url,
                 "PARKFLOW_INFLUX_DATABASE": self.db,
                 "PARKFLOW_INFLUX_CREATE_DATABASE": "true",
@@ -908,7 +909,7 @@ class Bench:
         return Layout(n, msg_size, self.t0, self.meters)
 
     def tag(self, phase: str) -> str:
-        """A name for one run of a phase: its database, sessions and share group."""
+        """A name for one run of a phase: its database and sessions."""
         self.runs += 1
         return f"{phase}-{self.run_id}-{self.runs}"
 
@@ -982,7 +983,7 @@ class Bench:
         client_id = f"bench-{tag}"
         self.sessions.append(client_id)
         settings = IngestSettings()
-        subscription = f"$share/bench-{tag}/{settings.topic_filter}"
+        subscription = CATCH_ALL
         parent, child = self.ctx.Pipe(duplex=False)
         sub = self.ctx.Process(
             target=_bare_subscriber,
@@ -1052,7 +1053,7 @@ class Bench:
         tag = self.tag("bare-drain")
         client_id = f"bench-{tag}"
         self.sessions.append(client_id)
-        subscription = f"$share/bench-{tag}/{settings.topic_filter}"
+        subscription = CATCH_ALL
         go = self.ctx.Event()
         parent, child = self.ctx.Pipe(duplex=False)
         sub = self.ctx.Process(
@@ -1152,20 +1153,24 @@ class Bench:
     # (c) --------------------------------------------------------------------------------------
 
     def probe(self, db: str, group: IngestorGroup) -> None:
-        """Proof that the ingestor is subscribed (and the database exists): a probe reading with
-        a ts before T0, outside every measured range, must be stored."""
+        """Proof that every ingestor is subscribed (and the database exists): a probe reading
+        per tenant (each goes to the ingestor that takes that tenant), with a ts before T0,
+        outside every measured range, must be stored."""
         cfg = self.cfg
-        probe = self.meters[0]
-        publish_one(
-            cfg.host,
-            cfg.port,
-            probe.topic,
-            json.dumps({"ts": self.t0 - 1000, "value": probe.lo, "seq": PROBE_SEQ}).encode(),
-        )
+        first: dict[str, MeterSpec] = {}
+        for m in self.meters:
+            first.setdefault(m.tenant, m)
+        for probe in first.values():
+            publish_one(
+                cfg.host,
+                cfg.port,
+                probe.topic,
+                json.dumps({"ts": self.t0 - 1000, "value": probe.lo, "seq": PROBE_SEQ}).encode(),
+            )
         deadline = time.monotonic() + 30
-        while self.influx.count(db, f"WHERE time < {self.t0 * 1_000_000}") < 1:
+        while self.influx.count(db, f"WHERE time < {self.t0 * 1_000_000}") < len(first):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the probe reading was never stored:\n{group.log_tail()}")
+                raise TimeoutError(f"a probe reading was never stored:\n{group.log_tail()}")
             time.sleep(0.05)
 
     def parkflow(self, phase: str, n: int, msg_size: int, pace: float = 0.0) -> dict[str, Any]:
@@ -1405,7 +1410,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--raw", type=int, help="points for the InfluxDB ceiling (default --batch)")
     ap.add_argument("--publishers", type=int, default=2)
     ap.add_argument(
-        "--ingestors", type=int, default=1, help="ingestor processes in one shared subscription"
+        "--ingestors",
+        type=int,
+        default=1,
+        help="ingestor processes, each taking its share of the tenants",
     )
     ap.add_argument("--window", type=int, default=2000, help="unacked publishes per publisher")
     ap.add_argument("--poll-interval", type=float, default=0.05, help="seconds between polls")

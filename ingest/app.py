@@ -48,6 +48,7 @@ def serve(settings: IngestSettings) -> int:
                 "mqtt_connected": ingestor.connected,
                 "store_ok": ingestor.store_ok,
             },
+            timeout=settings.http_idle_timeout_s,
         )
         status.start()
         log.info("status endpoint up", extra={"port": status.port})

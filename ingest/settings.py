@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.mqtt.partition import Partition
 from ingest.registry import SAMPLE_REGISTRY
 from ingest.validate import Limits
 
@@ -40,11 +41,16 @@ class IngestSettings(StoreSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_version: Literal["5", "3.1.1"] = "5"
-    client_id: str = Field(default="parkflow-ingest-1", description="fixed: it names the session")
-    share_group: str | None = Field(
-        default="parkflow", description="MQTT v5 shared subscription group; empty for none"
+    client_id: str = Field(
+        default="",
+        description="fixed: it names the session; default: the MQTT user name (the broker"
+        " binds client ids to user names), else parkflow-ingest-1",
     )
-    topic_filter: str = "ip/+/+/+/readings"
+    partition: str = Field(
+        default="1/1",
+        description="MEMBER/MEMBERS: which share of the park's tenants this ingestor takes"
+        " (plain persistent subscriptions, see ingest/mqtt/partition.py)",
+    )
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
     receive_maximum: int = Field(
         default=20000, ge=1, le=65535, description="unacked messages the broker may send us at once"
@@ -54,7 +60,24 @@ class IngestSettings(StoreSettings):
         ge=1,
         description="received-but-unacked messages held in memory before we stop reading the socket",
     )
+    max_pending_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="payload bytes held in memory before we stop reading the socket",
+    )
+    max_packet_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=4096,
+        description="MQTT v5 Maximum Packet Size we announce; keep it above the broker's"
+        " max_packet_size, or the broker drops bigger messages for us instead of delivering them",
+    )
     keepalive_s: int = Field(default=30, ge=5)
+
+    # quarantine quota per tenant and ingestor: beyond it rejections are counted, not kept
+    quarantine_burst_records: int = Field(default=2000, ge=1)
+    quarantine_records_per_s: float = Field(default=20.0, gt=0)
+    quarantine_burst_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    quarantine_bytes_per_s: float = Field(default=256 * 1024, gt=0)
 
     # batching and retries
     batch_size: int = Field(default=5000, ge=1, description="readings per store write")
@@ -72,7 +95,25 @@ class IngestSettings(StoreSettings):
     # observability: /metrics, /healthz, /readyz; port 0 picks a free port, None disables
     http_host: str = "127.0.0.1"
     http_port: int | None = 9108
+    http_idle_timeout_s: float = Field(
+        default=5.0, gt=0, description="the status endpoint closes a connection silent this long"
+    )
     log_format: Literal["json", "text"] = "json"
+
+    @field_validator("partition")
+    @classmethod
+    def _partition(cls, value: str) -> str:
+        return str(Partition.parse(value))
+
+    @model_validator(mode="after")
+    def _client_id(self) -> IngestSettings:
+        if not self.client_id:
+            self.client_id = self.mqtt_username or "parkflow-ingest-1"
+        return self
+
+    @property
+    def partition_spec(self) -> Partition:
+        return Partition.parse(self.partition)
 
     def limits(self) -> Limits:
         return Limits(

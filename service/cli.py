@@ -48,7 +48,7 @@ def _cmd_registry_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_registry_acl(args: argparse.Namespace) -> int:
-    from ingest.acl import mosquitto_acl
+    from ingest.acl import DEFAULT_INGEST_USERS, mosquitto_acl
     from ingest.registry import load_registry
 
     try:
@@ -56,7 +56,28 @@ def _cmd_registry_acl(args: argparse.Namespace) -> int:
     except RegistryError as exc:
         print(exc, file=sys.stderr)
         return 1
-    sys.stdout.write(mosquitto_acl(reg, ingest_user=args.ingest_user))
+    try:
+        acl = mosquitto_acl(reg, ingest_users=args.ingest_user or DEFAULT_INGEST_USERS)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    sys.stdout.write(acl)
+    return 0
+
+
+def _cmd_registry_partition(args: argparse.Namespace) -> int:
+    from ingest.mqtt.partition import MAX_MEMBERS, describe
+    from ingest.registry import load_registry
+
+    if not 1 <= args.ingestors <= MAX_MEMBERS:
+        print(f"--ingestors takes 1 to {MAX_MEMBERS}", file=sys.stderr)
+        return 2
+    for line in describe(load_registry(args.file), args.ingestors):
+        print(line)
+    print(
+        f"run ingestor k with PARKFLOW_PARTITION=k/{args.ingestors} and the same registry"
+        " (deploy/systemd/parkflow-ingest@.service does)"
+    )
     return 0
 
 
@@ -144,10 +165,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     from ingest.app import store_from_settings
     from ingest.errors import PayloadError
-    from ingest.importer import CsvMapping, import_csv
+    from ingest.importer import CsvMapping, count_rows, import_csv
     from ingest.registry import load_registry
     from ingest.settings import IngestSettings
-    from ingest.validate import Limits
+    from ingest.validate import Limits, Validator, topic_for
 
     settings = IngestSettings(**({"registry": args.registry} if args.registry else {}))
     try:
@@ -163,17 +184,28 @@ def _cmd_import(args: argparse.Namespace) -> int:
         ts_format=args.ts_format,
         delimiter=args.delimiter,
         decimal=args.decimal,
+        dayfirst=args.dayfirst,
+        encoding=args.encoding,
     )
     limits = Limits(horizon_ms=int(args.horizon_days * 86_400_000))
-    with open(args.file, encoding="utf-8-sig") as fh:
-        total = max(0, sum(1 for _ in fh) - 1)
+    registry = load_registry(settings.registry)
+    try:
+        Validator(registry).resolve(topic_for(park, tenant, meter))  # before a long count
+        # Counted by the importer's own reader: rows, not lines, in the file's encoding.
+        total = None if args.quiet else count_rows(args.file, mapping)
+    except PayloadError as exc:
+        print(f"{args.meter}: {exc.detail}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     store = store_from_settings(settings)
     try:
         with tqdm(total=total, unit="row", disable=args.quiet) as bar:
             summary = import_csv(
                 args.file,
                 store,
-                load_registry(settings.registry),
+                registry,
                 park,
                 tenant,
                 meter,
@@ -192,6 +224,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(
         f"{summary.rows} rows: {summary.stored} stored, {sum(summary.rejected.values())} rejected"
     )
+    if summary.repeated:
+        n = len(summary.repeated)
+        shown = ", ".join(f"line {a} (same time as line {b})" for a, b in summary.repeated[:5])
+        print(
+            f"  {n} row{'s' if n > 1 else ''} repeated an earlier timestamp;"
+            f" the later row's value is kept: {shown}{', ...' if n > 5 else ''}"
+        )
     for reason, n in summary.rejected.most_common():
         print(f"  {reason}: {n}  e.g. {summary.examples[reason]}")
     return 0 if summary.stored or not summary.rows else 1
@@ -318,8 +357,18 @@ def build_parser() -> argparse.ArgumentParser:
         "acl", help="print a Mosquitto ACL file giving each tenant its own topics only"
     )
     a.add_argument("file", type=Path)
-    a.add_argument("--ingest-user", default="parkflow-ingest")
+    a.add_argument(
+        "--ingest-user",
+        action="append",
+        help="an ingestor's broker user (repeat for each; default parkflow-ingest-1 and -2)",
+    )
     a.set_defaults(func=_cmd_registry_acl)
+    pa = reg.add_parser(
+        "partition", help="which tenants each of N ingestors takes (PARKFLOW_PARTITION=k/N)"
+    )
+    pa.add_argument("file", type=Path)
+    pa.add_argument("--ingestors", type=int, default=2)
+    pa.set_defaults(func=_cmd_registry_partition)
 
     for name, helptext, func in (
         ("serve", "keep rollups current and run detection on a schedule", _cmd_serve),
@@ -352,8 +401,22 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--unit", help="unit of the values (default: the meter's registered unit)")
     im.add_argument("--timezone", default="Asia/Ho_Chi_Minh", help="for times without an offset")
     im.add_argument("--ts-format", help="strptime format of the time column (default: inferred)")
-    im.add_argument("--delimiter", default=",")
+    im.add_argument("--delimiter", default=",", help="one character; '\\t' or tab for a tab")
     im.add_argument("--decimal", default=".", help="decimal mark of the values, e.g. ','")
+    im.add_argument(
+        "--day-first",
+        dest="dayfirst",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read 01/02/2026 as 1 February, day first, as Vietnamese exports write dates"
+        " (the default); --no-day-first reads it as 2 January. Dates that start with the"
+        " year (2026-02-01) are year-month-day either way",
+    )
+    im.add_argument(
+        "--encoding",
+        help="text encoding of the file, e.g. latin-1 or cp1258 (default: UTF-16 or UTF-8 as"
+        " a byte order mark says, else UTF-8)",
+    )
     im.add_argument("--horizon-days", type=float, default=3650.0, help="oldest row accepted")
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     im.set_defaults(func=_cmd_import)

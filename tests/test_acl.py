@@ -6,16 +6,19 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.acl import gateway_user, mosquitto_acl
 from ingest.registry import SAMPLE_REGISTRY, load_registry
+from service.cli import main
 from tests.support.mosquitto import MosquittoServer
 
 REG = load_registry(SAMPLE_REGISTRY)
 A = gateway_user("songlam", "thep-an")
 B = gateway_user("songlam", "det-phuoc")
-PASSWORDS = {"parkflow-ingest": "ingest-pw", A: "a-pw", B: "b-pw"}
+INGEST = "parkflow-ingest-1"
+PASSWORDS = {INGEST: "ingest-pw", "parkflow-ingest-2": "ingest-2-pw", A: "a-pw", B: "b-pw"}
 
 
 def _client(port: int, user: str, cid: str) -> mqtt.Client:
@@ -35,11 +38,11 @@ def test_acl_lists_each_tenants_own_meters_only() -> None:
 
 
 def test_broker_enforces_tenant_isolation() -> None:
-    server = MosquittoServer(passwords=PASSWORDS, acl=mosquitto_acl(REG)).start()
+    server = MosquittoServer(passwords=PASSWORDS, acl=mosquitto_acl(REG), deploy=True).start()
     got: list[tuple[str, bytes]] = []
     lock = threading.Lock()
     try:
-        ingest = _client(server.port, "parkflow-ingest", "ingest")
+        ingest = _client(server.port, INGEST, "ingest")
         ingest.on_message = lambda c, u, m: (
             lock.acquire(),
             got.append((m.topic, m.payload)),
@@ -93,3 +96,23 @@ def test_wrong_password_is_refused() -> None:
         assert codes and codes[0].is_failure  # type: ignore[attr-defined]
     finally:
         server.close()
+
+
+def test_each_ingestor_has_a_user_of_its_own_in_the_acl() -> None:
+    acl = mosquitto_acl(REG)
+    for user in ("parkflow-ingest-1", "parkflow-ingest-2"):
+        assert f"user {user}\ntopic read ip/+/+/+/readings\n" in acl
+    assert "user parkflow-ingest\n" not in acl
+
+
+@pytest.mark.parametrize(
+    "name", ["evil\ntopic readwrite #", "a b", "park.tenant", "", "x" * 65, "tab\there"]
+)
+def test_an_ingest_user_that_could_write_acl_lines_is_refused(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="ingest user"):
+        mosquitto_acl(REG, ingest_users=[name])
+    assert main(["registry", "acl", str(SAMPLE_REGISTRY), "--ingest-user", name]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "ingest user" in out.err

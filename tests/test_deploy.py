@@ -15,7 +15,14 @@ DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 KNOWN = {f"PARKFLOW_{name.upper()}" for name in IngestSettings.model_fields} | {
     f"PARKFLOW_{name.upper()}" for name in ServiceSettings.model_fields
 }
-OPERATOR_FILES = {"parkflow.passwd", "parkflow.acl", "park.yaml", "parkflow.env"}
+OPERATOR_FILES = {
+    "parkflow.passwd",
+    "parkflow.acl",
+    "park.yaml",
+    "parkflow.env",
+    "ingest-1.env",
+    "ingest-2.env",
+}
 COMMANDS = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
 
 
@@ -40,12 +47,14 @@ def test_compose_mounts_exist_and_commands_are_real() -> None:
                 assert rel.exists() or rel.name in OPERATOR_FILES, f"{name}: {source} missing"
         if "command" in svc:
             assert svc["command"][0] in COMMANDS, f"{name}: unknown command {svc['command']}"
-    ids = [
-        s["environment"]["PARKFLOW_CLIENT_ID"]
-        for n, s in compose["services"].items()
-        if n.startswith("ingest")
-    ]
-    assert len(ids) == len(set(ids)) >= 2  # each shared-subscription member has its own session
+    ingest = {n: s for n, s in compose["services"].items() if n.startswith("ingest")}
+    users = [s["environment"]["PARKFLOW_MQTT_USERNAME"] for s in ingest.values()]
+    assert len(users) == len(set(users)) >= 2  # each ingestor its own user, so its own session
+    for name, svc in ingest.items():
+        for env_file in svc["env_file"]:
+            assert (DEPLOY / env_file).exists() or env_file in OPERATOR_FILES, name
+    example = (DEPLOY / "ingest-1.env.example").read_text()
+    assert "PARKFLOW_PARTITION=1/2" in example
 
 
 def test_systemd_units_run_real_commands() -> None:
@@ -66,3 +75,4 @@ def test_broker_config_keeps_data() -> None:
     assert conf["max_queued_messages"] == "0"  # Mosquitto's default 1000 drops silently
     assert conf["allow_anonymous"] == "false"
     assert "acl_file" in conf
+    assert conf["use_username_as_clientid"] == "true"  # no gateway can take a session

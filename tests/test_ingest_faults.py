@@ -24,6 +24,8 @@ import httpx
 import pytest
 
 from ingest.model import Direction, Reading, WriteBatch
+from ingest.mqtt.partition import assignment
+from ingest.registry import SAMPLE_REGISTRY, load_registry
 from ingest.store import InfluxStore, MemoryStore, ReadingQuery, SqliteStore, Store
 from tests.support.checker import (
     NO_MATCHING_SUBSCRIBERS,
@@ -38,10 +40,16 @@ from tests.support.checker import (
     sent_in,
 )
 from tests.support.influx import InfluxServer
-from tests.support.ingestor_proc import IngestorPool, IngestorProcess, wait_receiving
+from tests.support.ingestor_proc import (
+    IngestorPool,
+    IngestorProcess,
+    wait_receiving,
+    wait_subscribed,
+)
 from tests.support.mosquitto import MosquittoServer, wait_until
 
 PARK = ReadingQuery(park="songlam")
+REGISTRY = load_registry(SAMPLE_REGISTRY)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -482,27 +490,27 @@ def test_broker_restarted_while_ingestor_offline(
     assert_exact(result, 2000)
 
 
-# --- shared subscription -----------------------------------------------------------------------
+# --- two ingestors sharing the tenants ---------------------------------------------------------
 
 
-def test_shared_subscription_member_killed_and_restarted(
+def test_one_of_two_ingestors_killed_and_restarted(
     mosquitto: MosquittoServer, influx_db: InfluxDb, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    """Two ingestors share ``$share/parkflow/...``; one is SIGKILLed mid-stream. Mosquitto
-    keeps what it had sent the dead member (and keeps giving it its turn of new messages) in
-    the member's session until it returns: nothing is lost, but those readings wait for the
-    restart. The delays are printed so they can be documented."""
+    """Two ingestors split the tenants (``PARKFLOW_PARTITION`` 1/2 and 2/2); one is SIGKILLed
+    mid-stream. The broker queues the readings of its tenants in its session until it returns:
+    nothing is lost, those readings wait for the restart while the other member goes on. The
+    delays are printed so they can be documented."""
     store = influx_db.store
     common = {
         "mqtt_port": mosquitto.port,
         "influx_url": influx_db.url,
         "influx_database": influx_db.name,
     }
-    a = ingestors(client_id="parkflow-test-a", name="a", **common)
-    b = ingestors(client_id="parkflow-test-b", name="b", **common)
+    a = ingestors(client_id="parkflow-test-a", name="a", partition="1/2", **common)
+    b = ingestors(client_id="parkflow-test-b", name="b", partition="2/2", **common)
     a.start()
     b.start()
-    wait_receiving([a, b], mosquitto.port)
+    wait_subscribed([a, b])
     with Publisher(mosquitto.port) as pub:
         bg = Background(pub, 4000, rate=800)
         wait_until(lambda: stored_count(store) >= 1000, timeout=30)
@@ -527,12 +535,14 @@ def test_shared_subscription_member_killed_and_restarted(
         result, _ = drain(store, pub)
         done_at = time.monotonic()
     print(
-        "\nshared subscription, one of two members SIGKILLed mid-stream:"
+        "\ntwo ingestors splitting the tenants, one SIGKILLed mid-stream:"
         f"\n  readings held for the dead member until it returned: {len(waiting)} of {total}"
         f" ({before_kill} sent before the kill, {len(waiting) - before_kill} after it)"
         f"\n  kill -> restart: {restarted_at - killed_at:.2f}s"
         f"\n  restart -> all stored: {done_at - restarted_at:.2f}s"
         f"\n  kill -> all stored: {done_at - killed_at:.2f}s"
     )
+    assert waiting, "the killed member's tenants waited for it"
+    assert {r.tenant for r in waiting} <= {t for _, t in assignment(REGISTRY, 2)[2]}
     assert a.alive and b.alive
     assert_exact(result, 4000)

@@ -3,9 +3,15 @@
 Why each setting:
 - a fixed client id, ``clean_start=False`` and a session expiry keep the broker queueing for us
   while we are down, and redelivering what we had received but not acked;
+- plain subscriptions (``ingest.mqtt.partition``), because the broker restores them with the
+  session after a restart, where Mosquitto 2.0 forgets shared ones;
 - ``manual_ack``: the pipeline acks a message only once the store holds it (or its quarantine);
-- Receive Maximum bounds how many unacked messages the broker sends us: our memory bound, and
-  the backpressure when the store is slow or down.
+- Receive Maximum bounds how many unacked messages the broker sends us, and Maximum Packet Size
+  how big one may be: our memory bound, and the backpressure when the store is slow or down;
+- Retain Handling 2: the broker must not replay retained messages when we subscribe, or a
+  correction would be reverted to the retained value at every restart. A message flagged
+  retained is such a replay (live deliveries never carry the flag), so one that still comes
+  (MQTT 3.1.1) is acknowledged and skipped.
 Each (re)connection is a new *generation*: after a reconnect the broker redelivers unacked
 messages and may reuse their packet ids, so an ack from an older generation is never sent.
 """
@@ -16,16 +22,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.settings import IngestSettings
+from ingest.mqtt.partition import chunks
+
+if TYPE_CHECKING:
+    from ingest.settings import IngestSettings
 
 log = logging.getLogger("parkflow.ingest.mqtt")
+
+SESSION_TAKEN_OVER = 0x8E  # MQTT v5 DISCONNECT reason: another client connected with our id
+_REFUSED = 0x80
+FLAPPING = 3  # unexpected disconnects within FLAPPING_S that make us suspect a twin client
+FLAPPING_S = 60.0
+CONNECTION_FLAPPING = (
+    "the broker keeps closing our connection soon after we connect: another client is probably"
+    " using our client id; bind client ids to user names on the broker (use_username_as_clientid)"
+)
 
 
 class InboundMessage(NamedTuple):
@@ -38,6 +58,16 @@ class InboundMessage(NamedTuple):
     received_ms: int
     generation: int
     dup: bool = False
+    retain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """A successful CONNACK, for the code that checks the session against what it expected."""
+
+    generation: int
+    session_present: bool
+    at_ms: int
 
 
 class MqttSource:
@@ -46,14 +76,23 @@ class MqttSource:
         settings: IngestSettings,
         on_message: Callable[[InboundMessage], None],
         on_state: Callable[[bool], None] | None = None,
+        filters: Sequence[str] = ("ip/+/+/+/readings",),
+        on_connected: Callable[[Connected], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.filters = list(filters)
         self._deliver = on_message
         self._on_state = on_state
+        self._on_connected = on_connected
         self.generation = 0
         self.connected = False
         self.session_present: bool | None = None
-        self.sessions_lost = 0
+        self.sessions_lost = 0  # reconnects of this process that found no session
+        self.takeovers = 0  # times another client took our session over
+        self.disconnects = 0  # unexpected ones
+        self._recent_drops: list[float] = []
+        self.subscribed_generation = 0  # generation whose SUBACKs all came back granted
+        self._pending_subacks: dict[int, int] = {}  # mid -> generation
         self._lock = threading.Lock()
         self.v5 = settings.mqtt_version == "5"
         self.client = mqtt.Client(
@@ -69,14 +108,8 @@ class MqttSource:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.client.max_queued_messages_set(0)
-
-    @property
-    def subscription(self) -> str:
-        group = self.settings.share_group
-        if group and self.v5:
-            return f"$share/{group}/{self.settings.topic_filter}"
-        return self.settings.topic_filter
 
     def start(self) -> None:
         s = self.settings
@@ -84,6 +117,7 @@ class MqttSource:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = s.session_expiry_s
             props.ReceiveMaximum = s.receive_maximum
+            props.MaximumPacketSize = s.max_packet_bytes
             self.client.connect_async(
                 s.mqtt_host, s.mqtt_port, s.keepalive_s, clean_start=False, properties=props
             )
@@ -111,7 +145,27 @@ class MqttSource:
                     sent += 1
         return sent
 
-    # paho callbacks (network thread)
+    def unsubscribe(self, filters: Sequence[str]) -> None:
+        """Drop filters an earlier layout left in the session (not held ones are harmless)."""
+        for part in chunks(filters):
+            self.client.unsubscribe(list(part))
+
+    # paho callbacks (network thread): no I/O but the socket, never raise
+
+    def _subscribe(self, client: mqtt.Client, generation: int) -> None:
+        # Subscribing again is harmless when the session kept the subscription, and needed when
+        # the broker lost it.
+        for part in chunks(self.filters):
+            if self.v5:
+                options = SubscribeOptions(
+                    qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
+                )
+                _, mid = client.subscribe([(f, options) for f in part])
+            else:
+                _, mid = client.subscribe([(f, 1) for f in part])
+            if mid is not None:
+                with self._lock:
+                    self._pending_subacks[mid] = generation
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -122,30 +176,69 @@ class MqttSource:
         present = bool(flags.session_present)
         with self._lock:
             self.generation += 1
+            generation = self.generation
             self.connected = True
             previous, self.session_present = self.session_present, present
+            self._pending_subacks.clear()
         if not present and previous is not None:
             self.sessions_lost += 1
-            log.warning(
-                "broker has no session for us: messages queued while we were away may be lost",
+            log.error(
+                "broker has no session for us after a reconnect: messages queued for us while"
+                " we were away are lost",
                 extra={"client_id": self.settings.client_id},
             )
-        # Subscribing again is harmless when the session kept the subscription.
-        client.subscribe(self.subscription, qos=1)
+        self._subscribe(client, generation)
         log.info(
             "mqtt connected",
-            extra={"session_present": present, "subscription": self.subscription},
+            extra={"session_present": present, "subscriptions": len(self.filters)},
         )
+        if self._on_connected:
+            self._on_connected(Connected(generation, present, time.time_ns() // 1_000_000))
         if self._on_state:
             self._on_state(True)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        codes = [int(getattr(r, "value", r)) for r in reasons]
+        refused = sum(1 for c in codes if c >= _REFUSED)
+        with self._lock:
+            generation = self._pending_subacks.pop(mid, None)
+            done = not self._pending_subacks
+            if refused == 0 and done and generation == self.generation:
+                self.subscribed_generation = generation
+        if refused:
+            log.error(
+                "broker refused subscriptions: readings on those topics reach nobody",
+                extra={"refused": refused, "of": len(codes), "codes": sorted(set(codes))},
+            )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         with self._lock:
             self.connected = False
-        level = logging.INFO if reason.value == 0 else logging.WARNING  # 0: we asked for it
-        log.log(level, "mqtt disconnected", extra={"reason": str(reason)})
+        code = int(getattr(reason, "value", 0))
+        if code == SESSION_TAKEN_OVER:
+            self.takeovers += 1
+            log.error(
+                "another client connected with our client id and took our session: bind client"
+                " ids to user names on the broker (use_username_as_clientid)",
+                extra={"client_id": self.settings.client_id},
+            )
+        elif code == 0:  # we asked for it
+            log.info("mqtt disconnected", extra={"reason": str(reason)})
+        else:
+            # Mosquitto 2.0 closes a taken-over connection without saying why: a connection
+            # dropped again and again right after connecting is the sign of it.
+            self.disconnects += 1
+            now = time.monotonic()
+            self._recent_drops = [t for t in self._recent_drops if now - t < FLAPPING_S] + [now]
+            log.warning("mqtt disconnected", extra={"reason": str(reason)})
+            if len(self._recent_drops) >= FLAPPING:
+                self.takeovers += 1
+                self._recent_drops.clear()
+                log.error(CONNECTION_FLAPPING, extra={"client_id": self.settings.client_id})
         if self._on_state:
             self._on_state(False)
 
@@ -163,5 +256,6 @@ class MqttSource:
                 received_ms=time.time_ns() // 1_000_000,
                 generation=self.generation,
                 dup=bool(msg.dup),
+                retain=bool(msg.retain),
             )
         )

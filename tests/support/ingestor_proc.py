@@ -56,11 +56,14 @@ class IngestorProcess:
         registry: Path | None = None,
         env: dict[str, str] | None = None,
         name: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        partition: str | None = None,
     ) -> None:
         self.name = name or client_id or f"ingest-{uuid.uuid4().hex[:6]}"
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.client_id = client_id or f"parkflow-test-{uuid.uuid4().hex[:8]}"
+        self.client_id = client_id or username or f"parkflow-test-{uuid.uuid4().hex[:8]}"
         self.http_port = free_port()  # fixed across restarts
         self.log_path = self.workdir / f"{self.name}.stderr.log"
         self.failpoints = failpoints
@@ -85,6 +88,11 @@ class IngestorProcess:
         self.env["PARKFLOW_SQLITE_PATH"] = str(self.sqlite_path)
         if registry is not None:
             self.env["PARKFLOW_REGISTRY"] = str(registry)
+        if username is not None:
+            self.env["PARKFLOW_MQTT_USERNAME"] = username
+            self.env["PARKFLOW_MQTT_PASSWORD"] = password or ""
+        if partition is not None:
+            self.env["PARKFLOW_PARTITION"] = partition
         self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
@@ -259,6 +267,17 @@ class IngestorProcess:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_subscribed(ingestors: list[IngestorProcess], timeout: float = 30.0) -> None:
+    """Until the broker has granted every ingestor's subscriptions (for brokers whose ACL
+    lets no probe through; ``wait_receiving`` proves more where it can)."""
+    wait_for = time.monotonic() + timeout
+    while time.monotonic() < wait_for:
+        if all(p.metric("parkflow_ingest_subscribed") == 1 for p in ingestors):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"ingestors not subscribed within {timeout}s")
 
 
 def wait_receiving(ingestors: list[IngestorProcess], mqtt_port: int, timeout: float = 30.0) -> int:

@@ -21,51 +21,95 @@ from tests.support.ports import free_port, wait_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 REPO = Path(__file__).resolve().parents[2]
-DEPLOY_CONF = REPO / "deploy" / "mosquitto" / "parkflow.conf"
+DEPLOY_DIR = REPO / "deploy" / "mosquitto"
+DEPLOY_CONF = DEPLOY_DIR / "parkflow.conf"
+DEPLOY_MAIN = DEPLOY_DIR / "compose-mosquitto.conf"
+# Lines of the shipped files that name a port or a path: the only ones a test may change.
+SITE_KEYS = {
+    "listener",
+    "password_file",
+    "acl_file",
+    "persistence_location",
+    "log_dest",
+    "include_dir",
+}
+_AUTH_KEYS = {"password_file", "acl_file", "allow_anonymous", "use_username_as_clientid"}
 
 
 class MosquittoServer:
+    """``deploy=True`` runs exactly the shipped files (deploy/mosquitto/), changing only the
+    lines in ``SITE_KEYS``; ``replaced`` lists what was changed. Otherwise the shipped
+    parkflow.conf without authentication (anonymous clients, client ids as given), for tests
+    of other parts."""
+
     def __init__(
         self,
         workdir: Path | None = None,
         passwords: dict[str, str] | None = None,
         acl: str | None = None,
         autosave_interval: int = 5,
+        *,
+        deploy: bool = False,
     ) -> None:
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="mosquitto-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        lines = []
-        for line in DEPLOY_CONF.read_text().splitlines():
-            key = line.split(" ", 1)[0]
-            if key in {"password_file", "acl_file", "allow_anonymous", "autosave_interval"}:
-                continue
-            lines.append(line)
-        lines += [
-            f"listener {self.port} 127.0.0.1",
-            f"persistence_location {self.dir}/",
-            f"autosave_interval {autosave_interval}",
-            f"log_dest file {self.dir}/mosquitto.log",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
-        ]
-        if passwords:
-            pwfile = self.dir / "passwd"
+        self.replaced: list[tuple[str, str]] = []
+        self.passwords = dict(passwords or {})
+        pwfile, aclfile = self.dir / "passwd", self.dir / "acl"
+        if self.passwords:
             pwfile.write_text("")
-            for user, pw in passwords.items():
+            for user, pw in self.passwords.items():
                 subprocess.run(["mosquitto_passwd", "-b", str(pwfile), user, pw], check=True)
-            lines += ["allow_anonymous false", f"password_file {pwfile}"]
-        else:
-            lines += ["allow_anonymous true"]
         if acl is not None:
-            (self.dir / "acl").write_text(acl)
-            lines.append(f"acl_file {self.dir}/acl")
+            aclfile.write_text(acl)
+        site = {
+            "listener": f"listener {self.port} 127.0.0.1",
+            "password_file": f"password_file {pwfile}",
+            "acl_file": f"acl_file {aclfile}",
+            "persistence_location": f"persistence_location {self.dir}/",
+            "log_dest": f"log_dest file {self.dir}/mosquitto.log",
+            "include_dir": f"include_dir {self.dir}/conf.d",
+        }
         self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text("\n".join(lines) + "\n")
+        if deploy:
+            if not (self.passwords and acl is not None):
+                raise ValueError("the shipped configuration needs passwords and an ACL")
+            (self.dir / "conf.d").mkdir(exist_ok=True)
+            (self.dir / "conf.d" / "parkflow.conf").write_text(self._site(DEPLOY_CONF, site))
+            self.conf.write_text(self._site(DEPLOY_MAIN, site))
+        else:
+            lines = []
+            for line in DEPLOY_CONF.read_text().splitlines():
+                key = line.split(" ", 1)[0]
+                if key in _AUTH_KEYS or key in {"autosave_interval", "listener"}:
+                    continue
+                lines.append(line)
+            lines += [
+                site["listener"],
+                site["persistence_location"],
+                f"autosave_interval {autosave_interval}",
+                site["log_dest"],
+            ]
+            if self.passwords:
+                lines += ["allow_anonymous false", site["password_file"]]
+            else:
+                lines += ["allow_anonymous true"]
+            if acl is not None:
+                lines.append(site["acl_file"])
+            self.conf.write_text("\n".join(lines) + "\n")
         os.chmod(self.dir, 0o777)
+
+    def _site(self, path: Path, site: dict[str, str]) -> str:
+        out = []
+        for line in path.read_text().splitlines():
+            key = line.split(" ", 1)[0]
+            if key in site:
+                self.replaced.append((line, site[key]))
+                line = site[key]
+            out.append(line)
+        return "\n".join(out) + "\n"
 
     @property
     def log(self) -> str:

@@ -1,0 +1,137 @@
+"""Which topics each ingestor subscribes to: plain persistent subscriptions, split by tenant.
+
+Why not an MQTT v5 shared subscription: Mosquitto 2.0 does not write shared subscriptions to
+its persistence file, so after a clean broker restart the ingestors' sessions come back without
+them, and until each ingestor reconnects and subscribes again the broker answers gateways'
+publishes with "no matching subscribers" and drops them. A plain subscription is restored
+with the session, and the broker queues for it while the ingestor is away.
+
+One ingestor (``1/1``, the default) subscribes ``ip/+/+/+/readings``. With ``n`` ingestors each
+tenant's topics ``ip/{park}/{tenant}/+/readings`` go to exactly one member, chosen by rendezvous
+hashing: every member computes the same assignment from the same registry, and adding a member
+or a tenant moves only the tenants that must move. One tenant's readings then always reach the
+same ingestor in the order its gateway published them, so a correction never races its original.
+
+A member's session keeps whatever it subscribed under an earlier layout (the catch-all, or
+tenants that now belong to another member). Dropping those right away would leave a gap until
+the new owner has subscribed; so each member records the layout it has subscribed in the store,
+and drops what is no longer its own only once every other member has recorded the same layout.
+Until then a tenant may reach two members, which costs work, never data (the store is
+idempotent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ingest.registry import Registry
+
+CATCH_ALL = "ip/+/+/+/readings"
+MAX_MEMBERS = 64
+_PARTITION = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{1,2})\s*$")
+_LAYOUT_BITS = 62  # fits the stores' integer state
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """Member ``member`` (1-based) of ``members`` ingestors."""
+
+    member: int = 1
+    members: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.members <= MAX_MEMBERS:
+            raise ValueError(f"a partition has 1 to {MAX_MEMBERS} members, not {self.members}")
+        if not 1 <= self.member <= self.members:
+            raise ValueError(f"member {self.member} is not one of 1..{self.members}")
+
+    @classmethod
+    def parse(cls, text: str) -> Partition:
+        """``"2/3"``: the second of three ingestors."""
+        m = _PARTITION.match(text)
+        if not m:
+            raise ValueError(f"partition {text!r} is not MEMBER/MEMBERS, e.g. 1/2")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.member}/{self.members}"
+
+
+def tenant_filter(park: str, tenant: str) -> str:
+    return f"ip/{park}/{tenant}/+/readings"
+
+
+def _score(park: str, tenant: str, member: int) -> bytes:
+    return hashlib.sha256(f"{park}/{tenant}#{member}".encode()).digest()
+
+
+def owner(park: str, tenant: str, members: int) -> int:
+    """The member (1-based) that takes this tenant: the highest score wins (rendezvous)."""
+    return max(range(1, members + 1), key=lambda k: _score(park, tenant, k))
+
+
+def tenants_of(registry: Registry) -> list[tuple[str, str]]:
+    return sorted((p.id, t.id) for p in registry.model.parks for t in p.tenants)
+
+
+def assignment(registry: Registry, members: int) -> dict[int, list[tuple[str, str]]]:
+    """Every member's tenants, for all members (each member computes the same)."""
+    out: dict[int, list[tuple[str, str]]] = {k: [] for k in range(1, members + 1)}
+    for park, tenant in tenants_of(registry):
+        out[owner(park, tenant, members)].append((park, tenant))
+    return out
+
+
+def filters_for(registry: Registry, partition: Partition) -> list[str]:
+    """What this member subscribes to."""
+    if partition.members == 1:
+        return [CATCH_ALL]
+    mine = assignment(registry, partition.members)[partition.member]
+    return [tenant_filter(p, t) for p, t in mine]
+
+
+def stale_filters(registry: Registry, partition: Partition) -> list[str]:
+    """Filters an earlier layout may have left in this member's session that are not its own
+    now: the catch-all and every other tenant's filter. Unsubscribing one that is not held is
+    harmless, so the list need not know the earlier layout."""
+    own = set(filters_for(registry, partition))
+    every = [CATCH_ALL, *(tenant_filter(p, t) for p, t in tenants_of(registry))]
+    return [f for f in every if f not in own]
+
+
+def layout_id(registry: Registry, members: int) -> int:
+    """A number naming the whole assignment: members agree on a layout when theirs are equal."""
+    h = hashlib.sha256(str(members).encode())
+    for member, tenants in sorted(assignment(registry, members).items()):
+        for park, tenant in tenants:
+            h.update(f"\n{member} {park}/{tenant}".encode())
+    return int.from_bytes(h.digest()[:8], "big") >> (64 - _LAYOUT_BITS)
+
+
+def layout_key(member: int) -> str:
+    """The store state name under which a member records the layout it has subscribed."""
+    return f"ingest.layout.{member}"
+
+
+def others(partition: Partition) -> Iterable[int]:
+    return (k for k in range(1, partition.members + 1) if k != partition.member)
+
+
+def describe(registry: Registry, members: int) -> list[str]:
+    """One line per member: its tenants and meters, for ``parkflow registry partition``."""
+    meters = {(p.id, t.id): len(t.meters) for p in registry.model.parks for t in p.tenants}
+    lines = []
+    for member, tenants in assignment(registry, members).items():
+        n = sum(meters[k] for k in tenants)
+        names = ", ".join(f"{p}/{t}" for p, t in tenants) or "(none)"
+        lines.append(f"{member}/{members}: {len(tenants)} tenant(s), {n} meter(s): {names}")
+    return lines
+
+
+def chunks(filters: Sequence[str], size: int = 200) -> Iterable[Sequence[str]]:
+    """Subscribe and unsubscribe packets of a bounded size (a park may have many tenants)."""
+    for i in range(0, len(filters), size):
+        yield filters[i : i + size]
