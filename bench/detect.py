@@ -45,7 +45,7 @@ CACHE = REPO / "bench" / ".cache"
 
 def synthetic_registry(copies: int):  # type: ignore[no-untyped-def]
     """The sample park copied ``copies`` times, far enough apart that copies don't match."""
-    from ingest.registry import SAMPLE_REGISTRY, RegistryFile, load_registry
+    from parkflow.registry import SAMPLE_REGISTRY, RegistryFile, load_registry
     from service.simulate import default_scenario
 
     base = default_scenario(load_registry(SAMPLE_REGISTRY).model).registry.model_dump(
@@ -78,7 +78,7 @@ def synthetic_registry(copies: int):  # type: ignore[no-untyped-def]
 
 
 def _store(kind: str, where: Path, influx_url: str | None):  # type: ignore[no-untyped-def]
-    from ingest.store import InfluxStore, SqliteStore
+    from parkflow.store import InfluxStore, SqliteStore
 
     if kind == "sqlite":
         return SqliteStore(where / "park.sqlite")
@@ -91,9 +91,9 @@ def load(meters: int, kind: str, where: Path, influx_url: str | None) -> dict[st
     import numpy as np
     import pandas as pd
 
-    from ingest.model import MeterKey
-    from ingest.registry import SAMPLE_REGISTRY, load_registry
-    from ingest.store.base import DayRollup
+    from parkflow.model import MeterKey
+    from parkflow.registry import SAMPLE_REGISTRY, load_registry
+    from parkflow.store.base import DayRollup
     from service.rollups.compute import standard_offset_ms
     from service.simulate import default_scenario
     from service.simulate.flows import expected_hourly
@@ -145,10 +145,10 @@ def measure(kind: str, where: Path, influx_url: str | None) -> dict[str, float]:
     """The measured pass, alone in this process."""
     import pandas as pd
 
-    from ingest.registry import load_registry
-    from service.detection import run_detection
+    from parkflow.registry import load_registry
     from service.knowledge import load_knowledge
-    from service.state import State
+    from service.results import State
+    from service.runs import run_detection
 
     registry = load_registry(where / "registry.yaml")
     knowledge = load_knowledge()

@@ -17,14 +17,14 @@ on success, failure, Ctrl-C and SIGTERM (and the ingestor and publishers die wit
 Phases, in this order, each alone (``--phases`` picks a subset):
 
 ``raw`` (b): InfluxDB's raw write ceiling. The very lines parkflow writes
-    (``ingest.store.lineprotocol.reading_line``), formatted before the clock starts, POSTed by
+    (``parkflow.store.lineprotocol.reading_line``), formatted before the clock starts, POSTed by
     one httpx client in 5000-point bodies, one request at a time (like the ingestor's single
     writer). Points/s from the first request to the last answer.
 ``ceiling`` (a): a bare paho MQTT v5 subscriber process (persistent session, plain
     subscription, manual ack, the ingestor's Receive Maximum) that acks every message the moment
     it arrives and does nothing else. Readings/s from the first to the last message received.
 ``single`` and ``batch`` (c): parkflow end to end. ``--ingestors`` (default 1) real
-    ``python -m service.cli ingest`` processes (PARKFLOW_* tunables from this environment; the
+    ``python -m parkflow.cli ingest`` processes (PARKFLOW_* tunables from this environment; the
     bench sets the broker, InfluxDB URL, a fresh database, client ids and partitions), ready
     (``/readyz``) and proven subscribed (a probe reading outside the measured range must be
     stored) before publishing starts. ``single``: one reading per message; ``batch``: JSON
@@ -119,11 +119,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ingest.model import Reading  # noqa: E402
 from ingest.mqtt.partition import CATCH_ALL  # noqa: E402
-from ingest.registry import SAMPLE_REGISTRY, load_registry  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
-from ingest.store.lineprotocol import reading_line  # noqa: E402
+from parkflow.model import Reading  # noqa: E402
+from parkflow.registry import SAMPLE_REGISTRY, load_registry  # noqa: E402
+from parkflow.store.lineprotocol import reading_line  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 
 PARK = "songlam"
@@ -834,7 +834,7 @@ class IngestorGroup:
             }
             with self.logs[i].open("ab") as logf:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "service.cli", "ingest"],
+                    [sys.executable, "-m", "parkflow.cli", "ingest"],
                     cwd=REPO,
                     env=env,
                     stdin=subprocess.DEVNULL,

@@ -6,31 +6,16 @@ import logging
 import signal
 from types import FrameType
 
-from ingest.http import StatusServer
 from ingest.pipeline import Ingestor
-from ingest.registry import load_registry
-from ingest.settings import IngestSettings, StoreSettings
-from ingest.store import Store, open_store
+from ingest.settings import IngestSettings
+from ingest.status import StatusServer
+from parkflow.store import store_from_settings
 
 log = logging.getLogger("parkflow.ingest")
 
 
-def store_from_settings(s: StoreSettings) -> Store:
-    return open_store(
-        s.influx_url,
-        str(s.sqlite_path),
-        database=s.influx_database,
-        retention_policy=s.influx_retention_policy,
-        username=s.influx_username,
-        password=s.influx_password,
-        token=s.influx_token,
-        timeout=s.influx_timeout_s,
-        create_database=s.influx_create_database,
-    )
-
-
 def build(settings: IngestSettings) -> Ingestor:
-    registry = load_registry(settings.registry)
+    registry = settings.load_registry()
     return Ingestor(settings, registry, store_from_settings(settings))
 
 

@@ -29,12 +29,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ingest.errors import PayloadError
-from ingest.model import QuarantinedMessage, Reading, Rejection, WriteBatch
 from ingest.parse.json_payload import BAD_SHAPE, BAD_TS, BAD_VALUE, NOT_FINITE, RawReading
-from ingest.registry import Registry
-from ingest.store.base import Store
-from ingest.validate import Limits, Validator, quarantined_message, topic_for
+from ingest.validate import Limits, Validator, quarantined_message
+from parkflow.errors import InputError, PayloadError
+from parkflow.model import QuarantinedMessage, Reading, Rejection, WriteBatch
+from parkflow.registry import Registry
+from parkflow.store.base import Store
+from parkflow.topics import topic_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +66,8 @@ class ImportSummary:
     repeated: list[tuple[int, int]] = field(default_factory=list)
 
 
-class CsvFileError(ValueError):
-    """The file cannot be read as CSV at all (encoding, missing column, unclosed quote).
-
-    A ``ValueError`` so callers that already report bad input that way keep doing so."""
+class CsvFileError(InputError):
+    """The file cannot be read as CSV at all (encoding, missing column, unclosed quote)."""
 
 
 class _Row(NamedTuple):

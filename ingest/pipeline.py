@@ -30,9 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ingest import failpoints
-from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
 from ingest.metrics import IngestMetrics
-from ingest.model import QuarantinedMessage, Reading, Rejection, WriteBatch
 from ingest.mqtt import InboundMessage, MqttSource
 from ingest.mqtt.partition import (
     filters_for,
@@ -43,10 +41,13 @@ from ingest.mqtt.partition import (
 )
 from ingest.mqtt.source import Connected
 from ingest.quota import QuarantineQuota, QuotaLimits, Suppressed, cost, summary, tenant_key
-from ingest.registry import Registry
 from ingest.settings import IngestSettings
-from ingest.store.base import Store
-from ingest.validate import Validated, Validator, quarantined_message, topic_for
+from ingest.validate import Validated, Validator, quarantined_message
+from parkflow.errors import StoreError, StoreRejected, StoreUnavailable
+from parkflow.model import QuarantinedMessage, Reading, Rejection, WriteBatch
+from parkflow.registry import Registry
+from parkflow.store.base import Store
+from parkflow.topics import topic_for
 
 log = logging.getLogger("parkflow.ingest")
 
@@ -387,7 +388,7 @@ class Ingestor:
             started = time.perf_counter()
             try:
                 self.store.write(batch)
-            except RetryableWriteError as exc:
+            except StoreUnavailable as exc:
                 self.metrics.write_errors.labels("retryable").inc()
                 self._set_store_ok(False)
                 log.warning(
@@ -398,7 +399,7 @@ class Ingestor:
                         "size": len(batch),
                     },
                 )
-            except PermanentWriteError as exc:
+            except StoreRejected as exc:
                 self.metrics.write_errors.labels("permanent").inc()
                 if self._store_takes_known_good():
                     log.error("store rejected a batch, bisecting", extra={"error": str(exc)[:300]})
@@ -430,7 +431,7 @@ class Ingestor:
         self._canary_ok_at = time.monotonic()
         return True
 
-    def _write_split(self, batch: WriteBatch, exc: PermanentWriteError) -> bool:
+    def _write_split(self, batch: WriteBatch, exc: StoreRejected) -> bool:
         """Find what the store refuses: readings apart from quarantine records, then halves."""
         items: list[WriteBatch]
         r, q, msgs = batch.readings, batch.rejections, batch.messages
@@ -449,7 +450,7 @@ class Ingestor:
             return self._write_refused_record(batch, exc)
         return all(self._write_retrying(b) for b in items if len(b))
 
-    def _write_refused_record(self, batch: WriteBatch, exc: PermanentWriteError) -> bool:
+    def _write_refused_record(self, batch: WriteBatch, exc: StoreRejected) -> bool:
         """One quarantine record the store refuses: keep what can be kept, never crash."""
         if batch.messages:
             (m,) = batch.messages
@@ -479,26 +480,24 @@ class Ingestor:
             return self._unstored(q.rid, q.reason, q.topic, exc)
         return self._write_once(WriteBatch(rejections=(plain_q,)), q.rid, q.reason, exc)
 
-    def _write_once(
-        self, batch: WriteBatch, ident: str, what: str, exc: PermanentWriteError
-    ) -> bool:
+    def _write_once(self, batch: WriteBatch, ident: str, what: str, exc: StoreRejected) -> bool:
         """The stripped record: retried while the store is down, logged if still refused."""
         delay = self.settings.retry_initial_s
         while True:
             try:
                 self.store.write(batch)
-            except RetryableWriteError:
+            except StoreUnavailable:
                 if self._stopping.wait(delay * random.uniform(0.5, 1.5)):
                     return False
                 delay = min(delay * 2, self.settings.retry_max_s)
                 continue
-            except PermanentWriteError as again:
+            except StoreRejected as again:
                 topic = batch.messages[0].topic if batch.messages else batch.rejections[0].topic
                 return self._unstored(ident, what, topic, again)
             self._observe(batch, 0.0)
             return True
 
-    def _unstored(self, ident: str, what: str, topic: str, exc: PermanentWriteError) -> bool:
+    def _unstored(self, ident: str, what: str, topic: str, exc: StoreRejected) -> bool:
         self.metrics.quarantine_unstored.inc()
         log.error(
             "store refused a quarantine record even without its payload; it is kept only in"
@@ -638,7 +637,7 @@ def _ascii(text: str, limit: int) -> str:
     return text.encode("ascii", "backslashreplace").decode("ascii")[:limit]
 
 
-def _store_rejected(r: Reading, exc: PermanentWriteError) -> tuple[Rejection, QuarantinedMessage]:
+def _store_rejected(r: Reading, exc: StoreRejected) -> tuple[Rejection, QuarantinedMessage]:
     topic = topic_for(r.park, r.tenant, r.meter)
     payload = json.dumps({"ts": r.ts_ms, "value": r.value, "seq": r.seq}).encode()
     message = quarantined_message(

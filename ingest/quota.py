@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ingest.model import QuarantinedMessage, Rejection
+from parkflow.model import QuarantinedMessage, Rejection
 
 QUOTA_EXCEEDED = "quota_exceeded"
 UNATTRIBUTED = ("", "")  # messages whose topic names no registered tenant share one bucket

@@ -1,38 +1,18 @@
-"""Settings from environment variables prefixed PARKFLOW_: the store's, shared, and the ingestor's."""
+"""``parkflow ingest``'s settings, on top of the shared ones (``parkflow.settings``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.mqtt.partition import Partition
-from ingest.registry import SAMPLE_REGISTRY
 from ingest.validate import Limits
+from parkflow.settings import Settings
+from parkflow.timeunits import days_ms
 
 
-class StoreSettings(BaseSettings):
-    """Where readings live; shared by every parkflow process (same PARKFLOW_ variables)."""
-
-    model_config = SettingsConfigDict(env_prefix="PARKFLOW_", extra="ignore")
-
-    registry: Path = Field(default=SAMPLE_REGISTRY, description="park registry YAML")
-
-    # stores: InfluxDB when a URL is set, else the embedded SQLite file
-    influx_url: str | None = None
-    influx_database: str = "parkflow"
-    influx_retention_policy: str | None = None
-    influx_username: str | None = None
-    influx_password: str | None = None
-    influx_token: str | None = None
-    influx_timeout_s: float = 10.0
-    influx_create_database: bool = Field(default=True, description="CREATE DATABASE on start")
-    sqlite_path: Path = Path("parkflow.sqlite")
-
-
-class IngestSettings(StoreSettings):
+class IngestSettings(Settings):
     """``parkflow ingest``: the broker session, batching, retries and validation limits."""
 
     # MQTT
@@ -120,5 +100,5 @@ class IngestSettings(StoreSettings):
             max_payload_bytes=self.max_payload_bytes,
             max_batch=self.max_batch,
             future_tolerance_ms=int(self.future_tolerance_s * 1000),
-            horizon_ms=int(self.horizon_days * 86_400_000),
+            horizon_ms=days_ms(self.horizon_days),
         )

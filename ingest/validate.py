@@ -10,12 +10,13 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ingest.errors import PayloadError, UnitError
-from ingest.model import QuarantinedMessage, Reading, Rejection, message_id
 from ingest.parse import Parser, RawReading, get_parser
 from ingest.parse.json_payload import BAD_UNIT, NOT_FINITE
-from ingest.registry import Registry, ResolvedMeter
-from ingest.units import factor
+from parkflow.errors import PayloadError, UnitError
+from parkflow.model import QuarantinedMessage, Reading, Rejection, message_id
+from parkflow.registry import Registry, ResolvedMeter
+from parkflow.topics import split_topic
+from parkflow.units import factor
 
 BAD_TOPIC = "bad_topic"
 UNKNOWN_PARK = "unknown_park"
@@ -26,8 +27,6 @@ OUT_OF_RANGE = "out_of_range"
 FUTURE_TS = "future_ts"
 TOO_OLD = "too_old"
 
-TOPIC_PREFIX = "ip"
-TOPIC_SUFFIX = "readings"
 # The raw bytes kept of a quarantined message, once per message: enough to read what was
 # wrong, never a copy of a huge payload (its full size and hash are kept too).
 MAX_KEPT_PAYLOAD = 16 * 1024
@@ -40,10 +39,6 @@ class Limits:
     max_batch: int = 1000
     future_tolerance_ms: int = 5 * 60 * 1000
     horizon_ms: int = 400 * 24 * 3600 * 1000  # oldest accepted reading, relative to now
-
-
-def topic_for(park: str, tenant: str, meter: str) -> str:
-    return f"{TOPIC_PREFIX}/{park}/{tenant}/{meter}/{TOPIC_SUFFIX}"
 
 
 class Validated(NamedTuple):
@@ -90,12 +85,12 @@ class Validator:
         hit = self._topics.get(topic)
         if hit is not None:
             return hit
-        parts = topic.split("/")
-        if len(parts) != 5 or parts[0] != TOPIC_PREFIX or parts[4] != TOPIC_SUFFIX:
+        ids = split_topic(topic)
+        if ids is None:
             raise PayloadError(
                 BAD_TOPIC, f"topic {topic[:200]!r} is not ip/{{park}}/{{tenant}}/{{meter}}/readings"
             )
-        _, park, tenant, meter, _ = parts
+        park, tenant, meter = ids
         resolved = self.registry.meter(park, tenant, meter)
         if resolved is None:
             if park not in self.registry.parks:

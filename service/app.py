@@ -10,13 +10,12 @@ from types import FrameType
 
 import pandas as pd
 
-from ingest.app import store_from_settings
-from ingest.registry import load_registry
-from service.detection import run_detection
+from parkflow.store import store_from_settings
 from service.knowledge import load_knowledge
+from service.results import State
 from service.rollups.worker import RollupWorker
+from service.runs import run_detection
 from service.settings import ServiceSettings
-from service.state import State
 
 log = logging.getLogger("parkflow.service")
 
@@ -26,7 +25,7 @@ class _Service:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.registry = load_registry(settings.registry)
+        self.registry = settings.load_registry()
         knowledge = str(settings.knowledge) if settings.knowledge else None
         self.knowledge = load_knowledge(override=knowledge)
         self.store = store_from_settings(settings)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from ingest.settings import StoreSettings
+from parkflow.settings import Settings
 
 
-class ServiceSettings(StoreSettings):
+class ServiceSettings(Settings):
     state_path: Path = Field(
         default=Path("parkflow-state.sqlite"), description="runs, results, events (SQLite)"
     )

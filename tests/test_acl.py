@@ -9,9 +9,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.acl import gateway_user, mosquitto_acl
-from ingest.registry import SAMPLE_REGISTRY, load_registry
-from service.cli import main
+from ingest.mqtt.acl import gateway_user, mosquitto_acl
+from parkflow.cli import main
+from parkflow.registry import SAMPLE_REGISTRY, load_registry
 from tests.support.mosquitto import MosquittoServer
 
 REG = load_registry(SAMPLE_REGISTRY)

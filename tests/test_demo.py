@@ -9,7 +9,7 @@ from pathlib import Path
 
 def test_demo_ingests_detects_and_explains(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "service.cli", "demo", "--days", "10", "--dir", str(tmp_path)],
+        [sys.executable, "-m", "parkflow.cli", "demo", "--days", "10", "--dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,

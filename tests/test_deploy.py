@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from ingest.settings import IngestSettings
-from service.cli import build_parser
+from parkflow.cli import build_parser
 from service.settings import ServiceSettings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"

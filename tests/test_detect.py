@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.registry import Registry, parse_registry
+from parkflow.registry import Registry, parse_registry
 from service.detect import Surplus, build_panels, find_surpluses, window_bounds
 from service.knowledge import Knowledge, load_knowledge
 

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from ingest.errors import PayloadError, RegistryError, UnitError
-from ingest.http import StatusServer
 from ingest.parse.json_payload import BAD_TS, MAX_TS_MS, parse_ts
-from ingest.registry import SAMPLE_REGISTRY, load_registry, parse_registry
-from ingest.units import factor
-from ingest.yaml_load import DuplicateKeyError, load_yaml
+from ingest.status import StatusServer
+from parkflow.errors import PayloadError, RegistryError, UnitError
+from parkflow.registry import SAMPLE_REGISTRY, load_registry, parse_registry
+from parkflow.units import factor
+from parkflow.yamlfile import DuplicateKeyError, load_yaml
 from service.knowledge import DEFAULT_KNOWLEDGE, KnowledgeError, load_knowledge, parse_knowledge
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -309,7 +309,7 @@ def test_registry_refuses_a_repeated_key_with_its_place() -> None:
 def test_registry_file_with_a_repeated_key_fails_registry_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from service.cli import main
+    from parkflow.cli import main
 
     path = tmp_path / "park.yaml"
     path.write_text(DUPLICATE_METERS, encoding="utf-8")

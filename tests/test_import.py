@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ingest.importer import CsvMapping, ImportSummary, import_csv
-from ingest.registry import SAMPLE_REGISTRY, load_registry
-from ingest.store import ReadingQuery, SqliteStore
+from ingest.importer import CsvFileError, CsvMapping, ImportSummary, import_csv
+from parkflow.registry import SAMPLE_REGISTRY, load_registry
+from parkflow.store import ReadingQuery, SqliteStore
 
 REG = load_registry(SAMPLE_REGISTRY)
 CSV = """timestamp;reading
@@ -55,9 +55,13 @@ def _pallets(path: Path, store: SqliteStore, **kwargs: Any) -> ImportSummary:
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PARKFLOW_SQLITE_PATH": str(tmp_path / "cli.sqlite"), "PATH": "/usr/bin:/bin"}
+    env = {
+        "PARKFLOW_SQLITE_PATH": str(tmp_path / "cli.sqlite"),
+        "PARKFLOW_REGISTRY": str(SAMPLE_REGISTRY),
+        "PATH": "/usr/bin:/bin",
+    }
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "parkflow.cli", *args], env=env, capture_output=True, text=True
     )
 
 
@@ -108,8 +112,12 @@ def test_import_twice_stores_once(tmp_path: Path) -> None:
 
 def test_cli_import_reports_summary_and_rejects_unknown_meter(tmp_path: Path) -> None:
     path = _write(tmp_path, "ts,value\n2026-11-01T00:00:00Z,5\n1793462400000,-1\n")
-    env = {"PARKFLOW_SQLITE_PATH": str(tmp_path / "cli.sqlite"), "PATH": "/usr/bin:/bin"}
-    cmd = [sys.executable, "-m", "service.cli", "import", str(path), "--quiet"]
+    env = {
+        "PARKFLOW_SQLITE_PATH": str(tmp_path / "cli.sqlite"),
+        "PARKFLOW_REGISTRY": str(SAMPLE_REGISTRY),
+        "PATH": "/usr/bin:/bin",
+    }
+    cmd = [sys.executable, "-m", "parkflow.cli", "import", str(path), "--quiet"]
     ok = subprocess.run(
         [*cmd, "--meter", "songlam/mekong-foods/mf-pallets"],
         env=env,
@@ -225,7 +233,7 @@ def test_a_file_that_does_not_decode_names_file_byte_and_encoding(
     path = tmp_path / "latin.csv"
     path.write_bytes(head + "2026-11-02T00:00:00Z,1,café\n".encode("latin-1"))
     bad_at = len(head) + len(b"2026-11-02T00:00:00Z,1,caf")
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(CsvFileError) as caught:
         _pallets(path, store, chunk_rows=1000)
     message = str(caught.value)
     assert "latin.csv" in message and f"byte {bad_at}" in message and "\n" not in message

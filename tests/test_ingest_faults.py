@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.model import Direction, Reading, WriteBatch
 from ingest.mqtt.partition import assignment
-from ingest.registry import SAMPLE_REGISTRY, load_registry
-from ingest.store import InfluxStore, MemoryStore, ReadingQuery, SqliteStore, Store
+from parkflow.model import Direction, Reading, WriteBatch
+from parkflow.registry import SAMPLE_REGISTRY, load_registry
+from parkflow.store import InfluxStore, MemoryStore, ReadingQuery, SqliteStore, Store
 from tests.support.checker import (
     NO_MATCHING_SUBSCRIBERS,
     REFUSED,

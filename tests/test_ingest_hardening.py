@@ -24,14 +24,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.acl import gateway_user, mosquitto_acl
-from ingest.model import message_id
+from ingest.mqtt.acl import gateway_user, mosquitto_acl
 from ingest.mqtt.source import CONNECTION_FLAPPING
 from ingest.pipeline import SESSION_LOST
 from ingest.quota import QUOTA_EXCEEDED
-from ingest.registry import SAMPLE_REGISTRY, load_registry
-from ingest.store import InfluxStore, ReadingQuery, SqliteStore, Store
-from ingest.validate import MAX_KEPT_PAYLOAD, topic_for
+from ingest.validate import MAX_KEPT_PAYLOAD
+from parkflow.model import message_id
+from parkflow.registry import SAMPLE_REGISTRY, load_registry
+from parkflow.store import InfluxStore, ReadingQuery, SqliteStore, Store
+from parkflow.topics import topic_for
 from tests.support.checker import (
     NO_MATCHING_SUBSCRIBERS,
     Publisher,

@@ -19,10 +19,11 @@ from itertools import pairwise
 
 import pytest
 
-from ingest.counters import intervals
-from ingest.model import MeterKind, Rejection, message_id
-from ingest.store import ReadingQuery, SqliteStore
-from ingest.validate import MAX_KEPT_PAYLOAD, topic_for
+from ingest.validate import MAX_KEPT_PAYLOAD
+from parkflow.model import MeterKind, Rejection, message_id
+from parkflow.store import ReadingQuery, SqliteStore
+from parkflow.topics import topic_for
+from service.rollups.counters import intervals
 from tests.support.checker import Publisher, SentMessage
 from tests.support.ingestor_proc import IngestorPool, IngestorProcess, wait_receiving
 from tests.support.mosquitto import MosquittoServer, wait_until

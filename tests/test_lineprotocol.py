@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.errors import PermanentWriteError
-from ingest.model import Direction, QuarantinedMessage, Reading, Rejection, WriteBatch, message_id
-from ingest.store.base import ReadingQuery
-from ingest.store.influx import InfluxStore, quote_ident
-from ingest.store.lineprotocol import (
+from parkflow.errors import StoreRejected
+from parkflow.model import Direction, QuarantinedMessage, Reading, Rejection, WriteBatch, message_id
+from parkflow.store.base import ReadingQuery
+from parkflow.store.influx import InfluxStore, quote_ident
+from parkflow.store.lineprotocol import (
     MAX_TIME_MS,
     LineProtocolError,
     QuarantineClock,
@@ -175,7 +175,7 @@ def test_tag_values_round_trip_through_influxd(
     ts = next(_ticks)
     r = Reading(park, tenant, meter, resource, Direction.OUT, ts, value, seq=ts)
     if any(unwritable_tag_value(v) for v in (park, tenant, meter, resource)) or math.isinf(value):
-        with pytest.raises(PermanentWriteError):
+        with pytest.raises(StoreRejected):
             store.write(WriteBatch(readings=(r,)))
         return
     store.write(WriteBatch(readings=(r,)))

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
+from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
 from service.detect import find_surpluses
 from service.knowledge import DEFAULT_KNOWLEDGE, Knowledge, load_knowledge
 from service.match import Opportunity, match

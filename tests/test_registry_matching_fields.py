@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from ingest.errors import RegistryError
-from ingest.registry import SAMPLE_REGISTRY, load_registry, parse_registry
+from parkflow.errors import RegistryError
+from parkflow.registry import SAMPLE_REGISTRY, load_registry, parse_registry
 
 BASE = """
 version: 1

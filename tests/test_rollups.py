@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.model import Direction, MeterKey, MeterKind, Reading, WriteBatch
-from ingest.registry import Registry, parse_registry
-from ingest.store import InfluxStore, MemoryStore, ReadingQuery, SqliteStore, Store
-from ingest.store.base import DAY_MS, HOUR_MS, DayRollup
+from parkflow.model import Direction, MeterKey, MeterKind, Reading, WriteBatch
+from parkflow.registry import Registry, parse_registry
+from parkflow.store import InfluxStore, MemoryStore, ReadingQuery, SqliteStore, Store
+from parkflow.store.base import DayRollup
+from parkflow.timeunits import DAY_MS, HOUR_MS
 from service.rollups.compute import (
     MeterMaths,
     from_scratch,

@@ -14,17 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.model import WriteBatch
-from ingest.registry import SAMPLE_REGISTRY, Registry, load_registry
-from ingest.store import SqliteStore
 from ingest.validate import Validator
+from parkflow.model import WriteBatch
+from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
+from parkflow.store import SqliteStore
 from service.detect import build_panels, build_panels_from_days
-from service.detection import hourly_from_days, run_detection, window_ms
 from service.events import OPPORTUNITY_NEW, SURPLUS_NEW
 from service.knowledge import load_knowledge
+from service.results import State
 from service.rollups import RollupWorker
+from service.runs import hourly_from_days, run_detection, window_ms
 from service.simulate import build_truth, default_scenario, generate, plan_messages
-from service.state import State
 
 DAY_MS = 86_400_000
 NOW = pd.Timestamp("2026-11-20T05:00:00Z")
@@ -127,7 +127,7 @@ def test_cli_detect_and_views(
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "service.cli", *args], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "parkflow.cli", *args], env=env, capture_output=True, text=True
         )
 
     before = cli("opportunities")
@@ -183,7 +183,7 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
         "PARKFLOW_ROLLUP_INTERVAL_S": "0.5",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve"],
+        [sys.executable, "-m", "parkflow.cli", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -22,18 +22,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.counters import bucketize, intervals
-from ingest.model import MeterKind, Reading
-from ingest.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
-from ingest.registry.schema import RegistryFile
-from ingest.store import SqliteStore
 from ingest.validate import Validator
-from service.cli import main
+from parkflow.cli import main
+from parkflow.model import MeterKind, Reading
+from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
+from parkflow.registry.schema import RegistryFile
+from parkflow.store import SqliteStore
 from service.detect import find_surpluses
-from service.detection import run_detection
 from service.knowledge import Knowledge, load_knowledge
 from service.match import Opportunity, match
+from service.results import State
 from service.rollups import RollupWorker
+from service.rollups.counters import bucketize, intervals
+from service.runs import run_detection
 from service.simulate import (
     STEP_MS,
     Scenario,
@@ -48,7 +49,6 @@ from service.simulate import (
 from service.simulate.flows import Plan
 from service.simulate.scenario import unclear
 from service.simulate.truth import keys_from_json
-from service.state import State
 from tests.support.ingestor_proc import IngestorPool, wait_receiving
 from tests.support.mosquitto import MosquittoServer, wait_until
 

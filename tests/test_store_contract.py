@@ -20,8 +20,8 @@ import httpx
 import numpy as np
 import pytest
 
-from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
-from ingest.model import (
+from parkflow.errors import StoreError, StoreRejected, StoreUnavailable
+from parkflow.model import (
     Direction,
     MeterKey,
     QuarantinedMessage,
@@ -30,7 +30,7 @@ from ingest.model import (
     WriteBatch,
     message_id,
 )
-from ingest.store import (
+from parkflow.store import (
     InfluxStore,
     MemoryStore,
     ReadingQuery,
@@ -38,8 +38,9 @@ from ingest.store import (
     Store,
     open_store,
 )
-from ingest.store.base import HOUR_COLUMNS, HOUR_MS, ROLLUP_COLUMNS, DayRollup, MeterRange
-from ingest.store.sqlite import MIGRATIONS, SCHEMA_VERSION
+from parkflow.store.base import HOUR_COLUMNS, ROLLUP_COLUMNS, DayRollup, MeterRange
+from parkflow.store.sqlite import MIGRATIONS, SCHEMA_VERSION
+from parkflow.timeunits import HOUR_MS
 from tests.support.influx import InfluxServer
 
 T0 = 1_717_000_000_000  # 2024-05-29, epoch ms
@@ -343,7 +344,7 @@ def test_retried_influx_write_gets_a_fresh_marker(own_influx_server: InfluxServe
     store.ping()
     batch = WriteBatch(readings=(reading(),))
     own_influx_server.stop()
-    with pytest.raises(RetryableWriteError):
+    with pytest.raises(StoreUnavailable):
         store.write(batch)
     own_influx_server.start()
     clock.now = T0 + 90_000  # the retry, much later: its marker must say so
@@ -533,7 +534,7 @@ def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
 
 def test_unstorable_value_fails_the_whole_batch_permanently(durable_store: Store) -> None:
     good = reading("good")
-    with pytest.raises(PermanentWriteError):
+    with pytest.raises(StoreRejected):
         durable_store.write(WriteBatch(readings=(good, reading("bad", value=math.nan))))
     assert all_readings(durable_store) == []
 
@@ -547,9 +548,9 @@ def test_influx_stopped_server_is_retryable_and_data_survives_restart(
     store = InfluxStore(own_influx_server.url, "db", create_database=True, timeout=2.0)
     store.write(WriteBatch(readings=(reading(),)))
     own_influx_server.stop()
-    with pytest.raises(RetryableWriteError):
+    with pytest.raises(StoreUnavailable):
         store.write(WriteBatch(readings=(reading("m2"),)))
-    with pytest.raises(RetryableWriteError):
+    with pytest.raises(StoreUnavailable):
         store.ping()
     own_influx_server.start()
     store.write(WriteBatch(readings=(reading("m2"),)))
@@ -577,7 +578,7 @@ def test_influx_frozen_server_times_out_retryably_and_retry_does_not_duplicate(
     writes_before = own_influx_server.http_stats()["writeReq"]
     own_influx_server.pause()
     started = time.monotonic()
-    with pytest.raises(RetryableWriteError, match="timed out"):
+    with pytest.raises(StoreUnavailable, match="timed out"):
         store.write(batch)
     assert time.monotonic() - started < 3.0
     own_influx_server.resume()
@@ -606,7 +607,7 @@ def test_influx_field_type_conflict_is_permanent(
         content=f"{foreign} {T0}",
     )
     assert response.status_code == 204
-    with pytest.raises(PermanentWriteError, match="field type conflict"):
+    with pytest.raises(StoreRejected, match="field type conflict"):
         influx_store.write(WriteBatch(readings=(reading("m2", T0 + 1, seq=1),)))
 
 
@@ -614,14 +615,14 @@ def test_influx_unrepresentable_tag_fails_before_anything_is_sent(
     influx_store: InfluxStore,
 ) -> None:
     bad = reading(park="line\nbreak")
-    with pytest.raises(PermanentWriteError, match="LF"):
+    with pytest.raises(StoreRejected, match="LF"):
         influx_store.write(WriteBatch(readings=(reading(), bad)))
     assert all_readings(influx_store) == []
 
 
 def test_influx_missing_database_is_retryable(influx_server: InfluxServer) -> None:
     store = InfluxStore(influx_server.url, "never_created")
-    with pytest.raises(RetryableWriteError, match="404"):
+    with pytest.raises(StoreUnavailable, match="404"):
         store.write(WriteBatch(readings=(reading(),)))
     store.close()
 
@@ -689,10 +690,10 @@ def test_influx_wrong_credentials_are_retryable() -> None:
         good.write(WriteBatch(readings=(reading(),)))
         assert all_readings(good) == [reading()]
         bad = InfluxStore(server.url, "db", username="admin", password="wrong")
-        with pytest.raises(RetryableWriteError, match="401"):
+        with pytest.raises(StoreUnavailable, match="401"):
             bad.write(WriteBatch(readings=(reading("m2"),)))
         anonymous = InfluxStore(server.url, "db")
-        with pytest.raises(RetryableWriteError, match="401"):
+        with pytest.raises(StoreUnavailable, match="401"):
             anonymous.write(WriteBatch(readings=(reading("m2"),)))
         assert all_readings(good) == [reading()]
         for s in (good, bad, anonymous):
@@ -803,7 +804,7 @@ def test_sqlite_locked_database_is_retryable(tmp_path: Path) -> None:
     store = SqliteStore(path, busy_timeout_ms=50)
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
-    with pytest.raises(RetryableWriteError, match="locked"):
+    with pytest.raises(StoreUnavailable, match="locked"):
         store.write(WriteBatch(readings=(reading(),)))
     other.execute("ROLLBACK")
     other.close()

@@ -18,16 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.counters import (
-    HOUR_MS,
-    Interval,
-    bucketize,
-    counter_step,
-    intervals,
-    normalise_series,
-)
-from ingest.errors import PayloadError, RegistryError, UnitError
-from ingest.model import Direction, MeterKind, Reading, Rejection, message_id
 from ingest.parse import get_parser
 from ingest.parse.json_payload import (
     BAD_SEQ,
@@ -45,8 +35,6 @@ from ingest.parse.json_payload import (
     parse_json,
     parse_ts,
 )
-from ingest.registry import SAMPLE_REGISTRY, load_registry, parse_registry
-from ingest.units import canonical_unit, convert, factor
 from ingest.validate import (
     BAD_TOPIC,
     FUTURE_TS,
@@ -59,8 +47,14 @@ from ingest.validate import (
     UNKNOWN_TENANT,
     Limits,
     Validator,
-    topic_for,
 )
+from parkflow.errors import PayloadError, RegistryError, UnitError
+from parkflow.model import Direction, MeterKind, Reading, Rejection, message_id
+from parkflow.registry import SAMPLE_REGISTRY, load_registry, parse_registry
+from parkflow.timeunits import HOUR_MS
+from parkflow.topics import topic_for
+from parkflow.units import canonical_unit, convert, factor
+from service.rollups.counters import Interval, bucketize, counter_step, intervals, normalise_series
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = 1_795_000_000_000  # a fixed "received" time, epoch ms
@@ -826,7 +820,7 @@ def test_registry_unreadable_file(tmp_path: Path) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "parkflow.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

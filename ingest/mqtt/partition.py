@@ -27,9 +27,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ingest.registry import Registry
+from parkflow.registry import Registry
+from parkflow.topics import ALL_READINGS, tenant_topics
 
-CATCH_ALL = "ip/+/+/+/readings"
+CATCH_ALL = ALL_READINGS
 MAX_MEMBERS = 64
 _PARTITION = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{1,2})\s*$")
 _LAYOUT_BITS = 62  # fits the stores' integer state
@@ -60,8 +61,7 @@ class Partition:
         return f"{self.member}/{self.members}"
 
 
-def tenant_filter(park: str, tenant: str) -> str:
-    return f"ip/{park}/{tenant}/+/readings"
+tenant_filter = tenant_topics
 
 
 def _score(park: str, tenant: str, member: int) -> bytes:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ingest.errors import PayloadError
 from ingest.parse.json_payload import RawReading, parse_json
+from parkflow.errors import PayloadError
 
 Parser = Callable[[bytes, int, int], list[RawReading | PayloadError]]
 

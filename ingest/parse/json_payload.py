@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import orjson
 
-from ingest.errors import PayloadError
+from parkflow.errors import PayloadError
 
 # Stable reason codes, also the Prometheus label values and the quarantine tag.
 NOT_UTF8 = "not_utf8"

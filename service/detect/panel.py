@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ingest.registry.registry import Registry
+from parkflow.registry.registry import Registry
 
 HOUR_S = 3600
 WINDOW_SLICE = 1_000_000  # rows converted at once when cutting the window

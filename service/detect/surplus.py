@@ -24,10 +24,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ingest.model import Direction
-from ingest.registry.registry import Registry
-from ingest.registry.schema import Meter, Park, Tenant
-from ingest.units import canonical_unit
+from parkflow.model import Direction
+from parkflow.registry.registry import Registry
+from parkflow.registry.schema import Meter, Park, Tenant
+from parkflow.units import canonical_unit
 from service.detect.panel import FloatArray, IntArray, Panel, build_panels
 from service.detect.text import fmt_hours, fmt_qty
 from service.knowledge.schema import Knowledge

@@ -29,11 +29,10 @@ from pydantic import (
     model_validator,
 )
 
-from ingest.errors import ParkflowError, UnitError
-from ingest.problems import message, where
-from ingest.registry.schema import Coupling, Destination, ResourceName
-from ingest.units import CANONICAL_BY_FAMILY, canonical_unit, factor
-from ingest.yaml_load import load_yaml, yaml_problem
+from parkflow.errors import ConfigError, UnitError
+from parkflow.registry.schema import Coupling, Destination, ResourceName
+from parkflow.units import CANONICAL_BY_FAMILY, canonical_unit, factor
+from parkflow.yamlfile import load_yaml, message, where, yaml_problem
 
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 # A family ("waste") or a full resource name ("waste.fly_ash"): the most specific entry wins.
@@ -42,12 +41,11 @@ _T = TypeVar("_T")
 UseName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
-class KnowledgeError(ParkflowError):
+class KnowledgeError(ConfigError):
     """The knowledge files are unreadable or invalid; carries every problem with its place."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(f"knowledge: {len(problems)} problem(s)\n" + "\n".join(problems))
+        super().__init__("knowledge", problems)
 
 
 class _Model(BaseModel):

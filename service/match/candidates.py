@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ingest.model import Direction
-from ingest.registry.schema import Meter, Park, Tenant
+from parkflow.model import Direction
+from parkflow.registry.schema import Meter, Park, Tenant
 from service.detect.panel import FloatArray, IntArray, Panel, bucket_sums
 from service.detect.surplus import EPS, Streams, Surplus
 from service.knowledge.schema import Knowledge, Rule

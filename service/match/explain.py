@@ -7,7 +7,7 @@ resolution, and what that is worth; every figure in it is a field of the Opportu
 
 from __future__ import annotations
 
-from ingest.registry.schema import Meter, Tenant
+from parkflow.registry.schema import Meter, Tenant
 from service.detect.surplus import Surplus, stream_phrase
 from service.detect.text import fmt_hours, fmt_qty, fmt_vnd
 from service.knowledge.schema import Knowledge, Rule

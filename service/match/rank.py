@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ingest.registry.registry import Registry
-from ingest.units import canonical_unit
+from parkflow.registry.registry import Registry
+from parkflow.units import canonical_unit
 from service.detect.panel import Panel, build_panels
 from service.detect.surplus import EPS, Surplus, available_streams
 from service.knowledge.schema import Knowledge, Rule

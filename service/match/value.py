@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ingest.registry.schema import Meter
-from ingest.units import canonical_unit
+from parkflow.registry.schema import Meter
+from parkflow.units import canonical_unit
 from service.knowledge.schema import Knowledge, Rule
 from service.match.candidates import Sides
 from service.match.opportunity import Value

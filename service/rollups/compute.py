@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ingest.counters import HOUR_MS, Interval, bucketize, intervals
-from ingest.model import Direction, MeterKey, MeterKind
-from ingest.registry.schema import Meter
-from ingest.store.base import DAY_MS, HOURS_PER_DAY, DayRollup, Point
+from parkflow.model import Direction, MeterKey, MeterKind
+from parkflow.registry.schema import Meter
+from parkflow.store.base import DayRollup, Point
+from parkflow.timeunits import DAY_MS, HOUR_MS, HOURS_PER_DAY
+from service.rollups.counters import Interval, bucketize, intervals
 
 NAN = math.nan
 

@@ -25,11 +25,11 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ingest.counters import HOUR_MS
-from ingest.errors import PermanentWriteError, StoreError
-from ingest.model import Direction, MeterKey
-from ingest.registry.registry import Registry
-from ingest.store.base import DAY_MS, DayRollup, MeterRange, RangeData, Store
+from parkflow.errors import StoreError, StoreRejected
+from parkflow.model import Direction, MeterKey
+from parkflow.registry.registry import Registry
+from parkflow.store.base import DayRollup, MeterRange, RangeData, Store
+from parkflow.timeunits import DAY_MS, HOUR_MS
 from service.rollups.compute import (
     MeterMaths,
     hour_quantities,
@@ -292,7 +292,7 @@ class RollupWorker:
         if rows:
             try:
                 self.store.write_rollups(rows)
-            except PermanentWriteError:
+            except StoreRejected:
                 rows = self._write_one_by_one(rows)
         stats.rows_written += len(rows)
 
@@ -302,7 +302,7 @@ class RollupWorker:
         for row in rows:
             try:
                 self.store.write_rollups([row])
-            except PermanentWriteError as exc:
+            except StoreRejected as exc:
                 log.error(
                     "store refused a day rollup; skipping it",
                     extra={

@@ -25,12 +25,11 @@ from typing import Literal
 
 import numpy as np
 
-from ingest.model import MeterKind
-from ingest.registry.schema import Meter, Park
-from ingest.validate import topic_for
+from parkflow.model import MeterKind
+from parkflow.registry.schema import Meter, Park
+from parkflow.timeunits import DAY_MS, HOUR_MS
+from parkflow.topics import topic_for
 from service.simulate.profiles import (
-    DAY_MS,
-    HOUR_MS,
     Clock,
     FloatArray,
     IntArray,

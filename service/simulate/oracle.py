@@ -24,12 +24,13 @@ from typing import Literal
 
 import numpy as np
 
-from ingest.model import Direction
-from ingest.registry.schema import Meter, Park, Tenant
-from ingest.units import canonical_unit
+from parkflow.model import Direction
+from parkflow.registry.schema import Meter, Park, Tenant
+from parkflow.timeunits import HOUR_MS
+from parkflow.units import canonical_unit
 from service.knowledge.schema import Knowledge, Rule
 from service.simulate.flows import expected_hourly
-from service.simulate.profiles import HOUR_MS, FloatArray, IntArray, Profile, clock
+from service.simulate.profiles import FloatArray, IntArray, Profile, clock
 
 Reason = Literal[
     "already_exchanged",

@@ -14,11 +14,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from parkflow.timeunits import DAY_MS
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 YEAR_DAYS = 365.25
 
 

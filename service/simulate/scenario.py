@@ -1,6 +1,6 @@
 """Seeded scenarios of the fictional Song Lam park: registry, flow profiles, planted faults. Pure.
 
-The default scenario is the sample registry (``ingest/registry/sample_park.yaml``) as it is,
+The default scenario is the sample registry (``parkflow/registry/sample_park.yaml``) as it is,
 with the flows its comments promise: the planted opportunities flow, the planted
 non-opportunities fail for their stated reason (quality, distance, timing, size, an exchange
 already in place). A seed redraws what varies in a real park: levels, noise, weekly and
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ingest.model import MeterKind
-from ingest.registry.schema import Park, RegistryFile
+from parkflow.model import MeterKind
+from parkflow.registry.schema import Park, RegistryFile
 from service.detect.panel import window_bounds
 from service.knowledge.schema import Knowledge
 from service.simulate.flows import Fault

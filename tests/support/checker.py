@@ -43,10 +43,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.model import Reading
-from ingest.registry import SAMPLE_REGISTRY, Registry, load_registry
-from ingest.store.base import ReadingQuery, Store
-from ingest.validate import topic_for
+from parkflow.model import Reading
+from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
+from parkflow.store.base import ReadingQuery, Store
+from parkflow.topics import topic_for
 
 REFUSED = 0x80  # PUBACK reason codes from here up mean the broker did not accept the message
 NO_MATCHING_SUBSCRIBERS = 0x10  # accepted, but nobody subscribed: the message went nowhere

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.store.influx import InfluxStore
+from parkflow.store.influx import InfluxStore
 from tests.support.ports import free_port
 
 INFLUXD = os.environ.get("PARKFLOW_INFLUXD", "/usr/bin/influxd")

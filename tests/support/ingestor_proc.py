@@ -25,6 +25,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from parkflow.registry import SAMPLE_REGISTRY
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,8 +87,7 @@ class IngestorProcess:
             self.env["PARKFLOW_INFLUX_DATABASE"] = influx_database or "parkflow"
         self.sqlite_path = sqlite_path or self.workdir / f"{self.name}.sqlite"
         self.env["PARKFLOW_SQLITE_PATH"] = str(self.sqlite_path)
-        if registry is not None:
-            self.env["PARKFLOW_REGISTRY"] = str(registry)
+        self.env["PARKFLOW_REGISTRY"] = str(registry or SAMPLE_REGISTRY)
         if username is not None:
             self.env["PARKFLOW_MQTT_USERNAME"] = username
             self.env["PARKFLOW_MQTT_PASSWORD"] = password or ""
@@ -117,7 +117,7 @@ class IngestorProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "ingest"],
+                [sys.executable, "-m", "parkflow.cli", "ingest"],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from ingest.model import PHYSICAL_LIMIT, MeterKind
+from parkflow.model import PHYSICAL_LIMIT, MeterKind
+from parkflow.timeunits import HOUR_MS
 
-HOUR_MS = 3_600_000
 ROLLOVER_PLAUSIBLE = 0.5  # a wrap may not account for more than half the register
 
 

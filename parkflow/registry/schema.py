@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from ingest.errors import UnitError
-from ingest.model import Direction, MeterKind
-from ingest.units import canonical_unit, factor
+from parkflow.errors import UnitError
+from parkflow.model import Direction, MeterKind
+from parkflow.units import canonical_unit, factor
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")]

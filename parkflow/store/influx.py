@@ -2,13 +2,13 @@
 
 Only ``/write``, ``/query`` and ``/ping`` are used, so the same code talks to InfluxDB 1.x and
 to the v1-compatible endpoints of 2.x/3.x (``token`` then authenticates). The point layout is
-documented in ``ingest.store.lineprotocol`` and docs/schema.md.
+documented in ``parkflow.store.lineprotocol`` and docs/schema.md.
 
 Errors are mapped where httpx meets us: anything that may succeed later without changing the
 data (connection refused, timeouts, 5xx, 429, 401/403, 404 database not found, ...) is a
-``RetryableWriteError`` so that nothing is acknowledged and dropped because of an outage or an
+``StoreUnavailable`` so that nothing is acknowledged and dropped because of an outage or an
 operator mistake; only a rejection of the points themselves (HTTP 400: unparsable point, field
-type conflict, partial write; 413: body too large) is a ``PermanentWriteError``.
+type conflict, partial write; 413: body too large) is a ``StoreRejected``.
 
 Reads for the rollup worker are batched: InfluxQL takes several ``;``-separated statements per
 request and a tag condition may name hundreds of meters, so a cycle over thousands of meters
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError
-from ingest.model import (
+from parkflow.errors import StoreError, StoreRejected, StoreUnavailable
+from parkflow.model import (
     Direction,
     MeterKey,
     QuarantinedMessage,
@@ -41,9 +41,7 @@ from ingest.model import (
     WriteBatch,
     message_id,
 )
-from ingest.store.base import (
-    DAY_MS,
-    HOURS_PER_DAY,
+from parkflow.store.base import (
     Clock,
     DayRollup,
     MeterRange,
@@ -55,7 +53,7 @@ from ingest.store.base import (
     dedupe_points,
     wall_clock_ms,
 )
-from ingest.store.lineprotocol import (
+from parkflow.store.lineprotocol import (
     CHANGE,
     MAX_TIME_MS,
     METER_TAGS,
@@ -80,6 +78,7 @@ from ingest.store.lineprotocol import (
     state_line,
     unpack_hours,
 )
+from parkflow.timeunits import DAY_MS, HOUR_MS, HOURS_PER_DAY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +88,7 @@ _STAMPS_KEPT = 200_000  # quarantine records whose stamp is remembered for rewri
 _KEYS_PER_STATEMENT = 500  # meters named in one WHERE clause
 _STATEMENTS_PER_REQUEST = 30
 # Neighbours are looked for within these distances of a range first, then without bound.
-_NEIGHBOUR_WINDOWS_MS = (2 * 3_600_000, 2 * DAY_MS)
+_NEIGHBOUR_WINDOWS_MS = (2 * HOUR_MS, 2 * DAY_MS)
 
 
 def quote_ident(name: str) -> str:
@@ -243,7 +242,7 @@ class InfluxStore(Store):
                 for m in batch.messages
             ]
         except LineProtocolError as exc:
-            raise PermanentWriteError(f"cannot write to InfluxDB: {exc}") from exc
+            raise StoreRejected(f"cannot write to InfluxDB: {exc}") from exc
         return groups, records
 
     def _stamp(self, identity: str, received_ms: int) -> int:
@@ -271,7 +270,7 @@ class InfluxStore(Store):
         try:
             return change_lines(batch.readings, self._writer, lambda: self._clock.stamp(written))
         except LineProtocolError as exc:  # the same ids already passed as reading tags
-            raise PermanentWriteError(f"cannot write to InfluxDB: {exc}") from exc
+            raise StoreRejected(f"cannot write to InfluxDB: {exc}") from exc
 
     def _chunks(self, lines: Sequence[str]) -> Iterator[bytes]:
         """Request bodies of at most ``max_points`` lines and ``max_body_bytes`` bytes."""
@@ -320,7 +319,7 @@ class InfluxStore(Store):
         futures = [pool.submit(self._post_in_order, g, precision) for g in groups]
         failed = [e for e in (f.exception() for f in futures) if e is not None]
         if failed:
-            permanent = [e for e in failed if isinstance(e, PermanentWriteError)]
+            permanent = [e for e in failed if isinstance(e, StoreRejected)]
             raise (permanent or failed)[0]
 
     def _post_lines(self, lines: Sequence[str], precision: str) -> None:
@@ -338,16 +337,16 @@ class InfluxStore(Store):
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise RetryableWriteError(f"InfluxDB {path} timed out: {exc!r}") from exc
+            raise StoreUnavailable(f"InfluxDB {path} timed out: {exc!r}") from exc
         except httpx.HTTPError as exc:
-            raise RetryableWriteError(f"InfluxDB {path} unreachable: {exc!r}") from exc
+            raise StoreUnavailable(f"InfluxDB {path} unreachable: {exc!r}") from exc
         if response.is_success:
             return response
         message = _error_message(response)
         error = f"InfluxDB {path} answered {response.status_code}: {message}"
         if response.status_code in (400, 413):
-            raise PermanentWriteError(error)
-        raise RetryableWriteError(error)
+            raise StoreRejected(error)
+        raise StoreUnavailable(error)
 
     def _ensure_database(self) -> None:
         """Idempotent ``CREATE DATABASE``, sent before the first write or read rather than in
@@ -360,12 +359,12 @@ class InfluxStore(Store):
         try:
             results = response.json().get("results", [])
         except ValueError as exc:
-            raise RetryableWriteError(
+            raise StoreUnavailable(
                 f"InfluxDB {q!r}: unexpected answer {response.text[:200]!r}"
             ) from exc
         for result in results:
             if "error" in result:  # e.g. a user without admin rights: an operator problem
-                raise RetryableWriteError(f"InfluxDB {q!r} failed: {result['error']}")
+                raise StoreUnavailable(f"InfluxDB {q!r} failed: {result['error']}")
         with self._lock:
             self._create_database = False
 
@@ -389,7 +388,7 @@ class InfluxStore(Store):
         if self._create_database:
             try:
                 self._ensure_database()
-            except RetryableWriteError as exc:
+            except StoreUnavailable as exc:
                 raise StoreError(str(exc)) from exc
         params = {
             "db": self.database,
@@ -405,7 +404,7 @@ class InfluxStore(Store):
             response = self._request(
                 "POST", "/query", params=params, data={"q": q}, headers=headers
             )
-        except (RetryableWriteError, PermanentWriteError) as exc:
+        except (StoreUnavailable, StoreRejected) as exc:
             raise StoreError(f"InfluxDB query failed: {exc}") from exc
         return response
 
@@ -671,7 +670,7 @@ class InfluxStore(Store):
         try:
             lines = [rollup_line(r) for r in rows]
         except LineProtocolError as exc:
-            raise PermanentWriteError(f"cannot write rollups to InfluxDB: {exc}") from exc
+            raise StoreRejected(f"cannot write rollups to InfluxDB: {exc}") from exc
         if self._create_database:
             self._ensure_database()
         self._post_lines(lines, "ms")
@@ -770,7 +769,7 @@ class InfluxStore(Store):
         try:
             line = state_line(name, value, self._clock.stamp(self._wall()))
         except LineProtocolError as exc:
-            raise PermanentWriteError(f"cannot write state to InfluxDB: {exc}") from exc
+            raise StoreRejected(f"cannot write state to InfluxDB: {exc}") from exc
         if self._create_database:
             self._ensure_database()
         self._post_lines([line], "ns")

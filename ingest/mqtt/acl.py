@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ingest.registry import Registry
-from ingest.validate import topic_for
+from parkflow.registry import Registry
+from parkflow.topics import topic_for
 
 DEFAULT_INGEST_USERS = ("parkflow-ingest-1", "parkflow-ingest-2")
 _INGEST_USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")

@@ -17,10 +17,9 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ingest.errors import PermanentWriteError, RetryableWriteError, StoreError, WriteError
-from ingest.model import Direction, MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
-from ingest.store.base import (
-    HOURS_PER_DAY,
+from parkflow.errors import StoreError, StoreRejected, StoreUnavailable
+from parkflow.model import Direction, MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
+from parkflow.store.base import (
     Clock,
     DayRollup,
     MeterRange,
@@ -31,6 +30,7 @@ from ingest.store.base import (
     touched_hours,
     wall_clock_ms,
 )
+from parkflow.timeunits import HOURS_PER_DAY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -203,7 +203,7 @@ def migrate(conn: sqlite3.Connection) -> None:
             raise
 
 
-def _write_error(exc: Exception) -> WriteError:
+def _write_error(exc: Exception) -> StoreError:
     """Map what sqlite3 raised during a write to retryable or permanent."""
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
@@ -212,8 +212,8 @@ def _write_error(exc: Exception) -> WriteError:
             code is None and any(m in message for m in _RETRYABLE_MESSAGES)
         )
         if retryable:
-            return RetryableWriteError(f"SQLite write failed, may succeed later: {exc}")
-    return PermanentWriteError(f"SQLite rejected the batch: {exc!r}")
+            return StoreUnavailable(f"SQLite write failed, may succeed later: {exc}")
+    return StoreRejected(f"SQLite rejected the batch: {exc!r}")
 
 
 class SqliteStore(Store):
@@ -554,7 +554,7 @@ class SqliteStore(Store):
             try:
                 self._conn.execute("SELECT 1").fetchone()
             except sqlite3.Error as exc:
-                raise RetryableWriteError(f"SQLite store unusable: {exc}") from exc
+                raise StoreUnavailable(f"SQLite store unusable: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

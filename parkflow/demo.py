@@ -17,15 +17,16 @@ from pathlib import Path
 import pandas as pd
 
 from ingest.pipeline import Ingestor
-from ingest.registry import SAMPLE_REGISTRY, Registry, load_registry
 from ingest.settings import IngestSettings
-from ingest.store import ReadingQuery, SqliteStore
-from service.detection import run_detection
+from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
+from parkflow.store import ReadingQuery, SqliteStore
+from parkflow.tables import opportunities_table
+from parkflow.timeunits import DAY_MS
 from service.knowledge import load_knowledge
+from service.results import State
 from service.rollups import RollupWorker
+from service.runs import run_detection
 from service.simulate import STEP_MS, default_scenario, generate, plan_messages
-from service.state import State
-from service.views import opportunities_table
 
 
 def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
@@ -44,7 +45,7 @@ def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
     gen = generate(
         scenario.park,
         scenario.profiles,
-        end - days * 86_400_000,
+        end - days * DAY_MS,
         end,
         noise_seed=scenario.noise_seed,
         faults=scenario.faults,

@@ -1,4 +1,4 @@
-"""YAML for the files people edit by hand (the registry, the knowledge files).
+"""YAML files people edit by hand (the registry, the knowledge files), read and checked.
 
 PyYAML's safe loader lets a repeated key silently replace the first one: a second ``meters:``
 under a tenant dropped its meters and ``parkflow registry check`` still said OK. These files are
@@ -7,7 +7,7 @@ read with a loader that refuses the repeat instead, and both loaders word YAML p
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import yaml
@@ -75,3 +75,41 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
     if isinstance(exc, DuplicateKeyError):
         return f"{at}: {problem}"
     return f"{at}: YAML syntax: {problem}"
+
+
+# Readable validation problems for those files, checked by pydantic: where the problem is,
+# by path and entry name, and what it is.
+
+NameOf = Callable[[dict[str, Any]], str | None]
+
+
+def entry_id(node: dict[str, Any]) -> str | None:
+    return str(node["id"]) if "id" in node else None
+
+
+def message(err: Any) -> str:
+    """pydantic's message for one error, without its prefixes; extra keys read as typos."""
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (typo?)"
+    return msg
+
+
+def where(data: Any, loc: tuple[Any, ...], name_of: NameOf = entry_id) -> str:
+    """A path such as ``parks[0] (hp).tenants[1] (dye).meters[0].unit``, naming each entry."""
+    parts: list[str] = []
+    node = data
+    for key in loc:
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            if isinstance(node, dict):
+                name = name_of(node)
+                if name:
+                    parts.append(f" ({name})")
+        else:
+            parts.append(("." if parts else "") + str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"

@@ -7,11 +7,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from ingest.errors import RegistryError
-from ingest.problems import message, where
-from ingest.registry.registry import Registry
-from ingest.registry.schema import RegistryFile
-from ingest.yaml_load import load_yaml, yaml_problem
+from parkflow.errors import RegistryError
+from parkflow.registry.registry import Registry
+from parkflow.registry.schema import RegistryFile
+from parkflow.yamlfile import load_yaml, message, where, yaml_problem
 
 
 def load_registry(path: str | Path) -> Registry:

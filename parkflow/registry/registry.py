@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ingest.model import PHYSICAL_LIMIT, MeterKey
-from ingest.registry.schema import Meter, Park, RegistryFile, Tenant
+from parkflow.model import PHYSICAL_LIMIT, MeterKey
+from parkflow.registry.schema import Meter, Park, RegistryFile, Tenant
 
 
 @dataclass(frozen=True, slots=True)

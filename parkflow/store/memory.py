@@ -7,8 +7,8 @@ import threading
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from ingest.model import MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
-from ingest.store.base import (
+from parkflow.model import MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
+from parkflow.store.base import (
     Clock,
     DayRollup,
     ReadingQuery,

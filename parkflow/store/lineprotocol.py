@@ -78,8 +78,9 @@ import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from ingest.model import MeterKey, QuarantinedMessage, Reading, Rejection
-from ingest.store.base import HOURS_PER_DAY, DayRollup
+from parkflow.model import MeterKey, QuarantinedMessage, Reading, Rejection
+from parkflow.store.base import DayRollup
+from parkflow.timeunits import HOUR_MS, HOURS_PER_DAY
 
 READING = "reading"
 QUARANTINE = "quarantine"
@@ -351,7 +352,6 @@ def _meter_tags(key: MeterKey) -> str:
 
 
 MAX_CHANGE_FIELD_CHARS = 32_000  # well under InfluxDB's 64 KB per string field
-_HOUR_MS = 3_600_000
 
 
 def change_lines(readings: Iterable[Reading], writer: str, stamp: Callable[[], int]) -> list[str]:
@@ -367,7 +367,7 @@ def change_lines(readings: Iterable[Reading], writer: str, stamp: Callable[[], i
         hours = hours_of.get(key)
         if hours is None:
             hours_of[key] = hours = set()
-        hours.add(r.ts_ms // _HOUR_MS)
+        hours.add(r.ts_ms // HOUR_MS)
     Nested = dict[str, dict[str, dict[str, list[int]]]]
     nested: Nested = {}
     for (park, tenant, meter), hours in hours_of.items():
@@ -398,7 +398,7 @@ def change_lines(readings: Iterable[Reading], writer: str, stamp: Callable[[], i
 def parse_change_keys(text: str) -> list[tuple[MeterKey, int]]:
     """Inverse of ``change_lines``' field: (meter, hour_ms) pairs."""
     return [
-        (MeterKey(park, tenant, meter), int(hour) * _HOUR_MS)
+        (MeterKey(park, tenant, meter), int(hour) * HOUR_MS)
         for park, tenants in json.loads(text).items()
         for tenant, meters in tenants.items()
         for meter, hours in meters.items()

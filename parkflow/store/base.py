@@ -15,14 +15,12 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ingest.model import Direction, MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
+from parkflow.model import Direction, MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
+from parkflow.timeunits import HOUR_MS, HOURS_PER_DAY
 
 if TYPE_CHECKING:  # pandas is imported lazily: the ingestor never needs it
     import pandas as pd
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-HOURS_PER_DAY = 24
 HOUR_COLUMNS = tuple(f"h{i:02d}" for i in range(HOURS_PER_DAY))
 ROLLUP_COLUMNS = (
     "park",
@@ -213,7 +211,7 @@ class Store(ABC):
     """Durable storage of readings and quarantined input, plus rollups and their bookkeeping.
 
     ``write`` returns only when everything in the batch is durable; it raises
-    ``RetryableWriteError`` or ``PermanentWriteError`` otherwise. Writing the same reading
+    ``StoreUnavailable`` or ``StoreRejected`` otherwise. Writing the same reading
     again (same park, tenant, meter, ts_ms) replaces it: the store is idempotent. So are
     quarantine records: a rejection is identified by (message_id, index) and a message by its
     message_id, and reads return one of each however often they were written.
@@ -249,7 +247,7 @@ class Store(ABC):
 
     @abstractmethod
     def ping(self) -> None:
-        """Raise ``RetryableWriteError`` when the store cannot be reached."""
+        """Raise ``StoreUnavailable`` when the store cannot be reached."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.errors import ParkflowError, RegistryError
+from parkflow.errors import ParkflowError, RegistryError
 
 if TYPE_CHECKING:
     from service.settings import ServiceSettings
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.app import serve
-    from ingest.logs import setup_logging
     from ingest.settings import IngestSettings
+    from parkflow.logs import setup_logging
 
     overrides = {k: v for k, v in (("registry", args.registry),) if v is not None}
     settings = IngestSettings(**overrides)
@@ -30,7 +30,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_registry_check(args: argparse.Namespace) -> int:
-    from ingest.registry import load_registry
+    from parkflow.registry import load_registry
 
     try:
         reg = load_registry(args.file)
@@ -48,8 +48,8 @@ def _cmd_registry_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_registry_acl(args: argparse.Namespace) -> int:
-    from ingest.acl import DEFAULT_INGEST_USERS, mosquitto_acl
-    from ingest.registry import load_registry
+    from ingest.mqtt.acl import DEFAULT_INGEST_USERS, mosquitto_acl
+    from parkflow.registry import load_registry
 
     try:
         reg = load_registry(args.file)
@@ -67,7 +67,7 @@ def _cmd_registry_acl(args: argparse.Namespace) -> int:
 
 def _cmd_registry_partition(args: argparse.Namespace) -> int:
     from ingest.mqtt.partition import MAX_MEMBERS, describe
-    from ingest.registry import load_registry
+    from parkflow.registry import load_registry
 
     if not 1 <= args.ingestors <= MAX_MEMBERS:
         print(f"--ingestors takes 1 to {MAX_MEMBERS}", file=sys.stderr)
@@ -89,7 +89,7 @@ def _service_settings(args: argparse.Namespace) -> ServiceSettings:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ingest.logs import setup_logging
+    from parkflow.logs import setup_logging
     from service.app import serve
 
     settings = _service_settings(args)
@@ -98,7 +98,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from ingest.logs import setup_logging
+    from parkflow.logs import setup_logging
     from service.app import detect_now
 
     setup_logging("text", level=30)
@@ -110,15 +110,14 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 def _cmd_rebuild(args: argparse.Namespace) -> int:
     import time
 
-    from ingest.app import store_from_settings
-    from ingest.registry import load_registry
+    from parkflow.store import store_from_settings
     from service.rollups import RollupWorker
 
     settings = _service_settings(args)
     store = store_from_settings(settings)
     try:
         end = int(time.time() * 1000) + 86_400_000
-        stats = RollupWorker(store, load_registry(settings.registry)).rebuild(
+        stats = RollupWorker(store, settings.load_registry()).rebuild(
             end - int((args.days + 1) * 86_400_000), end
         )
     finally:
@@ -131,8 +130,8 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from service.state import State
-    from service.views import opportunities_table, surpluses_table
+    from parkflow.tables import opportunities_table, surpluses_table
+    from service.results import State
 
     state = State(_service_settings(args).state_path)
     try:
@@ -163,12 +162,12 @@ def _when(ms: int | None) -> str:
 def _cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ingest.app import store_from_settings
-    from ingest.errors import PayloadError
     from ingest.importer import CsvMapping, count_rows, import_csv
-    from ingest.registry import load_registry
     from ingest.settings import IngestSettings
-    from ingest.validate import Limits, Validator, topic_for
+    from ingest.validate import Limits, Validator
+    from parkflow.errors import InputError, PayloadError
+    from parkflow.store import store_from_settings
+    from parkflow.topics import topic_for
 
     settings = IngestSettings(**({"registry": args.registry} if args.registry else {}))
     try:
@@ -188,7 +187,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         encoding=args.encoding,
     )
     limits = Limits(horizon_ms=int(args.horizon_days * 86_400_000))
-    registry = load_registry(settings.registry)
+    registry = settings.load_registry()
     try:
         Validator(registry).resolve(topic_for(park, tenant, meter))  # before a long count
         # Counted by the importer's own reader: rows, not lines, in the file's encoding.
@@ -196,7 +195,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     except PayloadError as exc:
         print(f"{args.meter}: {exc.detail}", file=sys.stderr)
         return 2
-    except (ValueError, OSError) as exc:
+    except (InputError, ValueError, OSError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     store = store_from_settings(settings)
@@ -216,7 +215,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     except PayloadError as exc:
         print(f"{args.meter}: {exc.detail}", file=sys.stderr)
         return 2
-    except (ValueError, OSError) as exc:
+    except (InputError, ValueError, OSError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     finally:
@@ -237,7 +236,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from service.demo import run_demo
+    from parkflow.demo import run_demo
 
     return run_demo(days=args.days, workdir=args.dir)
 
@@ -245,7 +244,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import time
 
-    from ingest.registry import SAMPLE_REGISTRY, load_registry
+    from parkflow.registry import SAMPLE_REGISTRY, load_registry
     from service.knowledge import load_knowledge
     from service.simulate.flows import STEP_MS, generate, plan_messages
     from service.simulate.scenario import build_scenario

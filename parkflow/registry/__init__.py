@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from ingest.registry.load import load_registry, parse_registry
-from ingest.registry.registry import Registry, ResolvedMeter
-from ingest.registry.schema import Meter, Park, RegistryFile, Tenant
+from parkflow.registry.load import load_registry, parse_registry
+from parkflow.registry.registry import Registry, ResolvedMeter
+from parkflow.registry.schema import Meter, Park, RegistryFile, Tenant
 
 SAMPLE_REGISTRY = Path(__file__).with_name("sample_park.yaml")
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import pint
 
-from ingest.errors import UnitError
+from parkflow.errors import UnitError
 
 _UREG: pint.UnitRegistry[float] = pint.UnitRegistry()
 _UREG.define("m3 = meter ** 3")

@@ -13,19 +13,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ingest.registry import Registry
-from ingest.store import Store
+from parkflow.registry import Registry
+from parkflow.store import Store
+from parkflow.timeunits import DAY_MS, HOUR_MS
 from service.detect import Surplus, build_panels_from_days, find_surpluses
 from service.events import Event, diff, snapshots
 from service.knowledge import Knowledge
 from service.match import Opportunity, match
-from service.state import State
+from service.results import State
 
 log = logging.getLogger("parkflow.service")
 
 HOUR_COLUMNS = [f"h{i:02d}" for i in range(24)]
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
