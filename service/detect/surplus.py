@@ -30,7 +30,7 @@ from parkflow.registry.schema import Meter, Park, Tenant
 from parkflow.units import canonical_unit
 from service.detect.panel import FloatArray, IntArray, Panel, build_panels
 from service.detect.text import fmt_hours, fmt_qty
-from service.knowledge.schema import Knowledge
+from service.knowledge import Knowledge
 
 SurplusKind = Literal["stream", "temporal"]
 EPS = 1e-9  # below this a day's quantity counts as nothing (float dust from subtraction)

@@ -20,7 +20,7 @@ from parkflow.model import Direction
 from parkflow.registry.schema import Meter, Park, Tenant
 from service.detect.panel import FloatArray, IntArray, Panel, bucket_sums
 from service.detect.surplus import EPS, Streams, Surplus
-from service.knowledge.schema import Knowledge, Rule
+from service.knowledge import Knowledge, Rule
 
 COUPLINGS = ("hour", "day", "week", "month")
 DAYS_PER_BUCKET = {"week": 7, "month": 30}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from parkflow.registry.schema import Meter, Tenant
 from service.detect.surplus import Surplus, stream_phrase
 from service.detect.text import fmt_hours, fmt_qty, fmt_vnd
-from service.knowledge.schema import Knowledge, Rule
+from service.knowledge import Knowledge, Rule
 from service.match.opportunity import Opportunity
 
 _COUPLING = {

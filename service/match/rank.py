@@ -12,7 +12,7 @@ from parkflow.registry.registry import Registry
 from parkflow.units import canonical_unit
 from service.detect.panel import Panel, build_panels
 from service.detect.surplus import EPS, Surplus, available_streams
-from service.knowledge.schema import Knowledge, Rule
+from service.knowledge import Knowledge, Rule
 from service.match.candidates import (
     Sides,
     build_sides,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from parkflow.registry.schema import Meter
 from parkflow.units import canonical_unit
-from service.knowledge.schema import Knowledge, Rule
+from service.knowledge import Knowledge, Rule
 from service.match.candidates import Sides
 from service.match.opportunity import Value
 

@@ -28,7 +28,7 @@ from parkflow.model import Direction
 from parkflow.registry.schema import Meter, Park, Tenant
 from parkflow.timeunits import HOUR_MS
 from parkflow.units import canonical_unit
-from service.knowledge.schema import Knowledge, Rule
+from service.knowledge import Knowledge, Rule
 from service.simulate.flows import expected_hourly
 from service.simulate.profiles import FloatArray, IntArray, Profile, clock
 

@@ -25,7 +25,7 @@ import yaml
 from parkflow.model import MeterKind
 from parkflow.registry.schema import Park, RegistryFile
 from service.detect.panel import window_bounds
-from service.knowledge.schema import Knowledge
+from service.knowledge import Knowledge
 from service.simulate.flows import Fault
 from service.simulate.oracle import Verdict, classify
 from service.simulate.profiles import (

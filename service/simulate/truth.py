@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from service.knowledge.schema import Knowledge
+from service.knowledge import Knowledge
 from service.simulate.flows import AppliedFault, Plan
 from service.simulate.oracle import Verdict
 from service.simulate.scenario import WINDOW_DAYS, Scenario, detection_window
