@@ -6,6 +6,7 @@ Foreign types (paho messages, HTTP responses, rows) are converted to these at th
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -15,6 +16,19 @@ from typing import NamedTuple
 # the ingestor quarantines it, and meter maths drops a step beyond it (two finite register
 # values must never make an infinite step).
 PHYSICAL_LIMIT = 1e12
+
+
+Point = tuple[int, float]  # (ts_ms, value) of one meter
+
+
+def dedupe_points(points: Iterable[Point]) -> list[Point]:
+    """Sorted by time, one per timestamp, the last given winning, as the stores' identity says
+    (a correction replaces the reading). InfluxDB may also hold two points at one ts_ms when a
+    meter's resource or direction changed."""
+    by_ts: dict[int, float] = {}
+    for ts, value in points:
+        by_ts[ts] = value
+    return sorted(by_ts.items())
 
 
 class Direction(StrEnum):

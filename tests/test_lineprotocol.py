@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 
 from parkflow.errors import StoreRejected
 from parkflow.model import Direction, QuarantinedMessage, Reading, Rejection, WriteBatch, message_id
-from parkflow.store.base import ReadingQuery
 from parkflow.store.influx import InfluxStore, quote_ident
-from parkflow.store.lineprotocol import (
+from parkflow.store.influx.lineprotocol import (
     MAX_TIME_MS,
     LineProtocolError,
     QuarantineClock,
@@ -35,6 +34,7 @@ from parkflow.store.lineprotocol import (
     reading_line,
     rejection_line,
 )
+from parkflow.store.ports import ReadingQuery
 from tests.support.influx import InfluxServer
 
 SETTINGS = settings(

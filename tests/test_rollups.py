@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from parkflow.model import Direction, MeterKey, MeterKind, Reading, WriteBatch
 from parkflow.registry import Registry, parse_registry
 from parkflow.store import InfluxStore, MemoryStore, ReadingQuery, SqliteStore, Store
-from parkflow.store.base import DayRollup
+from parkflow.store.rollup_rows import DayRollup
 from parkflow.timeunits import DAY_MS, HOUR_MS
 from service.rollups.compute import (
     MeterMaths,
@@ -420,7 +420,7 @@ def test_restarted_worker_continues_from_the_watermark(
     store.write(WriteBatch(readings=tuple(series("cum", at(6), at(8), 10 * MIN, seed=2))))
     clock.tick()
     restarted_store = make()
-    assert restarted_store.get_state(WATERMARK) == stats.watermark
+    assert restarted_store.get_checkpoint(WATERMARK) == stats.watermark
     second = RollupWorker(restarted_store, REGISTRY, margin_ms=MARGIN)
     again = second.run_once(clock() + MARGIN)
     assert again.changes == 2

@@ -38,7 +38,8 @@ from parkflow.store import (
     Store,
     open_store,
 )
-from parkflow.store.base import HOUR_COLUMNS, ROLLUP_COLUMNS, DayRollup, MeterRange
+from parkflow.store.ports import MeterRange, read_ranges_one_by_one
+from parkflow.store.rollup_rows import HOUR_COLUMNS, ROLLUP_COLUMNS, DayRollup
 from parkflow.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 from parkflow.timeunits import HOUR_MS
 from tests.support.influx import InfluxServer
@@ -410,7 +411,7 @@ def test_read_ranges_equals_range_by_range(store: Store) -> None:
         MeterRange(key("b"), T0 + far, T0),  # empty range
     ]
     got = store.read_ranges(ranges)
-    assert got == Store.read_ranges(store, ranges)  # the generic, one-by-one answer
+    assert got == read_ranges_one_by_one(store, ranges)  # the generic, one-by-one answer
     assert [g.range for g in got] == ranges
     far_range = got[-2]
     assert (far_range.before, far_range.after) == ((T0 - far, 0.5), (T0 + far, 7.5))
@@ -510,13 +511,44 @@ def test_many_rollups_round_trip(store: Store) -> None:
     assert list(frame["total"]) == [r.total for r in want]
 
 
-def test_state(store: Store) -> None:
-    assert store.get_state("watermark") is None
-    store.set_state("watermark", 5)
-    store.set_state("other", -(2**62))
-    store.set_state("watermark", 3)
-    assert store.get_state("watermark") == 3
-    assert store.get_state("other") == -(2**62)
+def test_checkpoints(store: Store) -> None:
+    assert store.get_checkpoint("watermark") is None
+    store.set_checkpoint("watermark", 5)
+    store.set_checkpoint("other", -(2**62))
+    store.set_checkpoint("watermark", 3)
+    assert store.get_checkpoint("watermark") == 3
+    assert store.get_checkpoint("other") == -(2**62)
+
+
+def test_influx_reads_checkpoints_written_before_they_had_their_own_measurement(
+    influx_server: InfluxServer, influx_store: InfluxStore
+) -> None:
+    influx_store.ping()
+    old = "rollup_state,key=rollups.watermark value=41i 1000000000"
+    response = httpx.post(
+        f"{influx_server.url}/write",
+        params={"db": influx_store.database, "precision": "ns"},
+        content=old,
+    )
+    assert response.status_code == 204
+    assert influx_store.get_checkpoint("rollups.watermark") == 41
+    influx_store.set_checkpoint("rollups.watermark", 42)  # the newer point wins
+    assert influx_store.get_checkpoint("rollups.watermark") == 42
+
+
+def test_sqlite_migration_keeps_the_checkpoints(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    raw = sqlite3.connect(path)
+    for step in MIGRATIONS[:3]:
+        for statement in step:
+            raw.execute(statement)
+    raw.execute("PRAGMA user_version = 3")
+    raw.execute("INSERT INTO state (name, value) VALUES ('rollups.watermark', 7)")
+    raw.commit()
+    raw.close()
+    store = SqliteStore(path)
+    assert store.get_checkpoint("rollups.watermark") == 7
+    store.close()
 
 
 # -- what must fail, and how -----------------------------------------------------------------
@@ -739,7 +771,7 @@ def test_sqlite_migration_marks_existing_readings(tmp_path: Path) -> None:
     ]
     store.close()
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
+    assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
     raw.close()
 
 

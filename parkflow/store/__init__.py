@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from parkflow.store.base import ReadingQuery, Store
 from parkflow.store.influx import InfluxStore
 from parkflow.store.memory import MemoryStore
+from parkflow.store.ports import ReadingQuery, Store
 from parkflow.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:

@@ -1,4 +1,9 @@
-"""A tiny in-memory store: for unit tests of code above the store seam and for the contract suite."""
+"""In-memory stores, one per port, for unit tests of the code above the ports and as the
+reference the contract suite holds the durable backends to. ``MemoryStore`` combines them.
+
+Readings, quarantine and change markers share one class because one ``write`` puts all three
+down together; rollups and checkpoints are written on their own and have classes of their own.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,62 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from parkflow.model import MeterKey, QuarantinedMessage, Reading, Rejection, WriteBatch
-from parkflow.store.base import (
+from parkflow.store.ports import (
     Clock,
-    DayRollup,
+    MeterRange,
+    RangeData,
     ReadingQuery,
-    Store,
-    rollup_frame,
+    read_ranges_one_by_one,
     touched_hours,
     wall_clock_ms,
 )
+from parkflow.store.rollup_rows import DayRollup, rollup_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class MemoryStore(Store):
+class MemoryCheckpoints:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, int] = {}
+
+    def get_checkpoint(self, name: str) -> int | None:
+        with self._lock:
+            return self._values.get(name)
+
+    def set_checkpoint(self, name: str, value: int) -> None:
+        with self._lock:
+            self._values[name] = value
+
+
+class MemoryRollups:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[MeterKey, int], DayRollup] = {}
+
+    def write_rollups(self, rows: Sequence[DayRollup]) -> None:
+        with self._lock:
+            for row in rows:
+                self._rows[(row.key, row.day_ms)] = row
+
+    def get_rollups(self, wanted: Collection[tuple[MeterKey, int]]) -> list[DayRollup]:
+        with self._lock:
+            return [self._rows[w] for w in dict.fromkeys(wanted) if w in self._rows]
+
+    def day_rollups(self, park: str | None, start_ms: int, end_ms: int) -> pd.DataFrame:
+        with self._lock:
+            rows = [
+                r
+                for (key, day), r in self._rows.items()
+                if (park is None or key.park == park) and start_ms <= day < end_ms
+            ]
+        return rollup_frame(rows)
+
+
+class MemoryReadings:
+    """Readings, quarantine and the change markers of their writes."""
+
     def __init__(self, *, clock: Clock = wall_clock_ms) -> None:
         self._lock = threading.Lock()
         self._clock = clock
@@ -30,8 +76,6 @@ class MemoryStore(Store):
         self._rejections: dict[str, Rejection] = {}  # by rid: the first write is kept
         self._messages: dict[str, QuarantinedMessage] = {}
         self._changes: dict[tuple[MeterKey, int], int] = {}  # (meter, hour_ms) -> written_ms
-        self._rollups: dict[tuple[MeterKey, int], DayRollup] = {}
-        self._state: dict[str, int] = {}
         self.writes = 0
 
     def write(self, batch: WriteBatch) -> None:
@@ -48,6 +92,9 @@ class MemoryStore(Store):
                     self._changes[(key, hour)] = written
             self.writes += 1
 
+    def ping(self) -> None:
+        return None
+
     def readings(self, query: ReadingQuery) -> list[Reading]:
         with self._lock:
             items = sorted(self._readings.items())
@@ -60,6 +107,18 @@ class MemoryStore(Store):
             and (query.start_ms is None or r.ts_ms >= query.start_ms)
             and (query.end_ms is None or r.ts_ms < query.end_ms)
         ]
+
+    def neighbours(
+        self, key: MeterKey, start_ms: int, end_ms: int
+    ) -> tuple[Reading | None, Reading | None]:
+        series = self.readings(ReadingQuery(key.park, key.tenant, key.meter))
+        times = [r.ts_ms for r in series]
+        i = bisect.bisect_left(times, start_ms)
+        j = bisect.bisect_left(times, end_ms)
+        return (series[i - 1] if i > 0 else None, series[j] if j < len(series) else None)
+
+    def read_ranges(self, ranges: Sequence[MeterRange]) -> list[RangeData]:
+        return read_ranges_one_by_one(self, ranges)
 
     def quarantined(
         self, reason: str | None = None, since_ms: int | None = None, limit: int = 1000
@@ -91,11 +150,6 @@ class MemoryStore(Store):
                 counts[q.reason] = counts.get(q.reason, 0) + 1
         return counts
 
-    def ping(self) -> None:
-        return None
-
-    # -- change markers ------------------------------------------------------------------------
-
     def changes_since(self, after_ms: int, until_ms: int) -> list[tuple[MeterKey, int]]:
         with self._lock:
             found = {k for k, written in self._changes.items() if after_ms < written <= until_ms}
@@ -105,43 +159,14 @@ class MemoryStore(Store):
         with self._lock:
             self._changes = {k: w for k, w in self._changes.items() if w >= before_ms}
 
-    # -- reads for the rollup worker -----------------------------------------------------------
 
-    def neighbours(
-        self, key: MeterKey, start_ms: int, end_ms: int
-    ) -> tuple[Reading | None, Reading | None]:
-        series = self.readings(ReadingQuery(key.park, key.tenant, key.meter))
-        times = [r.ts_ms for r in series]
-        i = bisect.bisect_left(times, start_ms)
-        j = bisect.bisect_left(times, end_ms)
-        return (series[i - 1] if i > 0 else None, series[j] if j < len(series) else None)
+class MemoryStore(MemoryReadings, MemoryRollups, MemoryCheckpoints):
+    """Every port in memory."""
 
-    # -- rollups -------------------------------------------------------------------------------
+    def __init__(self, *, clock: Clock = wall_clock_ms) -> None:
+        MemoryReadings.__init__(self, clock=clock)  # one lock, shared by all three
+        self._rows: dict[tuple[MeterKey, int], DayRollup] = {}
+        self._values: dict[str, int] = {}
 
-    def write_rollups(self, rows: Sequence[DayRollup]) -> None:
-        with self._lock:
-            for row in rows:
-                self._rollups[(row.key, row.day_ms)] = row
-
-    def get_rollups(self, wanted: Collection[tuple[MeterKey, int]]) -> list[DayRollup]:
-        with self._lock:
-            return [self._rollups[w] for w in dict.fromkeys(wanted) if w in self._rollups]
-
-    def day_rollups(self, park: str | None, start_ms: int, end_ms: int) -> pd.DataFrame:
-        with self._lock:
-            rows = [
-                r
-                for (key, day), r in self._rollups.items()
-                if (park is None or key.park == park) and start_ms <= day < end_ms
-            ]
-        return rollup_frame(rows)
-
-    # -- state ---------------------------------------------------------------------------------
-
-    def get_state(self, name: str) -> int | None:
-        with self._lock:
-            return self._state.get(name)
-
-    def set_state(self, name: str, value: int) -> None:
-        with self._lock:
-            self._state[name] = value
+    def close(self) -> None:
+        return None

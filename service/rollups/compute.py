@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from parkflow.model import Direction, MeterKey, MeterKind
+from parkflow.model import Direction, MeterKey, MeterKind, Point
 from parkflow.registry.schema import Meter
-from parkflow.store.base import DayRollup, Point
+from parkflow.store.rollup_rows import DayRollup
 from parkflow.timeunits import DAY_MS, HOUR_MS, HOURS_PER_DAY
 from service.rollups.counters import Interval, bucketize, intervals
 

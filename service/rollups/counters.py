@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from parkflow.model import PHYSICAL_LIMIT, MeterKind
+from parkflow.model import PHYSICAL_LIMIT, MeterKind, dedupe_points
 from parkflow.timeunits import HOUR_MS
 
 ROLLOVER_PLAUSIBLE = 0.5  # a wrap may not account for more than half the register
@@ -36,14 +36,6 @@ class Interval:
     start_ms: int
     end_ms: int
     quantity: float
-
-
-def normalise_series(points: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Sort by time; for a repeated timestamp the last one given wins, like the stores."""
-    by_ts: dict[int, float] = {}
-    for ts, value in points:
-        by_ts[ts] = value
-    return sorted(by_ts.items())
 
 
 def counter_step(previous: float, current: float, rollover: float | None = None) -> float:
@@ -66,7 +58,7 @@ def intervals(
     integration: str = "trapezoid",
     max_gap_ms: int = HOUR_MS,
 ) -> list[Interval]:
-    series = normalise_series(points)
+    series = dedupe_points(points)
     out: list[Interval] = []
     if kind is MeterKind.CUMULATIVE:
         out = [

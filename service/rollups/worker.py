@@ -24,11 +24,20 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from parkflow.errors import StoreError, StoreRejected
 from parkflow.model import Direction, MeterKey
 from parkflow.registry.registry import Registry
-from parkflow.store.base import DayRollup, MeterRange, RangeData, Store
+from parkflow.store.ports import (
+    ChangeLog,
+    Checkpoints,
+    MeterRange,
+    RangeData,
+    ReadingLog,
+    RollupRepository,
+)
+from parkflow.store.rollup_rows import DayRollup
 from parkflow.timeunits import DAY_MS, HOUR_MS
 from service.rollups.compute import (
     MeterMaths,
@@ -44,6 +53,10 @@ log = logging.getLogger("parkflow.rollups")
 WATERMARK = "rollups.watermark"
 _BEGINNING = -(2**62)  # before any marker: a first run takes everything there is
 NAN = math.nan
+
+
+class RollupStore(ChangeLog, ReadingLog, RollupRepository, Checkpoints, Protocol):
+    """What the worker needs of a store: the markers, the readings, the rows, its watermark."""
 
 
 @dataclass
@@ -91,7 +104,7 @@ class RollupWorker:
 
     def __init__(
         self,
-        store: Store,
+        store: RollupStore,
         registry: Registry,
         margin_ms: int = 30_000,
         *,
@@ -126,7 +139,7 @@ class RollupWorker:
     def run_once(self, now_ms: int) -> RunStats:
         started = time.perf_counter()
         stats = RunStats()
-        watermark = self.store.get_state(WATERMARK)
+        watermark = self.store.get_checkpoint(WATERMARK)
         until = now_ms - self.margin_ms
         after = _BEGINNING if watermark is None else watermark - self.margin_ms
         stats.watermark = watermark
@@ -153,7 +166,7 @@ class RollupWorker:
         work = [w for key in sorted(dirty, key=_order) for w in self._dirty_work(key, dirty[key])]
         self._process(work, stats, expand=True)
         if watermark is None or until > watermark:
-            self.store.set_state(WATERMARK, until)
+            self.store.set_checkpoint(WATERMARK, until)
             stats.watermark = until
         self._prune(until)
         stats.seconds = time.perf_counter() - started

@@ -1,0 +1,122 @@
+"""Day rollups and checkpoints in SQLite (the rollup worker's and the ingestors' state)."""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+from parkflow.model import Direction, MeterKey
+from parkflow.store.rollup_rows import DayRollup, build_rollup_frame
+from parkflow.store.sqlite.connection import Connection, read_error
+from parkflow.timeunits import HOURS_PER_DAY
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class RollupTables(Connection):
+    def write_rollups(self, rows: Sequence[DayRollup]) -> None:
+        values = [
+            (
+                r.day_ms,
+                r.park,
+                r.tenant,
+                r.meter,
+                r.resource,
+                str(r.direction),
+                r.total,
+                r.coverage,
+                _pack_hours(r.hours),
+            )
+            for r in rows
+        ]
+        self._transaction(
+            lambda conn: conn.executemany(
+                "INSERT OR REPLACE INTO rollups (day_ms, park, tenant, meter, resource,"
+                " direction, total, coverage, hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        )
+
+    def get_rollups(self, wanted: Collection[tuple[MeterKey, int]]) -> list[DayRollup]:
+        sql = (
+            "SELECT resource, direction, total, coverage, hours FROM rollups"
+            " WHERE day_ms = ? AND park = ? AND tenant = ? AND meter = ?"
+        )
+        out: list[DayRollup] = []
+        with self._lock:
+            try:
+                for key, day in dict.fromkeys(wanted):
+                    row = self._conn.execute(sql, (day, key.park, key.tenant, key.meter)).fetchone()
+                    if row is not None:
+                        out.append(
+                            DayRollup(
+                                key.park,
+                                key.tenant,
+                                key.meter,
+                                row[0],
+                                Direction(row[1]),
+                                day,
+                                _unpack_hours(row[4]),
+                                row[2],
+                                row[3],
+                            )
+                        )
+            except sqlite3.Error as exc:
+                raise read_error(exc) from exc
+        return out
+
+    def day_rollups(self, park: str | None, start_ms: int, end_ms: int) -> pd.DataFrame:
+        import numpy as np
+
+        sql = (
+            "SELECT park, tenant, meter, resource, direction, day_ms, total, coverage, hours"
+            " FROM rollups WHERE day_ms >= ? AND day_ms < ?"
+        )
+        params: list[Any] = [start_ms, end_ms]
+        if park is not None:
+            sql += " AND park = ?"
+            params.append(park)
+        rows = self._fetch(sql, params)
+        if not rows:
+            return build_rollup_frame(
+                park=[], tenant=[], meter=[], resource=[], direction=[],
+                day=[], total=[], coverage=[], hours=np.zeros((0, HOURS_PER_DAY)),
+            )  # fmt: skip
+        cols = list(zip(*rows, strict=True))
+        hours = np.frombuffer(b"".join(cols[8]), dtype="<f8").reshape(len(rows), HOURS_PER_DAY)
+        return build_rollup_frame(
+            park=cols[0],
+            tenant=cols[1],
+            meter=cols[2],
+            resource=cols[3],
+            direction=cols[4],
+            day=cols[5],
+            total=cols[6],
+            coverage=cols[7],
+            hours=hours,
+        )
+
+    def get_checkpoint(self, name: str) -> int | None:
+        rows = self._fetch("SELECT value FROM checkpoints WHERE name = ?", [name])
+        return int(rows[0][0]) if rows else None
+
+    def set_checkpoint(self, name: str, value: int) -> None:
+        self._transaction(
+            lambda conn: conn.execute(
+                "INSERT INTO checkpoints (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+        )
+
+
+def _pack_hours(hours: Sequence[float]) -> bytes:
+    """24 little-endian float64 (NaN kept as NaN: SQLite would turn a NaN REAL into NULL)."""
+    return struct.pack(f"<{HOURS_PER_DAY}d", *hours)
+
+
+def _unpack_hours(blob: bytes) -> tuple[float, ...]:
+    return struct.unpack(f"<{HOURS_PER_DAY}d", blob)
