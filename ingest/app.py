@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
+from ingest.csv_rows import CsvMapping
+from ingest.importer import ImportSummary, import_csv
 from ingest.pipeline import Ingestor
 from ingest.settings import IngestSettings
 from ingest.status import StatusServer
+from ingest.validate import Limits, Validator
+from parkflow.errors import InputError, PayloadError
+from parkflow.registry import Registry
+from parkflow.settings import Settings
 from parkflow.store import store_from_settings
+from parkflow.timeunits import days_ms
+from parkflow.topics import topic_for
 
 log = logging.getLogger("parkflow.ingest")
 
 
-def build(settings: IngestSettings) -> Ingestor:
-    registry = settings.load_registry()
-    return Ingestor(settings, registry, store_from_settings(settings))
-
-
 def serve(settings: IngestSettings) -> int:
-    """Run until SIGTERM or SIGINT; exit code 0 after a clean stop."""
-    ingestor = build(settings)
+    """Run until SIGTERM or SIGINT; exit code 0 after a clean stop, 1 when a part of the
+    ingestor failed unexpectedly (the supervisor restarts it; nothing unacked is lost)."""
+    registry = settings.load_registry()  # first: a bad one must not leave a store opened
+    store = store_from_settings(settings)
+    ingestor = Ingestor(settings, registry, store)
     status: StatusServer | None = None
     if settings.http_port is not None:
         status = StatusServer(
@@ -57,5 +65,35 @@ def serve(settings: IngestSettings) -> int:
     finally:
         if status:
             status.stop()
-        ingestor.store.close()
-    return 0
+        store.close()
+    return 1 if ingestor.failed else 0
+
+
+def import_meter(registry: Registry, meter: str) -> tuple[str, str, str]:
+    """``PARK/TENANT/METER`` as a registered meter's ids, before any long work starts."""
+    ids = tuple(meter.split("/"))
+    if len(ids) != 3:
+        raise InputError("--meter takes PARK/TENANT/METER")
+    try:
+        Validator(registry).resolve(topic_for(*ids))
+    except PayloadError as exc:
+        raise InputError(f"{meter}: {exc.detail}") from exc
+    return ids[0], ids[1], ids[2]
+
+
+def import_file(
+    settings: Settings,
+    registry: Registry,
+    path: Path,
+    ids: tuple[str, str, str],
+    mapping: CsvMapping,
+    horizon_days: float,
+    progress: Callable[[int], object] | None = None,
+) -> ImportSummary:
+    """``parkflow import``: one meter's CSV history through the ingest checks into the store."""
+    store = store_from_settings(settings)
+    try:
+        limits = Limits(horizon_ms=days_ms(horizon_days))
+        return import_csv(path, store, registry, *ids, mapping, limits, progress=progress)
+    finally:
+        store.close()

@@ -81,7 +81,7 @@ def tenant_key(park: str | None, tenant: str | None) -> tuple[str, str]:
     return (park, tenant)
 
 
-def summary(key: tuple[str, str], s: Suppressed, received_ms: int) -> Rejection:
+def summary(key: tuple[str, str], s: Suppressed, received_ms: int, nonce: str) -> Rejection:
     """The record that stands for a tenant's suppressed rejections in one store write."""
     park, tenant = key
     who = f"tenant {park}/{tenant}" if key != UNATTRIBUTED else "unattributed topics"
@@ -96,7 +96,7 @@ def summary(key: tuple[str, str], s: Suppressed, received_ms: int) -> Rejection:
         detail[:2000],
         "",
         received_ms,
-        f"quota:{park}/{tenant}:{s.first_ms}:{s.last_ms}:{s.messages}",
+        f"quota:{park}/{tenant}:{s.first_ms}:{nonce}",
         None,
         park or None,
         tenant or None,

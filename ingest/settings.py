@@ -52,6 +52,12 @@ class IngestSettings(Settings):
         " max_packet_size, or the broker drops bigger messages for us instead of delivering them",
     )
     keepalive_s: int = Field(default=30, ge=5)
+    checkpoint_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often the ingestor confirms its broker session and subscription"
+        " layout in the store (other members wait for a confirmation to drop old filters)",
+    )
 
     # quarantine quota per tenant and ingestor: beyond it rejections are counted, not kept
     quarantine_burst_records: int = Field(default=2000, ge=1)

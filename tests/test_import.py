@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ingest.importer import CsvFileError, CsvMapping, ImportSummary, import_csv
+from ingest.csv_rows import CsvFileError, CsvMapping
+from ingest.importer import ImportSummary, import_csv
 from parkflow.registry import SAMPLE_REGISTRY, load_registry
 from parkflow.store import ReadingQuery, SqliteStore
 

@@ -235,7 +235,8 @@ def test_killed_before_write_then_restarted(
     ing.start()
     wait_receiving([ing], mosquitto.port)
     with Publisher(mosquitto.port, batch=10) as pub:
-        pub.publish(3000)
+        # paced, so that writes come one by one (a backlog is written as one merged batch)
+        pub.publish(3000, rate=3000)
         assert ing.wait_exit(30) == -signal.SIGKILL
         at_crash = stored_count(influx_db.store)
         pub.publish(1000)  # queued by the broker in the dead ingestor's session

@@ -40,11 +40,16 @@ log = logging.getLogger("parkflow.ingest.mqtt")
 
 SESSION_TAKEN_OVER = 0x8E  # MQTT v5 DISCONNECT reason: another client connected with our id
 _REFUSED = 0x80
-FLAPPING = 3  # unexpected disconnects within FLAPPING_S that make us suspect a twin client
+# A twin client fighting for our id: this many connections in a row dropped within SHORT_S of
+# being made, within FLAPPING_S, with no failed attempt in between (a restarting broker
+# refuses some). A few broker restarts in a row stay below it.
+FLAPPING = 5
 FLAPPING_S = 60.0
+SHORT_S = 5.0
 CONNECTION_FLAPPING = (
     "the broker keeps closing our connection soon after we connect: another client is probably"
-    " using our client id; bind client ids to user names on the broker (use_username_as_clientid)"
+    " using our client id (suspected takeover); bind client ids to user names on the broker"
+    " (use_username_as_clientid)"
 )
 
 
@@ -91,8 +96,14 @@ class MqttSource:
         self.takeovers = 0  # times another client took our session over
         self.disconnects = 0  # unexpected ones
         self._recent_drops: list[float] = []
+        self._connected_at = 0.0  # monotonic time of the last CONNACK
+        self._failed_attempts = 0  # connection attempts that failed since the last drop
         self.subscribed_generation = 0  # generation whose SUBACKs all came back granted
         self._pending_subacks: dict[int, int] = {}  # mid -> generation
+        self._refused_generation = 0  # a generation in which some SUBACK refused a filter
+        self._pending_unsubacks: dict[int, int] = {}  # mid -> generation
+        self._unsubscribing = 0  # the generation the last unsubscribe was sent in
+        self.unsubscribed_generation = 0  # generation whose UNSUBACKs all came back
         self._lock = threading.Lock()
         self.v5 = settings.mqtt_version == "5"
         self.client = mqtt.Client(
@@ -108,6 +119,8 @@ class MqttSource:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_unsubscribe = self._on_unsubscribe
         self.client.on_subscribe = self._on_subscribe
         self.client.max_queued_messages_set(0)
 
@@ -145,16 +158,33 @@ class MqttSource:
                     sent += 1
         return sent
 
-    def unsubscribe(self, filters: Sequence[str]) -> None:
-        """Drop filters an earlier layout left in the session (not held ones are harmless)."""
+    def unsubscribe(self, filters: Sequence[str]) -> int:
+        """Drop filters an earlier layout left in the session (not held ones are harmless).
+        Returns the generation it was sent in: done once ``unsubscribed_generation`` reaches
+        it; a reconnect before that means sending it again."""
+        with self._lock:
+            generation = self._unsubscribing = self.generation
+            self._pending_unsubacks = {}
+        if not filters:
+            with self._lock:
+                self.unsubscribed_generation = generation
+            return generation
         for part in chunks(filters):
-            self.client.unsubscribe(list(part))
+            _, mid = self.client.unsubscribe(list(part))
+            if mid is not None:
+                with self._lock:
+                    self._pending_unsubacks[mid] = generation
+        return generation
 
     # paho callbacks (network thread): no I/O but the socket, never raise
 
     def _subscribe(self, client: mqtt.Client, generation: int) -> None:
         # Subscribing again is harmless when the session kept the subscription, and needed when
-        # the broker lost it.
+        # the broker lost it. A member with no tenants has nothing to wait for.
+        if not self.filters:
+            with self._lock:
+                self.subscribed_generation = generation
+            return
         for part in chunks(self.filters):
             if self.v5:
                 options = SubscribeOptions(
@@ -180,6 +210,8 @@ class MqttSource:
             self.connected = True
             previous, self.session_present = self.session_present, present
             self._pending_subacks.clear()
+            self._pending_unsubacks.clear()
+            self._connected_at = time.monotonic()
         if not present and previous is not None:
             self.sessions_lost += 1
             log.error(
@@ -204,14 +236,28 @@ class MqttSource:
         refused = sum(1 for c in codes if c >= _REFUSED)
         with self._lock:
             generation = self._pending_subacks.pop(mid, None)
+            if refused and generation is not None:
+                self._refused_generation = generation  # until the next connection
             done = not self._pending_subacks
-            if refused == 0 and done and generation == self.generation:
+            if done and generation == self.generation and self._refused_generation != generation:
                 self.subscribed_generation = generation
         if refused:
             log.error(
                 "broker refused subscriptions: readings on those topics reach nobody",
                 extra={"refused": refused, "of": len(codes), "codes": sorted(set(codes))},
             )
+
+    def _on_unsubscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        with self._lock:
+            generation = self._pending_unsubacks.pop(mid, None)
+            if generation == self.generation and not self._pending_unsubacks:
+                self.unsubscribed_generation = generation
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        with self._lock:
+            self._failed_attempts += 1
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -229,11 +275,18 @@ class MqttSource:
         elif code == 0:  # we asked for it
             log.info("mqtt disconnected", extra={"reason": str(reason)})
         else:
-            # Mosquitto 2.0 closes a taken-over connection without saying why: a connection
-            # dropped again and again right after connecting is the sign of it.
+            # Mosquitto 2.0 closes a taken-over connection without saying why. The sign of it:
+            # the connection is dropped soon after it was made, and the next attempt succeeds
+            # at once (a restarting broker refuses attempts in between), again and again.
             self.disconnects += 1
             now = time.monotonic()
-            self._recent_drops = [t for t in self._recent_drops if now - t < FLAPPING_S] + [now]
+            with self._lock:
+                failed, self._failed_attempts = self._failed_attempts, 0
+                short = now - self._connected_at < SHORT_S
+            if failed:
+                self._recent_drops.clear()
+            elif short:
+                self._recent_drops = [t for t in self._recent_drops if now - t < FLAPPING_S] + [now]
             log.warning("mqtt disconnected", extra={"reason": str(reason)})
             if len(self._recent_drops) >= FLAPPING:
                 self.takeovers += 1
