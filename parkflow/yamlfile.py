@@ -2,17 +2,25 @@
 
 PyYAML's safe loader lets a repeated key silently replace the first one: a second ``meters:``
 under a tenant dropped its meters and ``parkflow registry check`` still said OK. These files are
-read with a loader that refuses the repeat instead, and both loaders word YAML problems alike.
+read with a loader that refuses the repeat instead.
+
+Both loaders go through the same steps (read the file, parse the YAML, validate with pydantic)
+and take them here, so a person fixing either file sees every problem worded alike, as
+``file: where: what``; each loader only says which error to raise and how to name its entries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
+
+from parkflow.errors import ConfigError
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -113,3 +121,61 @@ def where(data: Any, loc: tuple[Any, ...], name_of: NameOf = entry_id) -> str:
             parts.append(("." if parts else "") + str(key))
             node = node.get(key) if isinstance(node, dict) else None
     return "".join(parts) or "(top level)"
+
+
+# The steps from a file to a validated model. Each raises the error ``fail`` builds from the
+# problems found, so the registry and the knowledge files keep their own error classes.
+
+Fail = Callable[[list[str]], ConfigError]
+# Which file a value at a location came from: one file, or a function for merged files.
+Origin = str | Callable[[tuple[Any, ...]], str]
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def read_text(path: str | Path, fail: Fail) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail([f"{path}: cannot read: {exc}"]) from exc
+
+
+def load_mapping(
+    text: str, source: str, fail: Fail, *, shape: str = "a mapping", empty_ok: bool = False
+) -> dict[str, Any]:
+    """The YAML mapping in ``text``; ``shape`` words what the top level must be, ``empty_ok``
+    reads an empty document as an empty mapping."""
+    try:
+        data = load_yaml(text)  # a repeated key is an error: it would silently drop entries
+    except yaml.YAMLError as exc:
+        raise fail([f"{source}: {yaml_problem(exc)}"]) from exc
+    if data is None and empty_ok:
+        data = {}
+    if not isinstance(data, dict):
+        raise fail([f"{source}: top level must be {shape}"])
+    return data
+
+
+def validate_model(
+    model: type[_M],
+    data: dict[str, Any],
+    fail: Fail,
+    origin: Origin,
+    name_of: NameOf = entry_id,
+    context: dict[str, Any] | None = None,
+) -> _M:
+    """``data`` validated as ``model``, or ``fail`` with one problem per pydantic error."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        problems = [
+            problem_at(origin, data, tuple(e["loc"]), message(e), name_of) for e in exc.errors()
+        ]
+        raise fail(problems) from exc
+
+
+def problem_at(
+    origin: Origin, data: Any, loc: tuple[Any, ...], what: str, name_of: NameOf = entry_id
+) -> str:
+    """``file: where: what`` for a problem at ``loc`` in ``data``."""
+    source = origin if isinstance(origin, str) else origin(loc)
+    return f"{source}: {where(data, loc, name_of)}: {what}"

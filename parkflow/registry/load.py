@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-
-import yaml
-from pydantic import ValidationError
 
 from parkflow.errors import RegistryError
 from parkflow.registry.registry import Registry
 from parkflow.registry.schema import RegistryFile
-from parkflow.yamlfile import load_yaml, message, where, yaml_problem
+from parkflow.yamlfile import load_mapping, read_text, validate_model
 
 
 def load_registry(path: str | Path) -> Registry:
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(source, [f"{source}: cannot read: {exc}"]) from exc
-    return parse_registry(text, source)
+    return parse_registry(read_text(path, partial(RegistryError, source)), source)
 
 
 def parse_registry(text: str, source: str = "<registry>") -> Registry:
-    try:
-        data = load_yaml(text)  # a repeated key is an error: it would silently drop entries
-    except yaml.YAMLError as exc:
-        raise RegistryError(source, [f"{source}: {yaml_problem(exc)}"]) from exc
-    if not isinstance(data, dict):
-        raise RegistryError(source, [f"{source}: top level must be a mapping with 'parks'"])
-    try:
-        model = RegistryFile.model_validate(data)
-    except ValidationError as exc:
-        problems = [f"{source}: {where(data, tuple(e['loc']))}: {message(e)}" for e in exc.errors()]
-        raise RegistryError(source, problems) from exc
-    return Registry(model)
+    fail = partial(RegistryError, source)
+    data = load_mapping(text, source, fail, shape="a mapping with 'parks'")
+    return Registry(validate_model(RegistryFile, data, fail, source))

@@ -1,0 +1,346 @@
+"""The entries of the knowledge files: one model for each kind of figure, rule or setting.
+
+Each entry checks what it can see alone (finite figures, a unit that fits its resource, gates
+that make sense); references between entries are the aggregate's to check.
+
+Every figure is stored in the unit its source quotes (``per``) and converted to the canonical
+unit (m3, kWh, t) with pint only when read, so a figure can be checked against its source as
+written.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from parkflow.errors import UnitError
+from parkflow.registry.schema import Coupling, Destination, ResourceName
+from parkflow.units import CANONICAL_BY_FAMILY, canonical_unit, factor
+
+Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# A family ("waste") or a full resource name ("waste.fly_ash"): the most specific entry wins.
+Selector = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")]
+_T = TypeVar("_T")
+UseName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _per_canonical(value: float, per: str, selector: str) -> float:
+    """``value`` quoted per ``per`` unit, re-expressed per canonical unit of the selector's family."""
+    return value * factor(canonical_unit(selector), per)
+
+
+def _check_per(per: str, selector: str) -> None:
+    try:
+        factor(canonical_unit(selector), per)
+    except UnitError as exc:
+        raise ValueError(f"per {per!r} does not fit {selector!r}: {exc}") from None
+
+
+def _finite(*values: float | None) -> None:
+    for v in values:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("figures must be finite")
+
+
+class Source(_Model):
+    """Where a figure comes from. ``assumption: true`` marks a placeholder a park should replace."""
+
+    id: Key
+    citation: str
+    url: str | None = None
+    accessed: date | None = None
+    assumption: bool = False
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _assumptions_say_so(self) -> Source:
+        if self.assumption and not self.note:
+            raise ValueError("an assumption needs a note saying what to override it with")
+        return self
+
+
+class _MoneyPerUnit(_Model):
+    """A dated amount of VND per unit of a resource, with its source; subclasses narrow
+    ``resource`` and ``vnd``."""
+
+    resource: str
+    vnd: float
+    per: str
+    as_of: date
+    source: Key
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> _MoneyPerUnit:
+        _finite(self.vnd)
+        _check_per(self.per, self.resource)
+        return self
+
+    @property
+    def vnd_per_unit(self) -> float:
+        return _per_canonical(self.vnd, self.per, self.resource)
+
+
+class Price(_MoneyPerUnit):
+    """What a tenant pays to buy a resource today (the avoided cost when a substitute replaces it)."""
+
+    resource: ResourceName
+    vnd: float = Field(ge=0)
+
+
+class DisposalCost(_MoneyPerUnit):
+    """What the owner of a stream pays per unit to send it where it goes today (negative: income)."""
+
+    destination: Destination
+    resource: Selector
+
+
+class ResourceEmission(_Model):
+    """Emissions from supplying one unit of a resource; avoided when a substitute replaces it.
+
+    ``by_year`` for factors that change every year (the grid), else ``t_co2e``.
+    """
+
+    resource: ResourceName
+    t_co2e: float | None = Field(default=None, ge=0)
+    by_year: dict[int, Annotated[float, Field(ge=0)]] | None = None
+    per: str
+    source: Key
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ResourceEmission:
+        if (self.t_co2e is None) == (self.by_year is None or not self.by_year):
+            raise ValueError("give exactly one of t_co2e or a non-empty by_year")
+        _finite(self.t_co2e, *(self.by_year or {}).values())
+        _check_per(self.per, self.resource)
+        return self
+
+    def per_unit(self, year: int) -> tuple[float, int | None]:
+        """The factor per canonical unit for ``year`` (latest year not after it, else the earliest),
+        and the year actually used."""
+        if self.by_year is None:
+            return _per_canonical(self.t_co2e or 0.0, self.per, self.resource), None
+        years = sorted(self.by_year)
+        usable = [y for y in years if y <= year]
+        used = usable[-1] if usable else years[0]
+        return _per_canonical(self.by_year[used], self.per, self.resource), used
+
+
+class DisposalEmission(_Model):
+    """Emissions from sending one unit of a stream where it goes today (avoided when it is reused)."""
+
+    destination: Destination
+    resource: Selector
+    t_co2e: float = Field(ge=0)
+    per: str
+    source: Key
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DisposalEmission:
+        _finite(self.t_co2e)
+        _check_per(self.per, self.resource)
+        return self
+
+    @property
+    def per_unit(self) -> float:
+        return _per_canonical(self.t_co2e, self.per, self.resource)
+
+
+class DestinationInfo(_Model):
+    """How to talk about a destination, and what it means for benefit accounting."""
+
+    @model_validator(mode="after")
+    def _verb_has_slot(self) -> DestinationInfo:
+        if self.verb.count("{what}") != 1 or self.verb.replace("{what}", "").count("{") > 0:
+            raise ValueError("verb needs exactly one {what} and no other braces")
+        return self
+
+    id: Destination
+    verb: str = Field(
+        description="plain-language phrase with {what} for the quantity and stream, e.g."
+        " 'sends {what} to landfill'"
+    )
+    landfill: bool = Field(
+        default=False, description="diverting from it counts as landfill diverted"
+    )
+    displaces: ResourceName | None = Field(
+        default=None,
+        description="today the stream already displaces this resource (grid export displaces grid"
+        " electricity), so that credit is lost when the stream goes elsewhere",
+    )
+
+
+class TransportMode(_Model):
+    """Moving a stream between tenants: cost and emissions per unit and km, and losses per km."""
+
+    id: Key
+    label: str
+    family: Literal["water", "liquid", "energy", "waste", "material", "byproduct"]
+    vnd_per_unit_km: float = Field(ge=0)
+    t_co2e_per_unit_km: float = Field(default=0.0, ge=0)
+    loss_per_km: float = Field(default=0.0, ge=0, lt=1)
+    as_of: date
+    source: Key
+
+    @model_validator(mode="after")
+    def _check(self) -> TransportMode:
+        _finite(self.vnd_per_unit_km, self.t_co2e_per_unit_km)
+        return self
+
+    @property
+    def unit(self) -> str:
+        return CANONICAL_BY_FAMILY[self.family]
+
+
+class Gate(_Model):
+    """A quality condition on the supplying stream; unknown quality never passes a gate.
+
+    ``one_of``: the attribute is one of these values. ``at_least``: a fixed minimum.
+    ``at_least_demand_plus``: at least the receiver's value (its quality) plus this margin.
+    """
+
+    attribute: Literal["qcvn40_column", "temperature_c", "pressure_bar"]
+    one_of: list[str] | None = None
+    at_least: float | None = None
+    at_least_demand_plus: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Gate:
+        given = [x is not None for x in (self.one_of, self.at_least, self.at_least_demand_plus)]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of one_of, at_least, at_least_demand_plus")
+        categorical = self.attribute == "qcvn40_column"
+        if categorical != (self.one_of is not None):
+            raise ValueError(
+                "qcvn40_column takes one_of; temperature_c and pressure_bar take at_least"
+                " or at_least_demand_plus"
+            )
+        _finite(self.at_least, self.at_least_demand_plus)
+        return self
+
+
+class Cost(_Model):
+    vnd: float = Field(ge=0)
+    per: str
+    source: Key
+
+    @model_validator(mode="after")
+    def _check(self) -> Cost:
+        _finite(self.vnd)
+        return self
+
+
+class Rule(_Model):
+    """Which out-streams can replace which metered in-uses, under which gates and coupling.
+
+    ``ratio``: receiver units replaced per supply unit delivered (heating value, yield, heat
+    exchanger effectiveness). ``max_demand_share``: at most this share of the receiver's
+    demand can be replaced (fly ash in a cement blend). ``coupling``: the time bucket in which
+    supply and demand must meet (energy hourly, water daily with a tank, solids weekly).
+    """
+
+    id: Key
+    description: str
+    enabled: bool = True
+    supply: list[ResourceName] = Field(min_length=1)
+    demand: list[ResourceName] = Field(min_length=1)
+    uses: list[UseName] | None = Field(
+        default=None,
+        description="receiver uses that may be replaced; absent: the whole in-meter",
+    )
+    gates: list[Gate] = Field(default_factory=list)
+    ratio: float = Field(default=1.0, gt=0)
+    max_demand_share: float = Field(default=1.0, gt=0, le=1)
+    coupling: Coupling
+    transport: Key
+    max_distance_m: float = Field(gt=0)
+    preprocessing: Cost | None = None
+    min_matched_per_day: float = Field(
+        default=0.0, ge=0, description="smaller matches (receiver units/day) are not proposed"
+    )
+    source: Key
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Rule:
+        _finite(self.ratio, self.max_distance_m, self.min_matched_per_day)
+        families = {r.split(".", 1)[0] for r in self.supply}
+        if len({CANONICAL_BY_FAMILY.get(f) for f in families}) > 1:
+            raise ValueError("supply resources must share one canonical unit")
+        families = {r.split(".", 1)[0] for r in self.demand}
+        if len({CANONICAL_BY_FAMILY.get(f) for f in families}) > 1:
+            raise ValueError("demand resources must share one canonical unit")
+        if self.preprocessing is not None:
+            _check_per(self.preprocessing.per, self.supply[0])
+        return self
+
+    @property
+    def supply_unit(self) -> str:
+        return canonical_unit(self.supply[0])
+
+    @property
+    def demand_unit(self) -> str:
+        return canonical_unit(self.demand[0])
+
+    @property
+    def preprocessing_vnd_per_unit(self) -> float:
+        if self.preprocessing is None:
+            return 0.0
+        return _per_canonical(self.preprocessing.vnd, self.preprocessing.per, self.supply[0])
+
+
+class Detection(_Model):
+    """When an out-stream counts as a surplus: it must persist, not just show up once."""
+
+    min_present_share: float = Field(
+        default=0.6, gt=0, le=1, description="share of the window's days the stream must flow"
+    )
+    min_hours_per_day: int = Field(
+        default=20, ge=1, le=24, description="a day with fewer hours of data is a day without data"
+    )
+    temporal_deadband: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="temporal surpluses: an hour's excess of generation over own use counts only"
+        " above this share of the generation, so meter noise around a balance is no surplus",
+    )
+    min_p50_per_day: dict[Selector, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="smallest median daily quantity (canonical unit/day), by family or resource",
+    )
+
+    def min_p50(self, resource: str) -> float:
+        return most_specific(self.min_p50_per_day, resource, 0.0)
+
+
+class Matching(_Model):
+    routing_factor: float = Field(
+        default=1.2, ge=1, description="route length over straight-line distance"
+    )
+    unknown_distance_m: float = Field(
+        default=1000.0, gt=0, description="assumed when a tenant has no location"
+    )
+    days_per_year: float = Field(default=365.0, gt=0, le=366)
+    require_positive_value: bool = True
+    max_receivers_per_surplus: int = Field(
+        default=5, ge=1, description="best receivers kept per surplus; the rest are counted"
+    )
+    source: Key
+
+
+def most_specific(table: dict[str, _T], resource: str, default: _T) -> _T:
+    """The entry for the full resource name, else for its family, else ``default``."""
+    if resource in table:
+        return table[resource]
+    family = resource.split(".", 1)[0]
+    return table.get(family, default)
