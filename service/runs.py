@@ -10,21 +10,18 @@ import time
 import traceback
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from parkflow.registry import Registry
-from parkflow.store import Store
-from parkflow.timeunits import DAY_MS, HOUR_MS
+from parkflow.store.ports import RollupRepository
+from parkflow.timeunits import DAY_MS, now_ms
 from service.detect import Surplus, build_panels_from_days, find_surpluses
 from service.events import Event, diff, snapshots
 from service.knowledge import Knowledge
 from service.match import Opportunity, match
-from service.results import State
+from service.results import ResultsDb
 
 log = logging.getLogger("parkflow.service")
-
-HOUR_COLUMNS = [f"h{i:02d}" for i in range(24)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,37 +33,6 @@ class RunResult:
     seconds: float
 
 
-def hourly_from_days(days: pd.DataFrame) -> pd.DataFrame:
-    """Day rollups (one row per meter-day, h00..h23) to the long hourly frame detection takes."""
-    meta = ["park", "tenant", "meter", "resource", "direction"]
-    if days.empty:
-        return pd.DataFrame(
-            {
-                **{c: pd.Series([], dtype=object) for c in meta},
-                "hour": pd.Series([], dtype="datetime64[ms, UTC]"),
-                "quantity": pd.Series([], dtype=float),
-            }
-        )
-    values = days[HOUR_COLUMNS].to_numpy(dtype=float)
-    has = ~np.isnan(values)
-    rows, cols = np.nonzero(has)
-    hour_ms = days["day"].to_numpy(dtype=np.int64)[rows] + cols.astype(np.int64) * HOUR_MS
-    out: dict[str, object] = {}
-    for c in meta:  # categoricals: millions of rows share a few thousand ids
-        codes, uniques = pd.factorize(days[c], sort=False)
-        out[c] = pd.Categorical.from_codes(codes[rows], categories=uniques)
-    return pd.DataFrame(
-        {
-            **out,
-            "hour": pd.to_datetime(hour_ms, unit="ms", utc=True),
-            "quantity": values[rows, cols],
-        }
-    )
-
-
-NO_ROWS = hourly_from_days(pd.DataFrame())
-
-
 def window_ms(now: pd.Timestamp, window_days: int) -> tuple[int, int]:
     """Read a day extra on each side: detection cuts the window on the park's local days."""
     end = int(now.value // 1_000_000) + DAY_MS
@@ -74,10 +40,10 @@ def window_ms(now: pd.Timestamp, window_days: int) -> tuple[int, int]:
 
 
 def run_detection(
-    store: Store,
+    store: RollupRepository,
     registry: Registry,
     knowledge: Knowledge,
-    state: State,
+    state: ResultsDb,
     *,
     now: pd.Timestamp | None = None,
     window_days: int = 28,
@@ -86,27 +52,26 @@ def run_detection(
 ) -> RunResult:
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     started = time.perf_counter()
-    run_id = state.start_run(int(time.time() * 1000), trigger, window_days)
+    run_id = state.start_run(now_ms(), trigger, window_days)
     try:
         start_ms, end_ms = window_ms(now, window_days)
         days = store.day_rollups(None, start_ms, end_ms)
         panels = build_panels_from_days(days, registry, now, window_days)
-        del days
-        hourly = NO_ROWS  # the panels carry the data
-        surpluses = find_surpluses(hourly, registry, knowledge, now, window_days, panels=panels)
-        opportunities = match(
-            surpluses, hourly, registry, knowledge, now, window_days, panels=panels
-        )
+        del days  # the panels carry the data
+        surpluses = find_surpluses(panels, registry, knowledge)
+        opportunities = match(surpluses, panels, registry, knowledge, now)
         previous = state.latest_run()
         before_s, before_o = state.snapshots(previous.id if previous else None)
         events = diff(
             before_s, snapshots(surpluses), before_o, snapshots(opportunities), change_threshold
         )
-        state.finish_run(run_id, int(time.time() * 1000), surpluses, opportunities, events)
-    except Exception as exc:
-        state.fail_run(run_id, int(time.time() * 1000), traceback.format_exc())
+        state.finish_run(run_id, now_ms(), surpluses, opportunities, events)
+    except Exception:
+        # Recorded with the run, then raised as it is: a store outage stays a StoreError (the
+        # command exits 3, the scheduler tries again), a bug stays a bug.
+        state.fail_run(run_id, now_ms(), traceback.format_exc())
         log.exception("detection run failed", extra={"run_id": run_id})
-        raise RuntimeError(f"detection run {run_id} failed: {exc}") from exc
+        raise
     seconds = time.perf_counter() - started
     log.info(
         "detection run done",

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from parkflow.registry import Registry, parse_registry
-from service.detect import Surplus, build_panels, find_surpluses, window_bounds
+from service.detect import Surplus, build_panels_from_days, find_surpluses, window_bounds
 from service.knowledge import Knowledge, load_knowledge
+from tests.support.rollups import day_rollups
 
 TZ = "Asia/Ho_Chi_Minh"  # UTC+7, no daylight saving
 NOW = pd.Timestamp("2026-11-28 10:30", tz=TZ)
 START = pd.Timestamp("2026-10-31", tz=TZ)  # 28 whole local days before NOW's date
 DAYS = 28
-HOURS = pd.date_range(START, periods=DAYS * 24, freq="h").tz_convert("UTC")
 CLOCK = np.tile(np.arange(24), DAYS)  # local clock hour of each window hour
 DAY = np.repeat(np.arange(DAYS), 24)  # window day of each window hour
 
@@ -57,28 +57,14 @@ def registry(exchanges: str = "[]") -> Registry:
 
 
 def rollup(
-    reg: Registry, series: dict[str, np.ndarray], hours: pd.DatetimeIndex = HOURS
+    reg: Registry, series: dict[str, np.ndarray], start: pd.Timestamp = START
 ) -> pd.DataFrame:
-    """Rows for each meter's hourly values; NaN hours are left out (missing = no data)."""
-    owner = {m.meter.id: m for m in reg.meters()}
-    frames = []
-    for meter, values in series.items():
-        keep = ~np.isnan(values)
-        rm = owner[meter]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "park": rm.park.id,
-                    "tenant": rm.tenant.id,
-                    "meter": meter,
-                    "resource": rm.meter.resource,
-                    "direction": rm.meter.direction.value,
-                    "hour": hours[keep],
-                    "quantity": values[keep],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    """Day rollups of each meter's hourly values from ``start``; NaN hours have no data."""
+    return day_rollups(reg, series, start)
+
+
+def surpluses(days: pd.DataFrame, reg: Registry, knowledge: Knowledge) -> list[Surplus]:
+    return find_surpluses(build_panels_from_days(days, reg, NOW, DAYS), reg, knowledge)
 
 
 def by_meter(found: list[Surplus]) -> dict[str, Surplus]:
@@ -97,7 +83,7 @@ def test_persistent_stream_with_hand_computed_percentiles(knowledge: Knowledge) 
     reg = registry()
     # day i carries 10 * (i + 1) m3, spread evenly over its 24 hours: 10, 20, ..., 280
     eff = (10.0 * (DAY + 1)) / 24
-    found = by_meter(find_surpluses(rollup(reg, {"eff": eff}), reg, knowledge, NOW))
+    found = by_meter(surpluses(rollup(reg, {"eff": eff}), reg, knowledge))
     s = found["eff"]
     assert s.id == "p:eff:stream" and s.kind == "stream" and s.tenant == "plant"
     assert (s.days, s.days_with_data, s.days_present) == (28, 28, 28)
@@ -117,7 +103,7 @@ def test_days_without_flow_or_data_count_against_persistence(knowledge: Knowledg
     eff[DAY == 3] = 0.0  # a day of no flow
     eff[DAY == 9] = 0.0
     eff[(DAY == 20) & (CLOCK < 10)] = np.nan  # 14 hours of data: below 20, a day without data
-    found = by_meter(find_surpluses(rollup(reg, {"eff": eff}), reg, knowledge, NOW))
+    found = by_meter(surpluses(rollup(reg, {"eff": eff}), reg, knowledge))
     s = found["eff"]
     assert (s.days_with_data, s.days_present) == (27, 25)
     assert s.present_share == pytest.approx(25 / 28)
@@ -131,15 +117,13 @@ def test_not_persistent_enough_or_too_small_is_no_surplus(knowledge: Knowledge) 
     tiny = np.full(DAYS * 24, 4.0 / 24)  # 4 m3/day, below the 5 m3/day floor for water
     ash = np.full(DAYS * 24, 0.06 / 24)  # 0.06 t/day is above the 0.05 t/day floor
     found = by_meter(
-        find_surpluses(
-            rollup(reg, {"eff": sometimes, "vent": tiny, "ash": ash}), reg, knowledge, NOW
-        )
+        surpluses(rollup(reg, {"eff": sometimes, "vent": tiny, "ash": ash}), reg, knowledge)
     )
     assert "eff" not in found
     assert "vent" not in found  # 4 kWh/day of steam is far below 200 kWh/day
     assert found["ash"].p50_per_day == pytest.approx(0.06)
     reg_tiny = registry()
-    found = by_meter(find_surpluses(rollup(reg_tiny, {"eff": tiny}), reg_tiny, knowledge, NOW))
+    found = by_meter(surpluses(rollup(reg_tiny, {"eff": tiny}), reg_tiny, knowledge))
     assert found == {}
 
 
@@ -151,7 +135,7 @@ def test_registered_exchanges_are_subtracted_from_their_start(knowledge: Knowled
         " {from_meter: eff, to_meter: t-cool, quantity_per_day: 30, since: 2020-01-01}]"
     )
     assert reg.parks["p"].exchanges[0].since.isoformat() == "2026-11-14"
-    found = by_meter(find_surpluses(rollup(reg, {"eff": eff}), reg, knowledge, NOW))
+    found = by_meter(surpluses(rollup(reg, {"eff": eff}), reg, knowledge))
     s = found["eff"]
     # days 0-13: 180 - 30 = 150; days 14-27: 180 * 0.5 - 30 = 60
     assert s.p50_per_day == pytest.approx((60 + 150) / 2)
@@ -165,14 +149,14 @@ def test_registered_exchanges_are_subtracted_from_their_start(knowledge: Knowled
 
 def test_fully_exchanged_stream_is_no_surplus(knowledge: Knowledge) -> None:
     reg = registry("[{from_meter: eff, to_meter: t-water, share: 1.0, since: 2024-01-01}]")
-    found = find_surpluses(rollup(reg, {"eff": np.full(DAYS * 24, 7.5)}), reg, knowledge, NOW)
+    found = surpluses(rollup(reg, {"eff": np.full(DAYS * 24, 7.5)}), reg, knowledge)
     assert found == []
 
 
 def test_vented_steam_at_night_has_its_hours(knowledge: Knowledge) -> None:
     reg = registry()
     vent = np.where((CLOCK >= 22) | (CLOCK < 6), 500.0, 0.0)  # 8 h x 500 = 4,000 kWh/day
-    s = by_meter(find_surpluses(rollup(reg, {"vent": vent}), reg, knowledge, NOW))["vent"]
+    s = by_meter(surpluses(rollup(reg, {"vent": vent}), reg, knowledge))["vent"]
     assert s.p50_per_day == pytest.approx(4000.0)
     assert s.active_hours == (0, 1, 2, 3, 4, 5, 22, 23)
     assert s.hourly_profile[23] == pytest.approx(500.0) and s.hourly_profile[12] == 0.0
@@ -185,7 +169,7 @@ def test_temporal_surplus_is_generation_above_own_use(knowledge: Knowledge) -> N
     pv = np.where((CLOCK >= 10) & (CLOCK < 15), 100.0, 0.0)
     grid = np.full(DAYS * 24, 40.0)
     found = by_meter(
-        find_surpluses(rollup(reg, {"pv": pv, "grid": grid, "pv-alone": pv}), reg, knowledge, NOW)
+        surpluses(rollup(reg, {"pv": pv, "grid": grid, "pv-alone": pv}), reg, knowledge)
     )
     s = found["pv"]
     assert s.kind == "temporal" and s.id == "p:pv:temporal"
@@ -202,12 +186,12 @@ def test_generation_balancing_own_use_within_noise_is_no_surplus(knowledge: Know
     rng = np.random.default_rng(3)
     use = np.full(DAYS * 24, 5000.0)
     gen = use * rng.uniform(0.98, 1.02, use.shape)
-    found = by_meter(find_surpluses(rollup(reg, {"pv": gen, "grid": use}), reg, knowledge, NOW))
+    found = by_meter(surpluses(rollup(reg, {"pv": gen, "grid": use}), reg, knowledge))
     assert "pv" not in found
     # the same plant with a real excess at night is a surplus, of about that excess
     night = (CLOCK < 6).astype(float)
     found = by_meter(
-        find_surpluses(rollup(reg, {"pv": gen + 3000.0 * night, "grid": use}), reg, knowledge, NOW)
+        surpluses(rollup(reg, {"pv": gen + 3000.0 * night, "grid": use}), reg, knowledge)
     )
     assert found["pv"].p50_per_day == pytest.approx(6 * 3000.0, rel=0.05)
 
@@ -215,16 +199,14 @@ def test_generation_balancing_own_use_within_noise_is_no_surplus(knowledge: Know
 def test_rows_outside_the_window_and_unknown_meters_are_ignored(knowledge: Knowledge) -> None:
     reg = registry()
     inside = rollup(reg, {"eff": np.full(DAYS * 24, 7.5)})
-    before = pd.date_range(START - pd.Timedelta(days=3), periods=72, freq="h").tz_convert("UTC")
-    today = pd.date_range(NOW.normalize(), periods=10, freq="h").tz_convert("UTC")
     noise = pd.concat(
         [
-            rollup(reg, {"eff": np.full(72, 1000.0)}, before),
-            rollup(reg, {"eff": np.full(10, 1000.0)}, today),
+            rollup(reg, {"eff": np.full(72, 1000.0)}, START - pd.Timedelta(days=3)),
+            rollup(reg, {"eff": np.full(10, 1000.0)}, NOW.normalize()),  # today so far
             inside.assign(meter="ghost"),
         ]
     )
-    found = by_meter(find_surpluses(pd.concat([inside, noise]), reg, knowledge, NOW))
+    found = by_meter(surpluses(pd.concat([inside, noise]), reg, knowledge))
     assert found["eff"].p90_per_day == pytest.approx(180.0)
     assert set(found) == {"eff"}
 
@@ -233,17 +215,18 @@ def test_categorical_columns_give_the_same_answer(knowledge: Knowledge) -> None:
     reg = registry()
     df = rollup(reg, {"eff": (10.0 * (DAY + 1)) / 24, "vent": np.full(DAYS * 24, 50.0)})
     cat = df.astype({c: "category" for c in ("park", "tenant", "meter", "resource", "direction")})
-    plain = find_surpluses(df, reg, knowledge, NOW)
-    assert find_surpluses(cat, reg, knowledge, NOW) == plain
+    plain = surpluses(df, reg, knowledge)
+    assert surpluses(cat, reg, knowledge) == plain
     assert [s.id for s in plain] == ["p:eff:stream", "p:vent:stream"]
 
 
 def test_input_checks_and_empty_input(knowledge: Knowledge) -> None:
     reg = registry()
     df = rollup(reg, {"eff": np.full(DAYS * 24, 7.5)})
+    # day rollups carry epoch ms, not timestamps: ``now`` is the one time that can be naive
     with pytest.raises(ValueError, match="timezone-aware"):
-        find_surpluses(df.assign(hour=df["hour"].dt.tz_localize(None)), reg, knowledge, NOW)
-    assert find_surpluses(df.iloc[:0], reg, knowledge, NOW) == []
-    panel = build_panels(df, reg, NOW, DAYS)["p"]
+        build_panels_from_days(df, reg, NOW.tz_localize(None), DAYS)
+    assert surpluses(df.iloc[:0], reg, knowledge) == []
+    panel = build_panels_from_days(df, reg, NOW, DAYS)["p"]
     assert panel.values.shape == (len(panel.meters), DAYS * 24)
     assert np.isnan(panel.values[panel.row["water"]]).all()

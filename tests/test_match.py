@@ -12,16 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
-from service.detect import find_surpluses
 from service.knowledge import DEFAULT_KNOWLEDGE, Knowledge, load_knowledge
-from service.match import Opportunity, match
+from service.match import Opportunity
+from tests.support.rollups import day_rollups, detect
 
 TZ = "Asia/Ho_Chi_Minh"
 NOW = pd.Timestamp("2026-11-28 10:30", tz=TZ)
 START = pd.Timestamp("2026-10-31", tz=TZ)
 DAYS = 28
 N = DAYS * 24
-HOURS = pd.date_range(START, periods=N, freq="h").tz_convert("UTC")
 CLOCK = np.tile(np.arange(24), DAYS)
 DAY = np.repeat(np.arange(DAYS), 24)
 Y320 = 320 / 1.2  # routed 320 m with the default routing factor 1.2
@@ -127,31 +126,10 @@ def registry(exchanges: str = "[]", vent_storage: str | None = None) -> Registry
     return parse_registry(text)
 
 
-def rollup(reg: Registry, series: dict[str, np.ndarray]) -> pd.DataFrame:
-    owner = {m.meter.id: m for m in reg.meters()}
-    frames = []
-    for meter, values in series.items():
-        keep = ~np.isnan(values)
-        rm = owner[meter]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "park": rm.park.id,
-                    "tenant": rm.tenant.id,
-                    "meter": meter,
-                    "resource": rm.meter.resource,
-                    "direction": rm.meter.direction.value,
-                    "hour": HOURS[keep],
-                    "quantity": values[keep],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def run(reg: Registry, series: dict[str, np.ndarray], k: Knowledge) -> list[Opportunity]:
-    hourly = rollup(reg, series)
-    return match(find_surpluses(hourly, reg, k, NOW), hourly, reg, k, NOW)
+def run(
+    reg: Registry, series: dict[str, np.ndarray], k: Knowledge, limit: int | None = None
+) -> list[Opportunity]:
+    return detect(reg, day_rollups(reg, series, START), k, NOW, limit=limit)[1]
 
 
 def flat(per_hour: float) -> np.ndarray:
@@ -333,9 +311,7 @@ def test_ranking_is_by_park_value_and_deterministic(knowledge: Knowledge) -> Non
     assert values == sorted(values, reverse=True)
     assert {o.rule for o in first} == {"effluent_a_reuse", "steam_to_steam", "ash_slag_to_cement"}
     assert run(reg, series, knowledge) == first
-    hourly = rollup(reg, series)
-    top = match(find_surpluses(hourly, reg, knowledge, NOW), hourly, reg, knowledge, NOW, limit=2)
-    assert top == first[:2]
+    assert run(reg, series, knowledge, limit=2) == first[:2]
 
 
 def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
@@ -450,9 +426,7 @@ def test_matched_never_exceeds_either_side_in_any_bucket(
     supply: np.ndarray, demand: np.ndarray, kind: str
 ) -> None:
     series = {f"s-{kind}": supply, f"d-{kind}": demand}
-    hourly = rollup(SMALL_REG, series)
-    surpluses = find_surpluses(hourly, SMALL_REG, LOOSE, NOW)
-    opps = match(surpluses, hourly, SMALL_REG, LOOSE, NOW)
+    surpluses, opps = detect(SMALL_REG, day_rollups(SMALL_REG, series, START), LOOSE, NOW)
     if not surpluses:  # a median day of nothing is no surplus: nothing may be proposed
         assert opps == []
         return

@@ -1,6 +1,6 @@
 """Surplus detection: which out-streams persist, and how much of them is free, from rollups."""
 
-from service.detect.panel import Panel, build_panels, build_panels_from_days, window_bounds
+from service.detect.panel import Panel, build_panels_from_days, window_bounds
 from service.detect.surplus import Streams, Surplus, available_streams, find_surpluses, surplus_id
 
 __all__ = [
@@ -8,7 +8,6 @@ __all__ = [
     "Streams",
     "Surplus",
     "available_streams",
-    "build_panels",
     "build_panels_from_days",
     "find_surpluses",
     "surplus_id",

@@ -1,4 +1,5 @@
-"""One park's window of hourly rollups as a meter x hour numpy matrix.
+"""One park's window of hourly rollups as a meter x hour numpy matrix, built from the day
+rollups the stores keep (one row per meter and local day, its 24 hours side by side).
 
 Detection and matching both work on these matrices: a 5k-meter park over 28 days is a
 5,000 x 672 float array, so every statistic is a vectorised reduction, never a loop over meters
@@ -19,7 +20,6 @@ import pandas as pd
 from parkflow.registry.registry import Registry
 
 HOUR_S = 3600
-WINDOW_SLICE = 1_000_000  # rows converted at once when cutting the window
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -77,48 +77,21 @@ def window_bounds(
     return pd.Timestamp(start_local).tz_convert("UTC"), end_local.tz_convert("UTC")
 
 
-def build_panels(
-    hourly: pd.DataFrame, registry: Registry, now: pd.Timestamp, window_days: int
-) -> dict[str, Panel]:
-    """Pivot the rollup rows into one Panel per registry park (rows of unknown meters dropped)."""
-    parks = list(registry.parks.values())
-    bounds = {p.id: window_bounds(now, p.timezone, window_days) for p in parks}
-    if hourly.empty or not parks:
-        return {p.id: _panel(p.id, p.timezone, *bounds[p.id], registry, None) for p in parks}
-    lo = min(int(b[0].value // 10**9) for b in bounds.values())
-    hi = max(int(b[1].value // 10**9) for b in bounds.values())
-    # Narrow to the window first: everything after touches only those rows.
-    in_window, secs = _rows_in_window(hourly["hour"], lo, hi)
-    qty = hourly["quantity"].to_numpy(dtype=np.float64, na_value=np.nan)[in_window]
-    park_codes = codes_of(hourly["park"], [p.id for p in parks], in_window)
-    out: dict[str, Panel] = {}
-    for i, p in enumerate(parks):
-        mine = park_codes == i
-        data = None
-        if mine.all():  # the usual single-park frame: no per-park copies
-            rows, p_secs, p_qty = in_window, secs, qty
-        else:
-            sel = np.flatnonzero(mine)
-            rows, p_secs, p_qty = in_window[sel], secs[sel], qty[sel]
-        if len(rows):
-            meters = [m.id for t in p.tenants for m in t.meters]
-            data = (p_secs, codes_of(hourly["meter"], meters, rows), p_qty)
-        del rows, p_secs, p_qty, mine
-        out[p.id] = _panel(p.id, p.timezone, *bounds[p.id], registry, data)
-    return out
-
-
 def build_panels_from_days(
     days: pd.DataFrame, registry: Registry, now: pd.Timestamp, window_days: int
 ) -> dict[str, Panel]:
-    """The panels ``build_panels`` makes of the hourly rows that these day rollups expand to
-    (columns park, meter, day in epoch ms, h00..h23), without building those rows: at 20k
-    meters the long frame is most of a detection run's memory."""
+    """One Panel per registry park from the ``day_rollups`` frame the stores return (columns
+    park, meter, day in epoch ms, h00..h23; rows of unknown meters and hours outside the
+    window are dropped).
+
+    The day rows are scattered straight into the matrices, never expanded to one row per
+    meter-hour: at 20k meters such a long frame would be most of a detection run's memory.
+    """
     parks = list(registry.parks.values())
     bounds = {p.id: window_bounds(now, p.timezone, window_days) for p in parks}
-    out: dict[str, Panel] = {}
     if days.empty or not parks:
         return {p.id: _panel(p.id, p.timezone, *bounds[p.id], registry, None) for p in parks}
+    out: dict[str, Panel] = {}
     hour_columns = [f"h{i:02d}" for i in range(24)]
     values = days[hour_columns].to_numpy(dtype=np.float64, na_value=np.nan)
     day_s = days["day"].to_numpy(dtype=np.int64) // 1000
@@ -134,21 +107,6 @@ def build_panels_from_days(
             data = (secs, mcode, values[rows].ravel())
         out[p.id] = _panel(p.id, p.timezone, *bounds[p.id], registry, data)
     return out
-
-
-def _rows_in_window(hours: pd.Series, lo: int, hi: int) -> tuple[IntArray, IntArray]:
-    """Positions and epoch seconds of the rows with lo <= hour < hi, read in slices so that
-    a 90-day frame never needs a full-length copy of its timestamps."""
-    positions: list[IntArray] = []
-    seconds: list[IntArray] = []
-    for start in range(0, len(hours), WINDOW_SLICE):
-        secs = hour_seconds(hours.iloc[start : start + WINDOW_SLICE])
-        hit = np.flatnonzero((secs >= lo) & (secs < hi))
-        positions.append(hit + start)
-        seconds.append(secs[hit])
-    if not positions:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(positions), np.concatenate(seconds)
 
 
 def _panel(
@@ -199,32 +157,13 @@ def _panel(
     )
 
 
-def hour_seconds(hours: pd.Series) -> IntArray:
-    """Epoch seconds of a tz-aware datetime column, without going through Python objects."""
-    if not isinstance(hours.dtype, pd.DatetimeTZDtype):
-        raise ValueError("the hour column must hold timezone-aware timestamps")
-    # to_numpy with a datetime64 dtype converts to UTC and drops the zone in one pass
-    utc: npt.NDArray[np.datetime64] = hours.to_numpy(dtype="datetime64[s]")
-    secs: IntArray = utc.view(np.int64)
-    return secs
-
-
 def codes_of(column: pd.Series, ids: list[str], rows: IntArray | None = None) -> IntArray:
     """Position in ``ids`` of each value (of the given row positions), -1 when absent.
 
-    Categoricals are mapped through their codes, other columns factorised: either way each
-    distinct value is looked up once, not once per row.
+    The column is factorised first, so each distinct id is looked up once, not once per row.
     """
-    index = pd.Index(ids)
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        cats = column.cat.codes.to_numpy()
-        if rows is not None:
-            cats = cats[rows]
-        mapping = np.append(index.get_indexer(column.cat.categories), -1).astype(np.int64)
-        picked: IntArray = mapping[cats]  # code -1 (missing) picks the appended -1
-        return picked
     values = column.iloc[rows] if rows is not None else column
     codes, uniques = pd.factorize(values)
-    mapping = np.append(index.get_indexer(uniques), -1).astype(np.int64)
-    found: IntArray = mapping[codes]
+    mapping = np.append(pd.Index(ids).get_indexer(uniques), -1).astype(np.int64)
+    found: IntArray = mapping[codes]  # code -1 (missing) picks the appended -1
     return found

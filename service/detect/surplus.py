@@ -28,7 +28,7 @@ from parkflow.model import Direction
 from parkflow.registry.registry import Registry
 from parkflow.registry.schema import Meter, Park, Tenant
 from parkflow.units import canonical_unit
-from service.detect.panel import FloatArray, IntArray, Panel, build_panels
+from service.detect.panel import FloatArray, IntArray, Panel
 from service.detect.text import fmt_hours, fmt_qty
 from service.knowledge import Knowledge
 
@@ -84,22 +84,14 @@ def surplus_id(park: str, meter: str, kind: str) -> str:
 
 
 def find_surpluses(
-    hourly: pd.DataFrame,
-    registry: Registry,
-    knowledge: Knowledge,
-    now: pd.Timestamp,
-    window_days: int = 28,
-    *,
-    panels: Mapping[str, Panel] | None = None,
+    panels: Mapping[str, Panel], registry: Registry, knowledge: Knowledge
 ) -> list[Surplus]:
-    """Persistent surpluses of every park over the ``window_days`` whole local days before
-    ``now``; stream and temporal surpluses in one list, ordered by park, meter and kind.
+    """Persistent surpluses of every park over its panel's window; stream and temporal
+    surpluses in one list, ordered by park, meter and kind.
 
-    ``panels`` (from ``build_panels``) lets a caller pivot the rollups once for detection and
-    matching.
+    Takes the panels (``build_panels_from_days``), not the rollups, so that a run pivots its
+    window once and ``match`` sizes the surpluses on the very matrices they were found in.
     """
-    if panels is None:
-        panels = build_panels(hourly, registry, now, window_days)
     out: list[Surplus] = []
     for park_id, panel in panels.items():
         streams = available_streams(panel, registry.parks[park_id], knowledge)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from parkflow.registry.registry import Registry
 from parkflow.units import canonical_unit
-from service.detect.panel import Panel, build_panels
+from service.detect.panel import Panel
 from service.detect.surplus import EPS, Surplus, available_streams
 from service.knowledge import Knowledge, Rule
 from service.match.candidates import (
@@ -27,25 +27,21 @@ from service.match.value import SourceNotes, add_values, describe_value, value_s
 
 def match(
     surpluses: Sequence[Surplus],
-    hourly: pd.DataFrame,
+    panels: Mapping[str, Panel],
     registry: Registry,
     knowledge: Knowledge,
     now: pd.Timestamp,
-    window_days: int = 28,
     *,
-    panels: Mapping[str, Panel] | None = None,
     limit: int | None = None,
 ) -> list[Opportunity]:
     """Ranked opportunities for the given surpluses: best annual park value first.
 
-    Pass the same ``now`` and ``window_days`` as to ``find_surpluses`` (and its ``panels`` to
-    pivot the rollups once). Each receiver is sized independently for each surplus (no
-    allocation of one stream among several receivers); the best
+    ``panels`` are the ones the surpluses were found in (``find_surpluses``): sizing reads the
+    same hours the surpluses were judged on. Each receiver is sized independently for each
+    surplus (no allocation of one stream among several receivers); the best
     ``matching.max_receivers_per_surplus`` are kept and ``competing_receivers`` counts the
     other viable ones. CO2e uses emission factors of ``now``'s year.
     """
-    if panels is None:
-        panels = build_panels(hourly, registry, now, window_days)
     year = int(now.tz_convert("UTC").year)
     parks: list[Sides] = []
     tables: list[pd.DataFrame] = []
