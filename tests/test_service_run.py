@@ -18,15 +18,15 @@ from ingest.validate import Validator
 from parkflow.model import WriteBatch
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
 from parkflow.store import SqliteStore
-from service.detect import build_panels, build_panels_from_days
+from parkflow.timeunits import now_ms
+from service.detect import build_panels_from_days
 from service.events import OPPORTUNITY_NEW, SURPLUS_NEW
 from service.knowledge import load_knowledge
-from service.results import State
+from service.results import ResultsDb
 from service.rollups import RollupWorker
-from service.runs import hourly_from_days, run_detection, window_ms
-from service.simulate import build_truth, default_scenario, generate, plan_messages
+from service.runs import run_detection, window_ms
+from service.simulate import default_scenario, prepare
 
-DAY_MS = 86_400_000
 NOW = pd.Timestamp("2026-11-20T05:00:00Z")
 NOW_MS = int(NOW.value // 1_000_000)
 DAYS = 30
@@ -37,48 +37,36 @@ def park_db(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, Registry, list[tuple[str, str, str]]]:
     """The default simulated park's 30 days, validated as the ingestor does, in SQLite."""
-    scenario = default_scenario(load_registry(SAMPLE_REGISTRY).model)
-    registry = Registry(scenario.registry)
-    gen = generate(
-        scenario.park,
-        scenario.profiles,
-        NOW_MS - DAYS * DAY_MS,
-        NOW_MS,
-        noise_seed=scenario.noise_seed,
-        faults=scenario.faults,
-    )
-    plan = plan_messages(gen.series, scenario.faults, end_ms=NOW_MS, seed=scenario.noise_seed)
-    truth = build_truth(
-        scenario, load_knowledge(), NOW_MS, faults=gen.faults + plan.faults, plan=plan
-    )
+    sim = prepare(load_registry(SAMPLE_REGISTRY).model, None, load_knowledge(), NOW_MS, DAYS)
+    registry = Registry(sim.scenario.registry)
+    plan, truth = sim.plan, sim.truth
     path = tmp_path_factory.mktemp("park") / "park.sqlite"
     store = SqliteStore(path)
     v = Validator(registry)
     for m in plan.messages:
         good, bad, message = v.validate(m.topic, m.payload, NOW_MS)
         store.write(WriteBatch(tuple(good), tuple(bad), (message,) if message else ()))
-    RollupWorker(store, registry, margin_ms=0).run_once(time.time_ns() // 1_000_000)
+    RollupWorker(store, registry, margin_ms=0).run_once(now_ms())
     store.close()
     planted = [(p.from_meter, p.to_meter, p.rule) for p in truth.opportunities]
     return path, registry, planted
 
 
-def test_panels_from_day_rows_equal_panels_from_hourly_rows(
+def test_panels_from_the_stored_day_rollups_are_mostly_filled(
     park_db: tuple[Path, Registry, list[tuple[str, str, str]]],
 ) -> None:
+    """The window's stored day rollups fill the panels ``run_detection`` detects on: days read
+    in the wrong unit or at the wrong place would leave them empty."""
     path, registry, _planted = park_db
     store = SqliteStore(path)
     start, end = window_ms(NOW, 28)
     days = store.day_rollups(None, start, end)
     store.close()
     assert len(days) > 0
-    direct = build_panels_from_days(days, registry, NOW, 28)
-    via_rows = build_panels(hourly_from_days(days), registry, NOW, 28)
-    assert direct.keys() == via_rows.keys()
-    for park, panel in direct.items():
-        other = via_rows[park]
-        assert panel.meters == other.meters and panel.days == other.days
-        assert np.array_equal(panel.values, other.values, equal_nan=True)
+    panels = build_panels_from_days(days, registry, NOW, 28)
+    assert panels.keys() == registry.parks.keys()
+    for panel in panels.values():
+        assert panel.n_days == 28
         assert np.isfinite(panel.values).sum() > 0.5 * panel.values.size
 
 
@@ -87,7 +75,7 @@ def test_runs_store_results_and_events(
 ) -> None:
     path, registry, planted = park_db
     store = SqliteStore(path)
-    state = State(tmp_path / "state.sqlite")
+    state = ResultsDb(tmp_path / "state.sqlite")
     knowledge = load_knowledge()
     first = run_detection(store, registry, knowledge, state, now=NOW, trigger="schedule")
     found = {(o.from_meter, o.to_meter, o.rule) for o in first.opportunities}
@@ -195,7 +183,7 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
         while time.monotonic() < deadline and len(runs) < 2:
             time.sleep(0.3)
             if state_path.exists():
-                state = State(state_path)
+                state = ResultsDb(state_path)
                 runs = [r for r in state.runs() if r.status == "ok" and r.trigger == "schedule"]
                 state.close()
         assert len(runs) >= 2, "two scheduled runs within a minute"

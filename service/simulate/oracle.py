@@ -1,60 +1,63 @@
-"""What a careful analyst would conclude from the designed flows: the scenario's answer key.
+"""The planted cases' figures over a window, by plain arithmetic, and their verdicts. Pure.
 
-Every (out-meter, in-meter, rule) that a knowledge rule could link is judged from the
-noise-free, fault-free hourly flows of the design, in the order a person would ask: is it
-already exchanged, is the use one the rule may replace, does the quality pass, is it near
-enough, is the stream a lasting surplus, do supply and demand meet in the rule's time bucket,
-and is the match worth proposing. The first "no" is the reason.
+For each case ``cases`` declares, the oracle reckons from the design's noise-free, fault-free
+hourly flows (``flows.expected_hourly``):
 
-Detection works from noisy, faulty readings through the whole ingest path; the oracle does
-not. A judgement whose deciding figure lies close to a threshold is marked ambiguous: the
-scenario generator redraws such designs, so the truth only holds cases with a clear answer
-and a miss is a real miss. The matcher's positive-value filter is not modelled: with the
-shipped prices every rule's link is worth something to the park. Pure.
+- supply: the out-meter's flow, less what registered exchanges take (a share of each day or a
+  quantity per day, spread over the day's hours in proportion to the flow); for generation
+  meant for the tenant's own use (``Case.own_use``), only each hour's generation beyond it;
+- demand: the in-meter's intake;
+- matched: in each bucket of the case's coupling (an hour; a local day; 7 days; 28 days, the
+  window; counted from the window's first day) the smaller of supply x ``per_unit`` and
+  demand x ``share``, summed over the buckets and divided by the window's days;
+- distance: the straight line between the two tenants' sites, times the rule book's routing
+  factor (pipes and roads do not run straight).
+
+It then checks that the declared verdict is what the figures say and that they are well clear of
+the rule book's thresholds: its reach, the smallest stream worth reporting and the share of days
+it must flow on, the smallest match worth proposing, how many receivers it keeps per stream.
+A figure near a threshold, or on the other side of it, makes the case ambiguous: the scenario
+generator redraws such designs and the default scenario must have none. Reasons the registry
+states (quality, uses, registered exchanges) are taken as declared.
+
+Nothing here calls or copies the detection and matching code this is the answer key for; the
+figures are what the design supplies, before line losses, noise and faults, and the scoring's
+tolerance (``truth.score``) is what allows for those.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Literal
 
 import numpy as np
 
-from parkflow.model import Direction
 from parkflow.registry.schema import Meter, Park, Tenant
 from parkflow.timeunits import HOUR_MS
 from parkflow.units import canonical_unit
 from service.knowledge import Knowledge, Rule
+from service.simulate.cases import Case, Reason
 from service.simulate.flows import expected_hourly
 from service.simulate.profiles import FloatArray, IntArray, Profile, clock
 
-Reason = Literal[
-    "already_exchanged",
-    "use_not_replaceable",
-    "quality_mismatch",
-    "too_far",
-    "too_small",
-    "no_temporal_overlap",
-]
-COUPLINGS = ("hour", "day", "week", "month")
-DAYS_PER_BUCKET = {"week": 7, "month": 30}
-EPS = 1e-9
-# A designed figure within these factors of its threshold is too close to call.
+BUCKET_DAYS = {"day": 1, "week": 7, "month": 28}  # a month of four weeks: the truth's window
+TINY = 1e-9  # a noise-free flow this small is none
+# A figure within these factors of its threshold is too close to call.
 CLEAR_BELOW = 0.6
 CLEAR_ABOVE = 1.6
 DISTANCE_MARGIN = 0.1
-SHARE_MARGIN = 0.1
-OWN_USE_MARGIN = 0.1  # self_use generation must clearly exceed, or stay below, own use
+SHARE_MARGIN = 0.1  # of days a stream must flow on
+OWN_USE_MARGIN = 0.1  # generation must clearly exceed, or stay below, own use in every hour
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+AS_STATED: tuple[Reason, ...] = ("quality_mismatch", "use_not_replaceable")
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The designed answer for one candidate link; ``reason`` None means an opportunity."""
+    """A planted case over one window: its declared figures; ``reason`` None: an opportunity."""
 
     park: str
     rule: str
@@ -64,10 +67,16 @@ class Verdict:
     to_meter: str
     reason: Reason | None
     detail: str
-    matched_per_day: float  # receiver units per day the design supports (0 when filtered first)
+    matched_per_day: float  # receiver units per day the design supports
     unit: str  # the receiver's canonical unit
     distance_m: float
     ambiguous: str | None = None  # why the design does not give a clear answer
+    coupling: str = "hour"
+    share: float = 1.0
+    per_unit: float = 1.0
+    supply_per_day: float = 0.0  # mean over the window's days, the supplier's canonical unit
+    supply_unit: str = ""
+    demand_per_day: float = 0.0  # the receiver's whole intake, mean per day
 
     @property
     def id(self) -> str:
@@ -79,265 +88,233 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
-class _Stream:
-    tenant: Tenant
-    meter: Meter
-    hourly: FloatArray  # available per hour, after registered exchanges
-    reason: Reason | None
-    detail: str
-    ambiguous: str | None
+class _Window:
+    hourly: Mapping[str, FloatArray]
+    day_of_hour: IntArray  # 0 for the window's first local day
+    day_numbers: IntArray  # local day number since 1970-01-01 of each day
+    n_days: int
+
+    def per_day(self, hourly: FloatArray) -> FloatArray:
+        out = np.bincount(self.day_of_hour, weights=hourly, minlength=self.n_days)
+        return out.astype(np.float64)
+
+    def buckets(self, coupling: str) -> IntArray:
+        if coupling == "hour":
+            return np.arange(len(self.day_of_hour), dtype=np.int64)
+        return self.day_of_hour // BUCKET_DAYS[coupling]
+
+    def matched(self, offered: FloatArray, wanted: FloatArray, coupling: str) -> float:
+        """Sum over the coupling's buckets of the smaller side, per day of the window."""
+        b = self.buckets(coupling)
+        both = np.minimum(np.bincount(b, weights=offered), np.bincount(b, weights=wanted))
+        return float(both.sum()) / max(1, self.n_days)
 
 
-def classify(
+@dataclass(frozen=True, slots=True)
+class _Figures:
+    distance_m: float
+    supply_per_day: float
+    supply_p50: float  # median day
+    present: float  # share of days the supply flows on
+    demand_per_day: float
+    matched_per_day: float  # at the case's coupling
+    matched_by_day: float  # the same day by day: what timing alone costs
+    own_use_close: int | None  # first hour generation and own use are within the margin
+
+
+def judge(
     park: Park,
     profiles: Mapping[str, Profile],
+    cases: Sequence[Case],
     knowledge: Knowledge,
     start_ms: int,
     end_ms: int,
 ) -> list[Verdict]:
-    """Judge every candidate link of ``park`` over the whole local days [start_ms, end_ms)."""
-    hourly = expected_hourly(park, profiles, start_ms, end_ms)
+    """The verdict of every case of ``park`` over the whole local days [start_ms, end_ms)."""
     hours = np.arange(start_ms, end_ms, HOUR_MS, dtype=np.int64)
     day = clock(hours, park.timezone).day
-    day_of_hour = (day - day[0]).astype(np.int64)
-    day_starts = np.flatnonzero(np.r_[True, np.diff(day_of_hour) != 0]).astype(np.int64)
-    n_days = len(day_starts)
-    day_numbers = day[day_starts]
-    streams = {
-        m.id: _stream(park, t, m, hourly, day_of_hour, day_starts, day_numbers, knowledge)
-        for t in park.tenants
-        for m in t.meters
-        if m.direction is Direction.OUT
-    }
-    exchanged = {(e.from_meter, e.to_meter): e for e in park.exchanges}
-    out: list[Verdict] = []
-    for rule in knowledge.active_rules():
-        for s in streams.values():
-            if s.meter.resource not in rule.supply:
-                continue
-            for t in park.tenants:
-                if t.id == s.tenant.id:
-                    continue
-                for m in t.meters:
-                    if m.direction is Direction.IN and m.resource in rule.demand:
-                        out.append(
-                            _judge(
-                                park, rule, s, t, m, hourly[m.id], exchanged, knowledge,
-                                day_starts, n_days,
-                            )
-                        )  # fmt: skip
+    window = _Window(
+        hourly=expected_hourly(park, profiles, start_ms, end_ms),
+        day_of_hour=(day - day[0]).astype(np.int64),
+        day_numbers=np.unique(day).astype(np.int64),
+        n_days=len(np.unique(day)),
+    )
+    where = {m.id: (t, m) for t in park.tenants for m in t.meters}
+    rules = {r.id: r for r in knowledge.active_rules()}
+    out = [_verdict(park, c, where, rules, window, knowledge) for c in cases]
     return _cap_receivers(out, knowledge.matching.max_receivers_per_surplus)
 
 
-def _stream(
+def _verdict(
     park: Park,
-    tenant: Tenant,
-    meter: Meter,
-    hourly: Mapping[str, FloatArray],
-    day_of_hour: IntArray,
-    day_starts: IntArray,
-    day_numbers: IntArray,
+    case: Case,
+    where: Mapping[str, tuple[Tenant, Meter]],
+    rules: Mapping[str, Rule],
+    window: _Window,
     knowledge: Knowledge,
-) -> _Stream:
-    """What an out-meter offers: its flow (or generation beyond own use) less exchanges, and
-    whether that is a lasting surplus."""
-    flow = hourly[meter.id]
-    if meter.destination == "self_use":
-        offsets = meter.offsets or meter.resource
-        own = [
-            hourly[m.id]
-            for m in tenant.meters
-            if m.direction is Direction.IN and m.resource == offsets
-        ]
-        if not own:
-            return _Stream(tenant, meter, flow * 0, "too_small", "own use is not metered", None)
-        use = np.sum(own, axis=0)
-        close = (flow > EPS) & (np.abs(flow - use) < OWN_USE_MARGIN * flow)
-        if close.any():  # noise on both meters would make a surplus of those hours
-            h = int(np.flatnonzero(close)[0])
-            why = f"generation and own use within {OWN_USE_MARGIN:.0%} in hour {h} of the window"
-            return _Stream(tenant, meter, flow * 0, None, "", why)
-        flow = np.maximum(flow - use, 0.0)
-    totals = np.add.reduceat(flow, day_starts) if len(flow) else np.zeros(0)
-    ordinals = day_numbers + EPOCH_ORDINAL
-    share = np.zeros(len(day_starts))
-    fixed = np.zeros(len(day_starts))
-    takers: list[str] = []
+) -> Verdict:
+    (s_tenant, s_meter), (d_tenant, d_meter) = where[case.supply], where[case.demand]
+    f = _figures(park, case, s_tenant, d_tenant, window, knowledge)
+    unit, s_unit = canonical_unit(d_meter.resource), canonical_unit(s_meter.resource)
+    base = Verdict(
+        park=park.id,
+        rule=case.rule,
+        from_tenant=s_tenant.id,
+        from_meter=case.supply,
+        to_tenant=d_tenant.id,
+        to_meter=case.demand,
+        reason=case.reason,
+        detail=case.why,
+        matched_per_day=f.matched_per_day if case.reason is None else 0.0,
+        unit=unit,
+        distance_m=f.distance_m,
+        coupling=case.coupling,
+        share=case.share,
+        per_unit=case.per_unit,
+        supply_per_day=f.supply_per_day,
+        supply_unit=s_unit,
+        demand_per_day=f.demand_per_day,
+    )
+    rule = rules.get(case.rule)
+    if rule is None:
+        return replace(base, ambiguous=f"rule {case.rule} is not in the rule book")
+    registered = any(
+        e.from_meter == case.supply and e.to_meter == case.demand for e in park.exchanges
+    )
+    problem = _unclear(case, f, rule, knowledge, s_meter.resource, registered)
+    return replace(base, detail=_detail(case, f, rule, unit, s_unit), ambiguous=problem)
+
+
+def _figures(
+    park: Park,
+    case: Case,
+    s_tenant: Tenant,
+    d_tenant: Tenant,
+    window: _Window,
+    knowledge: Knowledge,
+) -> _Figures:
+    supply = window.hourly[case.supply]
+    close = None
+    if case.own_use is not None:
+        use = window.hourly[case.own_use]
+        near = (supply > TINY) & (np.abs(supply - use) < OWN_USE_MARGIN * supply)
+        close = int(np.flatnonzero(near)[0]) if near.any() else None
+        supply = np.maximum(supply - use, 0.0)
+    supply = _after_exchanges(park, case.supply, supply, window)
+    demand = window.hourly[case.demand]
+    days = window.per_day(supply)
+    offered, wanted = supply * case.per_unit, demand * case.share
+    return _Figures(
+        distance_m=_route(s_tenant, d_tenant, knowledge),
+        supply_per_day=float(days.mean()) if len(days) else 0.0,
+        supply_p50=float(np.median(days)) if len(days) else 0.0,
+        present=float(np.mean(days > TINY)) if len(days) else 0.0,
+        demand_per_day=float(demand.sum()) / max(1, window.n_days),
+        matched_per_day=window.matched(offered, wanted, case.coupling),
+        matched_by_day=window.matched(offered, wanted, "day"),
+        own_use_close=close,
+    )
+
+
+def _after_exchanges(park: Park, meter: str, flow: FloatArray, window: _Window) -> FloatArray:
+    """What registered exchanges leave of each day's flow, spread over its hours in proportion."""
+    totals = window.per_day(flow)
+    shares = np.zeros(window.n_days)
+    fixed = np.zeros(window.n_days)
     for e in park.exchanges:
-        if e.from_meter != meter.id:
+        if e.from_meter != meter:
             continue
-        takers.append(e.to_meter)
-        active = ordinals >= e.since.toordinal()
+        running = window.day_numbers >= e.since.toordinal() - EPOCH_ORDINAL
         if e.share is not None:
-            share[active] += e.share
+            shares[running] += e.share
         else:
-            fixed[active] += e.quantity_per_day or 0.0
-    avail_day = np.maximum(totals * (1 - np.minimum(share, 1.0)) - fixed, 0.0)
-    scale = np.divide(avail_day, totals, out=np.zeros_like(totals), where=totals > 0)
-    available = flow * scale[day_of_hour]
-    floor = knowledge.detection.min_p50(meter.resource)
-    p50 = float(np.median(avail_day)) if len(avail_day) else 0.0
-    p50_before = float(np.median(totals)) if len(totals) else 0.0
-    present = float(np.mean(avail_day > EPS)) if len(avail_day) else 0.0
-    unit = canonical_unit(meter.resource)
-    reason: Reason | None = None
-    detail = f"median {p50:.4g} {unit}/day available on {present:.0%} of days"
-    ambiguous = None
-    need_share = knowledge.detection.min_present_share
-    if takers and p50_before > EPS and p50 < max(floor, EPS) * CLEAR_BELOW:
-        reason = "already_exchanged"
-        detail = f"{p50_before:.4g} {unit}/day, all of it already goes to {', '.join(takers)}"
-    elif p50 <= EPS or (floor > 0 and p50 < floor * CLEAR_BELOW):
-        reason = "too_small"
-        detail = f"median {p50:.4g} {unit}/day, below the {floor:g} {unit}/day worth reporting"
-    elif floor > 0 and p50 < floor * CLEAR_ABOVE:
-        ambiguous = f"median {p50:.4g} {unit}/day is close to the {floor:g} floor"
-    elif present < need_share - SHARE_MARGIN:
-        reason = "too_small"
-        detail = f"flows on only {present:.0%} of days"
-    elif present < need_share + SHARE_MARGIN:
-        ambiguous = f"flows on {present:.0%} of days, close to the {need_share:.0%} needed"
-    return _Stream(tenant, meter, available, reason, detail, ambiguous)
+            fixed[running] += e.quantity_per_day or 0.0
+    left = np.maximum(totals * (1.0 - np.minimum(shares, 1.0)) - fixed, 0.0)
+    kept = np.divide(left, totals, out=np.zeros_like(totals), where=totals > TINY)
+    out: FloatArray = flow * kept[window.day_of_hour]
+    return out
 
 
-def use_share(rule: Rule, meter: Meter) -> float:
-    if rule.uses is None:
-        return 1.0
-    shares = meter.use_shares()
-    return float(sum(shares.get(u, 0.0) for u in rule.uses))
+def _route(a: Tenant, b: Tenant, knowledge: Knowledge) -> float:
+    if a.location is None or b.location is None:
+        return math.nan  # unclear: the cases are designed on the site plan
+    straight = math.hypot(a.location.x_m - b.location.x_m, a.location.y_m - b.location.y_m)
+    return straight * knowledge.matching.routing_factor
 
 
-def _gate_problem(rule: Rule, supply: Meter, demand: Meter) -> str | None:
-    """The first quality gate the link fails, in words; None when all pass. Unknown fails."""
-    for g in rule.gates:
-        have = getattr(supply.quality, g.attribute, None) if supply.quality else None
-        if have is None:
-            return f"the stream's {g.attribute} is not declared"
-        if g.one_of is not None:
-            if str(have) not in g.one_of:
-                return f"{g.attribute} {have} is not one of {', '.join(g.one_of)}"
-        elif g.at_least is not None:
-            if float(have) < g.at_least:
-                return f"{g.attribute} {have} < {g.at_least:g}"
-        elif g.at_least_demand_plus is not None:
-            need = getattr(demand.quality, g.attribute, None) if demand.quality else None
-            if need is None:
-                return f"the receiver's {g.attribute} is not declared"
-            if float(have) < float(need) + g.at_least_demand_plus:
-                return f"{g.attribute} {have} < {need} + {g.at_least_demand_plus:g} needed"
+def _unclear(
+    case: Case, f: _Figures, rule: Rule, knowledge: Knowledge, resource: str, registered: bool
+) -> str | None:
+    """Why the figures do not clearly give the declared verdict; None when they do."""
+    if case.reason in AS_STATED or (case.reason == "already_exchanged" and registered):
+        return None
+    floor = knowledge.detection.min_p50(resource)
+    need_days = knowledge.detection.min_present_share
+    small = (
+        f.supply_p50 <= TINY
+        or f.supply_p50 < floor * CLEAR_BELOW
+        or f.present < need_days - SHARE_MARGIN
+    )
+    lasting = (
+        f.supply_p50 > TINY
+        and f.supply_p50 >= floor * CLEAR_ABOVE
+        and f.present >= need_days + SHARE_MARGIN
+    )
+    if case.reason == "already_exchanged":  # no exchange between the two: the whole stream
+        return None if small else f"{f.supply_p50:.4g}/day left after the exchanges"
+    reach = rule.max_distance_m
+    if case.reason == "too_far":
+        if f.distance_m > reach * (1 + DISTANCE_MARGIN):
+            return None
+        return f"{f.distance_m:,.0f} m is not clearly beyond the {reach:,.0f} m reach"
+    if not f.distance_m < reach * (1 - DISTANCE_MARGIN):
+        return f"{f.distance_m:,.0f} m is not clearly within the {reach:,.0f} m reach"
+    if f.own_use_close is not None:
+        return f"generation and own use within {OWN_USE_MARGIN:.0%} in hour {f.own_use_close}"
+    need = rule.min_matched_per_day
+    if case.reason == "too_small":
+        if small or f.matched_per_day < need * CLEAR_BELOW:
+            return None
+        return f"median {f.supply_p50:.4g}/day, {f.matched_per_day:.4g}/day matched: not small"
+    if not lasting:
+        return f"median {f.supply_p50:.4g}/day on {f.present:.0%} of days: not clearly a surplus"
+    if case.reason == "no_temporal_overlap":
+        if f.matched_per_day < need * CLEAR_BELOW and f.matched_by_day >= need * CLEAR_ABOVE:
+            return None
+        return (
+            f"{f.matched_per_day:.4g}/day matched {case.coupling} by {case.coupling},"
+            f" {f.matched_by_day:.4g} day by day: timing is not clearly what decides"
+        )
+    if f.matched_per_day < need * CLEAR_ABOVE:
+        return f"{f.matched_per_day:.4g}/day is not clearly above the {need:g} minimum"
     return None
 
 
-def _distance(a: Tenant, b: Tenant, knowledge: Knowledge) -> float:
-    m = knowledge.matching
-    if a.location is None or b.location is None:
-        return m.unknown_distance_m
-    straight = math.hypot(a.location.x_m - b.location.x_m, a.location.y_m - b.location.y_m)
-    return straight * m.routing_factor
-
-
-def _buckets(coupling: str, n_hours: int, day_starts: IntArray) -> IntArray:
-    if coupling == "hour":
-        return np.arange(n_hours, dtype=np.int64)
-    if coupling == "day":
-        return day_starts
-    return day_starts[:: DAYS_PER_BUCKET[coupling]]
-
-
-def _matched(
-    supply: FloatArray, demand: FloatArray, eff: float, factor: float, starts: IntArray
-) -> float:
-    offered = np.add.reduceat(supply, starts) * eff
-    wanted = np.add.reduceat(demand, starts) * factor
-    return float(np.minimum(offered, wanted).sum())
-
-
-def _judge(
-    park: Park,
-    rule: Rule,
-    s: _Stream,
-    to_tenant: Tenant,
-    to_meter: Meter,
-    demand: FloatArray,
-    exchanged: Mapping[tuple[str, str], object],
-    knowledge: Knowledge,
-    day_starts: IntArray,
-    n_days: int,
-) -> Verdict:
-    unit = canonical_unit(to_meter.resource)
-    dist = _distance(s.tenant, to_tenant, knowledge)
-    base = Verdict(
-        park=park.id,
-        rule=rule.id,
-        from_tenant=s.tenant.id,
-        from_meter=s.meter.id,
-        to_tenant=to_tenant.id,
-        to_meter=to_meter.id,
-        reason=None,
-        detail="",
-        matched_per_day=0.0,
-        unit=unit,
-        distance_m=dist,
-    )
-
-    def no(reason: Reason, detail: str) -> Verdict:
-        return replace(base, reason=reason, detail=detail)
-
-    if (s.meter.id, to_meter.id) in exchanged:
-        return no("already_exchanged", "a registered exchange already links them")
-    share = use_share(rule, to_meter)
-    if share <= 0:
-        uses = ", ".join(to_meter.use_shares()) or "unstated uses"
-        replaced = ", ".join(rule.uses or [])
-        return no("use_not_replaceable", f"intake for {uses}; the rule replaces {replaced}")
-    problem = _gate_problem(rule, s.meter, to_meter)
-    if problem is not None:
-        return no("quality_mismatch", problem)
-    limit = rule.max_distance_m
-    if dist > limit * (1 + DISTANCE_MARGIN):
-        return no("too_far", f"{dist:,.0f} m of route, the rule reaches {limit:,.0f} m")
-    if dist > limit * (1 - DISTANCE_MARGIN):
-        return replace(base, ambiguous=f"{dist:,.0f} m is close to the {limit:,.0f} m limit")
-    if s.ambiguous is not None:
-        return replace(base, ambiguous=s.ambiguous)
-    if s.reason is not None:
-        return no(s.reason, s.detail)
-    level = max(
-        COUPLINGS.index(rule.coupling),
-        COUPLINGS.index(s.meter.storage) if s.meter.storage else 0,
-        COUPLINGS.index(to_meter.storage) if to_meter.storage else 0,
-    )
-    coupling = COUPLINGS[level]
-    loss = knowledge.mode(rule.transport).loss_per_km
-    eff = rule.ratio * min(1.0, max(0.0, 1.0 - loss * dist / 1000.0))
-    factor = share * rule.max_demand_share
-    starts = _buckets(coupling, len(demand), day_starts)
-    per_day = _matched(s.hourly, demand, eff, factor, starts) / max(1, n_days)
-    need = rule.min_matched_per_day
-    base = replace(base, matched_per_day=per_day)
-    if per_day <= EPS or per_day < need * CLEAR_BELOW:
-        daily = _matched(s.hourly, demand, eff, factor, day_starts) / max(1, n_days)
-        if coupling == "hour" and daily >= max(need, EPS) * CLEAR_ABOVE:
-            return replace(
-                base,
-                reason="no_temporal_overlap",
-                detail=f"{daily:.4g} {unit}/day would match over a day, {per_day:.4g} hour by hour",
-            )
-        return replace(
-            base,
-            reason="too_small",
-            detail=f"{per_day:.4g} {unit}/day could be matched, below {need:g} worth proposing",
+def _detail(case: Case, f: _Figures, rule: Rule, unit: str, s_unit: str) -> str:
+    """The declared reason with the figure that decides it."""
+    if case.reason is None:
+        return (
+            f"{case.why}: {f.supply_per_day:.4g} {s_unit}/day to offer,"
+            f" {case.share:.0%} of {f.demand_per_day:.4g} {unit}/day replaceable;"
+            f" {f.matched_per_day:.4g} {unit}/day matched {case.coupling} by {case.coupling}"
         )
-    if per_day < need * CLEAR_ABOVE:
-        return replace(base, ambiguous=f"{per_day:.4g} {unit}/day is close to the {need:g} minimum")
-    return replace(base, detail=f"{per_day:.4g} {unit}/day matched {coupling} by {coupling}")
+    if case.reason == "too_far":
+        return f"{case.why} ({f.distance_m:,.0f} m of route, reach {rule.max_distance_m:,.0f} m)"
+    if case.reason == "too_small":
+        return f"{case.why} (median {f.supply_p50:.4g} {s_unit}/day)"
+    if case.reason == "no_temporal_overlap":
+        return (
+            f"{case.why} ({f.matched_by_day:.4g} {unit}/day would match day by day,"
+            f" {f.matched_per_day:.4g} hour by hour)"
+        )
+    return case.why
 
 
 def _cap_receivers(verdicts: list[Verdict], cap: int) -> list[Verdict]:
-    """The matcher keeps the best ``cap`` receivers per surplus: more is not a clear design."""
+    """The rule book keeps ``cap`` receivers per stream: more is not a clear design."""
     count = Counter(v.from_meter for v in verdicts if v.reason is None and v.ambiguous is None)
     return [
-        replace(v, ambiguous=f"{count[v.from_meter]} receivers, the matcher keeps {cap}")
+        replace(v, ambiguous=f"{count[v.from_meter]} receivers; the rule book keeps {cap}")
         if v.reason is None and v.ambiguous is None and count[v.from_meter] > cap
         else v
         for v in verdicts

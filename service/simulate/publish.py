@@ -17,16 +17,15 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 
-from service.simulate.flows import Message, generate, plan_messages
+from service.simulate.flows import generate
+from service.simulate.messages import Message, plan_messages
+from service.simulate.mqtt_client import NO_MATCHING_SUBSCRIBERS, REFUSED, QoS1Publisher
 from service.simulate.scenario import Scenario
 
-REFUSED = 0x80  # PUBACK reason codes from here up: the broker did not take the message
-NO_SUBSCRIBERS = 0x10  # taken, but nobody subscribed: it went nowhere
+NO_SUBSCRIBERS = NO_MATCHING_SUBSCRIBERS  # PUBACK 0x10: taken, but nobody subscribed
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,52 +66,28 @@ class Publisher:
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
     ) -> None:
         self.host, self.port = host, port
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"parkflow-simulate-{uuid.uuid4().hex[:8]}",
-            protocol=protocol,
-        )
-        if username:
-            self.client.username_pw_set(username, password)
-        self.client.max_inflight_messages_set(max_inflight)
-        self.client.max_queued_messages_set(0)  # paho queues the rest: no drops
-        self._lock = threading.Lock()
         self._codes: Counter[int] = Counter()
-        self._acked = threading.Condition(self._lock)
-        self._acks = 0
-        self._connected = threading.Event()
-        self.client.on_publish = self._on_publish
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
+        self._mqtt = QoS1Publisher[None](
+            host,
+            port,
+            self._on_answer,
+            client_id=client_id or f"parkflow-simulate-{uuid.uuid4().hex[:8]}",
+            window=max_inflight,
+            protocol=protocol,
+            username=username or None,
+            password=password,
+        )
+        self.client = self._mqtt.client
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if not reason.is_failure:
-            self._connected.set()
-
-    def _on_disconnect(
-        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
-    ) -> None:
-        self._connected.clear()
-
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        with self._acked:
-            self._codes[int(getattr(reason, "value", reason))] += 1
-            self._acks += 1
-            self._acked.notify_all()
+    def _on_answer(self, token: None, mid: int, code: int, at: float) -> None:
+        self._codes[code] += 1
 
     def connect(self, timeout: float = 15.0) -> Publisher:
-        self.client.connect(self.host, self.port, keepalive=30)
-        self.client.loop_start()
-        if not self._connected.wait(timeout):
-            self.close()
-            raise ConnectionError(f"no MQTT connection to {self.host}:{self.port} in {timeout}s")
+        self._mqtt.connect(timeout)
         return self
 
     def close(self) -> None:
-        try:
-            self.client.disconnect()
-        finally:
-            self.client.loop_stop()
+        self._mqtt.close()
 
     def __enter__(self) -> Publisher:
         return self.connect()
@@ -123,23 +98,14 @@ class Publisher:
     def send(self, messages: Sequence[Message], timeout: float = 600.0) -> PublishReport:
         """Publish with QoS 1 and return once the broker acknowledged every message."""
         started = time.perf_counter()
-        with self._lock:
-            before = self._acks
+        with self._mqtt.lock:
             codes_before = Counter(self._codes)
         for m in messages:
-            info = self.client.publish(m.topic, m.payload, qos=1)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
-                raise ConnectionError(f"publish failed: {mqtt.error_string(info.rc)}")
-        deadline = time.monotonic() + timeout
-        with self._acked:
-            while self._acks - before < len(messages):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"{len(messages) - (self._acks - before)} of {len(messages)} messages"
-                        f" not acknowledged in {timeout}s"
-                    )
-                self._acked.wait(min(left, 1.0))
+            self._mqtt.publish(m.topic, m.payload, None)
+        left = self._mqtt.wait_answered(timeout)
+        if left:
+            raise TimeoutError(f"{left} of {len(messages)} messages not acknowledged in {timeout}s")
+        with self._mqtt.lock:
             codes = self._codes - codes_before
         return PublishReport(
             messages=len(messages),
