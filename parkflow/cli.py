@@ -1,4 +1,11 @@
-"""The ``parkflow`` command: one entry point, a subcommand per job."""
+"""The ``parkflow`` command: one entry point, a subcommand per job.
+
+Each command parses its arguments, calls the function that does the work (in ``ingest``,
+``service`` or ``parkflow``; the API calls the same ones) and prints. One exit code per kind of
+problem: 0 done, 1 done but nothing to show (no run yet, nothing stored), 2 bad input (a
+registry, a knowledge file, a setting, a CSV file, the command line, a publish the broker
+refused), 3 a store, database or broker unavailable or failing.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from parkflow.errors import ParkflowError, RegistryError
+from parkflow.errors import ConfigError, InputError, ParkflowError, StoreError
+
+EXIT_OK, EXIT_NOTHING, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 if TYPE_CHECKING:
     from service.settings import ServiceSettings
@@ -22,47 +31,32 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("registry", args.registry),) if v is not None}
     settings = IngestSettings(**overrides)
     setup_logging(settings.log_format)
-    try:
-        return serve(settings)
-    except RegistryError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    return serve(settings)
 
 
 def _cmd_registry_check(args: argparse.Namespace) -> int:
     from parkflow.registry import load_registry
 
-    try:
-        reg = load_registry(args.file)
-    except RegistryError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"{args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        return 1
+    reg = load_registry(args.file)  # problems: main() lists them, exit 2
     parks = reg.model.parks
     tenants = sum(len(p.tenants) for p in parks)
     print(
         f"{args.file}: OK ({len(parks)} park(s), {tenants} tenant(s), {len(reg.meters())} meter(s))"
     )
-    return 0
+    return EXIT_OK
 
 
 def _cmd_registry_acl(args: argparse.Namespace) -> int:
     from ingest.mqtt.acl import DEFAULT_INGEST_USERS, mosquitto_acl
     from parkflow.registry import load_registry
 
-    try:
-        reg = load_registry(args.file)
-    except RegistryError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    reg = load_registry(args.file)
     try:
         acl = mosquitto_acl(reg, ingest_users=args.ingest_user or DEFAULT_INGEST_USERS)
     except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        raise InputError(str(exc)) from exc
     sys.stdout.write(acl)
-    return 0
+    return EXIT_OK
 
 
 def _cmd_registry_partition(args: argparse.Namespace) -> int:
@@ -70,15 +64,14 @@ def _cmd_registry_partition(args: argparse.Namespace) -> int:
     from parkflow.registry import load_registry
 
     if not 1 <= args.ingestors <= MAX_MEMBERS:
-        print(f"--ingestors takes 1 to {MAX_MEMBERS}", file=sys.stderr)
-        return 2
+        raise InputError(f"--ingestors takes 1 to {MAX_MEMBERS}")
     for line in describe(load_registry(args.file), args.ingestors):
         print(line)
     print(
         f"run ingestor k with PARKFLOW_PARTITION=k/{args.ingestors} and the same registry"
         " (deploy/systemd/parkflow-ingest@.service does)"
     )
-    return 0
+    return EXIT_OK
 
 
 def _service_settings(args: argparse.Namespace) -> ServiceSettings:
@@ -104,41 +97,30 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     setup_logging("text", level=30)
     run_id = detect_now(_service_settings(args))
     print(f"detection run {run_id} done; see `parkflow surpluses` and `parkflow opportunities`")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_rebuild(args: argparse.Namespace) -> int:
-    import time
+    from service.app import rebuild_rollups
 
-    from parkflow.store import store_from_settings
-    from service.rollups import RollupWorker
-
-    settings = _service_settings(args)
-    store = store_from_settings(settings)
-    try:
-        end = int(time.time() * 1000) + 86_400_000
-        stats = RollupWorker(store, settings.load_registry()).rebuild(
-            end - int((args.days + 1) * 86_400_000), end
-        )
-    finally:
-        store.close()
+    stats = rebuild_rollups(_service_settings(args), args.days)
     print(
         f"rebuilt {stats.rows_written} day rows of {stats.meters} meters from"
         f" {stats.points} readings in {stats.seconds:.1f} s"
     )
-    return 0
+    return EXIT_OK
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
     from parkflow.tables import opportunities_table, surpluses_table
-    from service.results import State
+    from service.results import ResultsDb
 
-    state = State(_service_settings(args).state_path)
+    state = ResultsDb(_service_settings(args).state_path)
     try:
         run = state.latest_run()
         if run is None:
             print("no detection run yet: run `parkflow detect` (or `parkflow serve`)")
-            return 1
+            return EXIT_NOTHING
         if args.command == "surpluses":
             rows = state.surpluses(run.id, tenant=args.tenant)
             print(surpluses_table(rows, explain=args.explain))
@@ -146,7 +128,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
             rows = state.opportunities(run.id, tenant=args.tenant)
             print(opportunities_table(rows, explain=args.explain))
         print(f"\nrun {run.id}, window {run.window_days} days, finished {_when(run.finished_ms)}")
-        return 0
+        return EXIT_OK
     finally:
         state.close()
 
@@ -162,19 +144,11 @@ def _when(ms: int | None) -> str:
 def _cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ingest.importer import CsvMapping, count_rows, import_csv
+    from ingest.app import import_file, import_meter
+    from ingest.csv_rows import CsvMapping, count_rows
     from ingest.settings import IngestSettings
-    from ingest.validate import Limits, Validator
-    from parkflow.errors import InputError, PayloadError
-    from parkflow.store import store_from_settings
-    from parkflow.topics import topic_for
 
     settings = IngestSettings(**({"registry": args.registry} if args.registry else {}))
-    try:
-        park, tenant, meter = args.meter.split("/")
-    except ValueError:
-        print("--meter takes PARK/TENANT/METER", file=sys.stderr)
-        return 2
     mapping = CsvMapping(
         ts_column=args.ts_column,
         value_column=args.value_column,
@@ -186,40 +160,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
         dayfirst=args.dayfirst,
         encoding=args.encoding,
     )
-    limits = Limits(horizon_ms=int(args.horizon_days * 86_400_000))
     registry = settings.load_registry()
-    try:
-        Validator(registry).resolve(topic_for(park, tenant, meter))  # before a long count
-        # Counted by the importer's own reader: rows, not lines, in the file's encoding.
-        total = None if args.quiet else count_rows(args.file, mapping)
-    except PayloadError as exc:
-        print(f"{args.meter}: {exc.detail}", file=sys.stderr)
-        return 2
-    except (InputError, ValueError, OSError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    store = store_from_settings(settings)
-    try:
-        with tqdm(total=total, unit="row", disable=args.quiet) as bar:
-            summary = import_csv(
-                args.file,
-                store,
-                registry,
-                park,
-                tenant,
-                meter,
-                mapping,
-                limits,
-                progress=bar.update,
-            )
-    except PayloadError as exc:
-        print(f"{args.meter}: {exc.detail}", file=sys.stderr)
-        return 2
-    except (InputError, ValueError, OSError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    finally:
-        store.close()
+    ids = import_meter(registry, args.meter)  # before a long count
+    # Counted by the importer's own reader: rows, not lines, in the file's encoding.
+    total = None if args.quiet else count_rows(args.file, mapping)
+    with tqdm(total=total, unit="row", disable=args.quiet) as bar:
+        summary = import_file(
+            settings, registry, args.file, ids, mapping, args.horizon_days, bar.update
+        )
     print(
         f"{summary.rows} rows: {summary.stored} stored, {sum(summary.rejected.values())} rejected"
     )
@@ -232,7 +180,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         )
     for reason, n in summary.rejected.most_common():
         print(f"  {reason}: {n}  e.g. {summary.examples[reason]}")
-    return 0 if summary.stored or not summary.rows else 1
+    return EXIT_OK if summary.stored or not summary.rows else EXIT_NOTHING
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -242,98 +190,44 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    import time
-
     from parkflow.registry import SAMPLE_REGISTRY, load_registry
+    from parkflow.timeunits import hours_ms, now_ms
     from service.knowledge import load_knowledge
-    from service.simulate.flows import STEP_MS, generate, plan_messages
-    from service.simulate.scenario import build_scenario
-    from service.simulate.truth import build_truth, to_json
+    from service.simulate.run import prepare, publish, write
 
     if args.days <= 0 or args.speed <= 0 or args.interval <= 0 or args.replay_hours < 0:
         print("--days, --speed and --interval must be positive", file=sys.stderr)
-        return 2
-    knowledge = load_knowledge()
+        return EXIT_BAD_INPUT
+    base = load_registry(SAMPLE_REGISTRY).model
+    end = now_ms() - hours_ms(args.replay_hours)
     try:
-        scenario = build_scenario(load_registry(SAMPLE_REGISTRY).model, args.seed, knowledge)
-    except ValueError as exc:
+        sim = prepare(base, args.seed, load_knowledge(), end, args.days)
+    except ValueError as exc:  # no clear design for the seed, or in this window
         print(exc, file=sys.stderr)
-        return 2
-    end = time.time_ns() // 1_000_000 - int(args.replay_hours * 3_600_000)
-    end -= end % STEP_MS
-    start = end - int(args.days * 86_400_000)
-    gen = generate(
-        scenario.park,
-        scenario.profiles,
-        start,
-        end,
-        noise_seed=scenario.noise_seed,
-        faults=scenario.faults,
-    )
-    plan = plan_messages(gen.series, scenario.faults, end_ms=end, seed=scenario.noise_seed)
-    try:
-        truth = build_truth(
-            scenario, knowledge, end, faults=gen.faults + plan.faults, plan=plan, start_ms=start
-        )
-    except ValueError as exc:  # a design too close to a threshold in this window
-        print(exc, file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    registry_path, truth_path = args.out / "registry.yaml", args.out / "truth.json"
-    registry_path.write_text(scenario.registry_yaml(), encoding="utf-8")
-    truth_path.write_text(to_json(truth), encoding="utf-8")
-    print(
-        f"scenario {scenario.name}: {len(scenario.park.tenants)} tenants,"
-        f" {sum(len(t.meters) for t in scenario.park.tenants)} meters;"
-        f" planted {len(truth.opportunities)} opportunities,"
-        f" {len(truth.non_opportunities)} non-opportunities, {len(truth.faults)} faults"
-    )
+        return EXIT_BAD_INPUT
+    registry_path, truth_path = write(sim, args.out)
+    scenario, history = sim.summary()
+    print(scenario)
     print(f"wrote {registry_path} and {truth_path}")
-    if scenario.seed is not None:
+    if args.seed is not None:
         print(f"ingestors must load this registry: PARKFLOW_REGISTRY={registry_path}")
-    bad = ", ".join(f"{n} {r}" for r, n in sorted(plan.quarantined.items()))
-    print(
-        f"{args.days:g} days of history: {len(plan.messages)} messages, {plan.readings_sent}"
-        f" readings, of which {plan.duplicates} duplicates and {bad or 'none'} to be"
-        f" quarantined; {plan.unique_good} readings to store"
-    )
+    print(history)
     if args.no_publish:
-        return 0
-    from service.simulate.publish import Publisher, live
-
+        return EXIT_OK
     try:
-        with Publisher(
-            args.mqtt_host, args.mqtt_port, username=args.mqtt_username, password=args.mqtt_password
-        ) as publisher:
-            report = publisher.send(plan.messages)
-            print(f"backfill published: {report.line()}")
-            if report.refused:
-                return 1
-            if args.live:
-                import threading
-
-                stop = threading.Event()
-                print(
-                    f"live: every {args.interval:g} s, simulated time x{args.speed:g}"
-                    " (never ahead of the wall clock); Ctrl-C stops"
-                )
-                try:
-                    live(
-                        scenario,
-                        publisher,
-                        end,
-                        gen.registers,
-                        interval_s=args.interval,
-                        speed=args.speed,
-                        stop=stop,
-                    )
-                except KeyboardInterrupt:
-                    stop.set()
-                    print("stopped")
+        report = publish(
+            sim,
+            host=args.mqtt_host,
+            port=args.mqtt_port,
+            username=args.mqtt_username,
+            password=args.mqtt_password,
+            live_interval_s=args.interval if args.live else None,
+            speed=args.speed,
+        )
     except (ConnectionError, OSError, TimeoutError) as exc:
         print(f"MQTT {args.mqtt_host}:{args.mqtt_port}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_UNAVAILABLE
+    return EXIT_BAD_INPUT if report.refused else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -464,13 +358,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # a bad command line exits 2 (argparse)
     try:
         return int(args.func(args))
-    except ParkflowError as exc:  # a bad registry or knowledge file: say what, not a traceback
-        for line in getattr(exc, "problems", None) or [str(exc)]:
+    except ConfigError as exc:  # say what and where, not a traceback
+        for line in exc.problems:
             print(line, file=sys.stderr)
-        return 2
+        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StoreError as exc:
+        print(f"store: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except (InputError, ParkflowError, OSError) as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

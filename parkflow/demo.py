@@ -21,36 +21,24 @@ from ingest.settings import IngestSettings
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
 from parkflow.store import ReadingQuery, SqliteStore
 from parkflow.tables import opportunities_table
-from parkflow.timeunits import DAY_MS
+from parkflow.timeunits import now_ms
 from service.knowledge import load_knowledge
-from service.results import State
+from service.results import ResultsDb
 from service.rollups import RollupWorker
 from service.runs import run_detection
-from service.simulate import STEP_MS, default_scenario, generate, plan_messages
+from service.simulate.run import prepare, publish
 
 
 def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
-    import paho.mqtt.client as mqtt
-
     from ingest.mqtt.embedded import EmbeddedBroker
-    from service.simulate.publish import Publisher
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="parkflow-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     db, state_path = workdir / "parkflow.sqlite", workdir / "state.sqlite"
-    scenario = default_scenario(load_registry(SAMPLE_REGISTRY).model)
+    knowledge = load_knowledge()
+    sim = prepare(load_registry(SAMPLE_REGISTRY).model, None, knowledge, now_ms(), days)
+    scenario, plan, end = sim.scenario, sim.plan, sim.end_ms
     registry = Registry(scenario.registry)
-    end = time.time_ns() // 1_000_000
-    end -= end % STEP_MS
-    gen = generate(
-        scenario.park,
-        scenario.profiles,
-        end - days * DAY_MS,
-        end,
-        noise_seed=scenario.noise_seed,
-        faults=scenario.faults,
-    )
-    plan = plan_messages(gen.series, scenario.faults, end_ms=end, seed=scenario.noise_seed)
 
     broker = EmbeddedBroker().start()
     print(f"embedded MQTT broker on 127.0.0.1:{broker.port}; data in {workdir}")
@@ -68,8 +56,7 @@ def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
     started = time.monotonic()
     try:
         _wait(lambda: ingestor.connected, 20, "the ingestor did not connect")
-        with Publisher("127.0.0.1", broker.port, protocol=mqtt.MQTTv311) as publisher:
-            report = publisher.send(plan.messages)
+        report = publish(sim, port=broker.port, mqtt_version="3.1.1", report=lambda _: None)
         print(
             f"{len(scenario.park.tenants)} tenants' gateways published {days} days: {report.line()}"
         )
@@ -85,13 +72,13 @@ def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
     print(f"ingested in {time.monotonic() - started:.1f} s")
     _report_ingest(store)
 
-    RollupWorker(store, registry, margin_ms=0).run_once(time.time_ns() // 1_000_000)
-    state = State(state_path)
+    RollupWorker(store, registry, margin_ms=0).run_once(now_ms())
+    state = ResultsDb(state_path)
     try:
         result = run_detection(
             store,
             registry,
-            load_knowledge(),
+            knowledge,
             state,
             now=pd.Timestamp(end, unit="ms", tz="UTC"),
             window_days=min(28, days - 1),

@@ -11,9 +11,10 @@ from types import FrameType
 import pandas as pd
 
 from parkflow.store import store_from_settings
+from parkflow.timeunits import DAY_MS, days_ms, now_ms
 from service.knowledge import load_knowledge
-from service.results import State
-from service.rollups.worker import RollupWorker
+from service.results import ResultsDb
+from service.rollups.worker import RollupWorker, RunStats
 from service.runs import run_detection
 from service.settings import ServiceSettings
 
@@ -29,7 +30,7 @@ class _Service:
         knowledge = str(settings.knowledge) if settings.knowledge else None
         self.knowledge = load_knowledge(override=knowledge)
         self.store = store_from_settings(settings)
-        self.state = State(settings.state_path)
+        self.state = ResultsDb(settings.state_path)
         self.rollups = RollupWorker(self.store, self.registry)
 
     def detect(self, trigger: str) -> int:
@@ -51,12 +52,24 @@ class _Service:
         self.state.close()
 
 
+def rebuild_rollups(settings: ServiceSettings, days: float) -> RunStats:
+    """Recompute the rollups of the last ``days`` local days from the readings (after a
+    registry change: rollups are derived data, rebuilding is safe)."""
+    registry = settings.load_registry()
+    store = store_from_settings(settings)
+    try:
+        end = now_ms() + DAY_MS
+        return RollupWorker(store, registry).rebuild(end - days_ms(days + 1), end)
+    finally:
+        store.close()
+
+
 def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
     """Bring rollups up to date, run detection once; returns the run id."""
     service = _Service(settings)
     try:
         # Roll up everything written so far: the next cycle re-reads the margin anyway.
-        service.rollups.run_once(int(time.time() * 1000) + service.rollups.margin_ms)
+        service.rollups.run_once(now_ms() + service.rollups.margin_ms)
         return service.detect(trigger)
     finally:
         service.close()
@@ -77,7 +90,7 @@ def serve(settings: ServiceSettings) -> int:
             now = time.monotonic()
             if now >= next_rollup:
                 try:
-                    service.rollups.run_once(int(time.time() * 1000))
+                    service.rollups.run_once(now_ms())
                 except Exception:  # the store may be down: try again next cycle
                     log.exception("rollup cycle failed")
                 next_rollup = now + settings.rollup_interval_s

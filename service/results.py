@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from parkflow.errors import StoreError
+from parkflow.store.sqlite.connection import read_error, write_error
 from service.detect import Surplus
 from service.events import Event, Snapshot
 from service.match import Opportunity
@@ -88,21 +90,28 @@ class Run:
     n_opportunities: int
 
 
-class State:
+class ResultsDb:
+    """Runs, their surpluses and opportunities, and the events between runs."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} has schema {version}, newer than this parkflow knows")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema {version}, newer than this parkflow knows"
+                )
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise read_error(exc) from exc
 
     def close(self) -> None:
         self._db.close()
@@ -110,13 +119,22 @@ class State:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise write_error(exc) from exc
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise read_error(exc) from exc
 
     def start_run(self, started_ms: int, trigger: str, window_days: int) -> int:
         with self._tx() as db:
@@ -192,13 +210,11 @@ class State:
             )
 
     def latest_run(self) -> Run | None:
-        row = self._db.execute(
-            "SELECT * FROM runs WHERE status='ok' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        row = self._read("SELECT * FROM runs WHERE status='ok' ORDER BY id DESC LIMIT 1").fetchone()
         return Run(*row) if row else None
 
     def runs(self, limit: int = 20) -> list[Run]:
-        rows = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = self._read("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [Run(*r) for r in rows]
 
     def snapshots(self, run_id: int | None) -> tuple[dict[str, Snapshot], dict[str, Snapshot]]:
@@ -206,13 +222,13 @@ class State:
             return {}, {}
         sur = {
             sid: Snapshot(park, (tenant,), size, unit)
-            for sid, park, tenant, size, unit in self._db.execute(
+            for sid, park, tenant, size, unit in self._read(
                 "SELECT id, park, tenant, size, unit FROM surpluses WHERE run_id=?", (run_id,)
             )
         }
         opp = {
             oid: Snapshot(park, (a, b), size, unit)
-            for oid, park, a, b, size, unit in self._db.execute(
+            for oid, park, a, b, size, unit in self._read(
                 "SELECT id, park, from_tenant, to_tenant, size, unit FROM opportunities"
                 " WHERE run_id=?",
                 (run_id,),
@@ -226,7 +242,7 @@ class State:
         if tenant is not None:
             sql += " AND tenant=?"
             args += (tenant,)
-        rows = self._db.execute(sql + " ORDER BY size DESC", args).fetchall()
+        rows = self._read(sql + " ORDER BY size DESC", args).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def opportunities(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
@@ -235,11 +251,11 @@ class State:
         if tenant is not None:
             sql += " AND (from_tenant=? OR to_tenant=?)"
             args += (tenant, tenant)
-        rows = self._db.execute(sql + " ORDER BY rank", args).fetchall()
+        rows = self._read(sql + " ORDER BY rank", args).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def events(self, since_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        cur = self._db.execute(
+        cur = self._read(
             "SELECT id, run_id, created_ms, kind, subject_id, park, tenants, summary, before, after"
             " FROM events WHERE id > ? ORDER BY id LIMIT ?",
             (since_id, limit),

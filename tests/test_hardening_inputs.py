@@ -318,7 +318,7 @@ def test_registry_file_with_a_repeated_key_fails_registry_check(
     assert info.value.problems == [
         f"{path}: line 10, column 9: duplicate key 'meters' (first on line 8, column 9)"
     ]
-    assert main(["registry", "check", str(path)]) == 1
+    assert main(["registry", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "duplicate key 'meters'" in err and "OK" not in err
 

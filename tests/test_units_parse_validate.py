@@ -49,12 +49,12 @@ from ingest.validate import (
     Validator,
 )
 from parkflow.errors import PayloadError, RegistryError, UnitError
-from parkflow.model import Direction, MeterKind, Reading, Rejection, message_id
+from parkflow.model import Direction, MeterKind, Reading, Rejection, dedupe_points, message_id
 from parkflow.registry import SAMPLE_REGISTRY, load_registry, parse_registry
 from parkflow.timeunits import HOUR_MS
 from parkflow.topics import topic_for
 from parkflow.units import canonical_unit, convert, factor
-from service.rollups.counters import Interval, bucketize, counter_step, intervals, normalise_series
+from service.rollups.counters import Interval, bucketize, counter_step, intervals
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = 1_795_000_000_000  # a fixed "received" time, epoch ms
@@ -602,9 +602,9 @@ def test_cumulative_intervals_with_resets_and_rollover() -> None:
 
 def test_duplicates_count_once_and_the_last_value_for_a_timestamp_wins() -> None:
     pts = [(0, 1.0), (10, 4.0), (10, 4.0), (0, 1.0), (20, 9.0)]
-    assert normalise_series(pts) == [(0, 1.0), (10, 4.0), (20, 9.0)]
+    assert dedupe_points(pts) == [(0, 1.0), (10, 4.0), (20, 9.0)]
     assert [i.quantity for i in intervals(MeterKind.CUMULATIVE, pts)] == [3.0, 5.0]
-    assert normalise_series([(10, 4.0), (10, 6.0)]) == [(10, 6.0)]  # a correction replaces
+    assert dedupe_points([(10, 4.0), (10, 6.0)]) == [(10, 6.0)]  # a correction replaces
 
 
 def test_delta_intervals() -> None:
@@ -832,7 +832,7 @@ def test_registry_check_command(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(BAD_REGISTRY)
     bad = _cli("registry", "check", str(path))
-    assert bad.returncode == 1, bad
+    assert bad.returncode == 2, bad  # bad input, as from every command
     lines = bad.stderr.strip().splitlines()
     assert lines[-1] == f"{path}: {len(EXPECTED_PROBLEMS)} problem(s)"
     for where, reason in EXPECTED_PROBLEMS:
@@ -858,3 +858,32 @@ def test_datetime_strategies_round_trip_through_parse_ts() -> None:
         tz = timezone(timedelta(hours=hours))
         local = base.astimezone(tz)
         assert parse_ts(local.isoformat()) == int(base.timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["registry", "check", "{path}"],
+        ["registry", "acl", "{path}"],
+        ["registry", "partition", "{path}"],
+        ["ingest", "--registry", "{path}"],
+        ["detect", "--registry", "{path}"],
+        ["rebuild-rollups", "--registry", "{path}"],
+        ["import", "x.csv", "--meter", "a/b/c", "--registry", "{path}"],
+    ],
+)
+def test_the_same_bad_registry_exits_2_from_every_command(
+    tmp_path: Path, command: list[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_REGISTRY)
+    run = _cli(*(part.format(path=path) for part in command))
+    assert run.returncode == 2, run.stderr
+    assert f"{path}: {len(EXPECTED_PROBLEMS)} problem(s)" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_ingest_without_a_registry_refuses_to_start() -> None:
+    run = _cli("ingest")
+    assert run.returncode == 2
+    assert "no park registry: set PARKFLOW_REGISTRY or pass --registry" in run.stderr
