@@ -31,8 +31,8 @@ test: $(STAMP) os-packages lint
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP) os-packages
-	$(PY) bench/ingest.py --quick
-	$(PY) bench/detect.py --quick
+	$(PY) -m bench.ingest --quick
+	$(PY) -m bench.detect --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -12,9 +12,12 @@ flows are written to the store as its day rollups. Raw readings are not loaded: 
 ever reads rollups, and loading 20k meters x 90 days x 96 readings would only measure set-up.
 Generating and loading is set-up, done in a separate process (cached between runs for SQLite).
 
-    python bench/detect.py            # 1k, 5k, 20k meters, SQLite and InfluxDB
-    python bench/detect.py --quick    # 5k meters only
-    python bench/detect.py --stores sqlite --sizes 5000
+    python -m bench.detect            # 1k, 5k, 20k meters, SQLite and InfluxDB
+    python -m bench.detect --quick    # 5k meters only
+    python -m bench.detect --stores sqlite --sizes 5000
+
+(from the repository root). Everything but the standard library is imported where it is
+used, so that a measured process holds only what the pass needs.
 
 The last line printed is one JSON object: for each store, a list with, per size, `meters`,
 `seconds`, `peak_rss_mib`, and the counts found.
@@ -32,9 +35,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from parkflow.registry import RegistryFile
+    from parkflow.store import InfluxStore, SqliteStore
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 DAYS = 90
 WINDOW_DAYS = 28
@@ -43,7 +50,7 @@ NOW = "2026-11-20T12:00:00+07:00"
 CACHE = REPO / "bench" / ".cache"
 
 
-def synthetic_registry(copies: int):  # type: ignore[no-untyped-def]
+def synthetic_registry(copies: int) -> RegistryFile:
     """The sample park copied ``copies`` times, far enough apart that copies don't match."""
     from parkflow.registry import SAMPLE_REGISTRY, RegistryFile, load_registry
     from service.simulate import default_scenario
@@ -77,7 +84,7 @@ def synthetic_registry(copies: int):  # type: ignore[no-untyped-def]
     return RegistryFile.model_validate({"version": 1, "parks": [park]})
 
 
-def _store(kind: str, where: Path, influx_url: str | None):  # type: ignore[no-untyped-def]
+def _store(kind: str, where: Path, influx_url: str | None) -> SqliteStore | InfluxStore:
     from parkflow.store import InfluxStore, SqliteStore
 
     if kind == "sqlite":
@@ -93,7 +100,7 @@ def load(meters: int, kind: str, where: Path, influx_url: str | None) -> dict[st
 
     from parkflow.model import MeterKey
     from parkflow.registry import SAMPLE_REGISTRY, load_registry
-    from parkflow.store.base import DayRollup
+    from parkflow.store.rollup_rows import DayRollup
     from service.rollups.compute import standard_offset_ms
     from service.simulate import default_scenario
     from service.simulate.flows import expected_hourly
@@ -147,14 +154,14 @@ def measure(kind: str, where: Path, influx_url: str | None) -> dict[str, float]:
 
     from parkflow.registry import load_registry
     from service.knowledge import load_knowledge
-    from service.results import State
+    from service.results import ResultsDb
     from service.runs import run_detection
 
     registry = load_registry(where / "registry.yaml")
     knowledge = load_knowledge()
     store = _store(kind, where, influx_url)
     state_dir = Path(tempfile.mkdtemp(prefix="bench-state-"))
-    state = State(state_dir / "state.sqlite")
+    state = ResultsDb(state_dir / "state.sqlite")
     started = time.perf_counter()
     result = run_detection(
         store, registry, knowledge, state, now=pd.Timestamp(NOW), window_days=WINDOW_DAYS
@@ -174,7 +181,11 @@ def measure(kind: str, where: Path, influx_url: str | None) -> dict[str, float]:
 
 def _child(args: list[str]) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "bench.detect", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -40,16 +39,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from parkflow.model import Reading
-from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
-from parkflow.store.base import ReadingQuery, Store
+from parkflow.registry import SAMPLE_REGISTRY, Registry, ResolvedMeter, load_registry
+from parkflow.store.ports import ReadingQuery, Store
 from parkflow.topics import topic_for
+from service.simulate.mqtt_client import NO_MATCHING_SUBSCRIBERS, REFUSED, QoS1Publisher
 
-REFUSED = 0x80  # PUBACK reason codes from here up mean the broker did not accept the message
-NO_MATCHING_SUBSCRIBERS = 0x10  # accepted, but nobody subscribed: the message went nowhere
+__all__ = [  # REFUSED and NO_MATCHING_SUBSCRIBERS are the tests' names for the reason codes
+    "DEFAULT_METERS",
+    "NO_MATCHING_SUBSCRIBERS",
+    "REFUSED",
+    "MeterTarget",
+    "Publisher",
+    "Result",
+    "SentMessage",
+    "SentReading",
+    "acknowledged_in",
+    "check",
+    "default_value",
+    "load_log",
+    "meters_from_registry",
+    "meters_of_park",
+    "sent_in",
+]
 
 # Sample-park meters of all three kinds and of different units (kg -> t, L -> m3, ...).
 DEFAULT_METERS = (
@@ -69,10 +81,26 @@ class MeterTarget:
     to_canonical: float = 1.0  # the store holds sent value * this
     lo: float | None = None  # the meter's plausible range, in the unit we send
     hi: float | None = None
+    resource: str = ""  # what the store files the readings under (for building them)
+    direction: str = ""
 
     @property
     def topic(self) -> str:
         return topic_for(self.park, self.tenant, self.meter)
+
+    @classmethod
+    def of(cls, rm: ResolvedMeter) -> MeterTarget:
+        m = rm.meter
+        return cls(
+            rm.park.id,
+            rm.tenant.id,
+            m.id,
+            rm.to_canonical,
+            m.min,
+            m.max,
+            str(m.resource),
+            str(m.direction),
+        )
 
 
 def meters_from_registry(
@@ -84,7 +112,16 @@ def meters_from_registry(
         rm = reg.meter(park, tenant, meter)
         if rm is None:
             raise KeyError(f"{park}/{tenant}/{meter} is not in the registry")
-        out.append(MeterTarget(park, tenant, meter, rm.to_canonical, rm.meter.min, rm.meter.max))
+        out.append(MeterTarget.of(rm))
+    return out
+
+
+def meters_of_park(park: str, registry: Registry | None = None) -> list[MeterTarget]:
+    """Every meter of one park, in registry order."""
+    reg = registry or load_registry(SAMPLE_REGISTRY)
+    out = [MeterTarget.of(rm) for rm in reg.meters() if rm.park.id == park]
+    if not out:
+        raise KeyError(f"no meters for park {park!r} in the registry")
     return out
 
 
@@ -161,6 +198,8 @@ class Publisher:
     Readings are spread round-robin over ``meters``; each message holds ``batch`` readings of one
     meter (``batch=1`` sends a single JSON object, more sends an array). Every meter gets
     timestamps ``base_ts_ms + k * step_ms`` for its k-th reading, so (meter, ts) is unique.
+    The MQTT side (in-flight window, PUBACKs matched to messages, also those that arrive before
+    ``publish`` returns) is ``service.simulate.mqtt_client.QoS1Publisher``.
     """
 
     def __init__(
@@ -195,58 +234,37 @@ class Publisher:
         self._per_meter = [0] * len(self.meters)
         self._turn = 0
         self.messages: list[SentMessage] = []
-        self._by_mid: dict[int, SentMessage] = {}
-        self._early: dict[int, tuple[int, float]] = {}  # PUBACKs that beat publish() returning
-        self._lock = threading.Lock()
-        self._answered = threading.Condition(self._lock)
-        self._connected = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
+        self._mqtt = QoS1Publisher[SentMessage](
+            host,
+            port,
+            self._on_answer,
             client_id=client_id or f"checker-{uuid.uuid4().hex[:10]}",
-            protocol=mqtt.MQTTv5,
+            window=max_inflight,
+            username=username,
+            password=password,
+            clean_start=True,
+            # Mosquitto 2.0.11 answers a publish its ACL denies with PUBACK 0x87 and then
+            # closes the connection; paho resends what was in flight on reconnect. Reconnect at
+            # once, or a few refusals cost seconds each.
+            reconnect_delay=(0.05, 0.5),
         )
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        self.client.max_inflight_messages_set(max_inflight)
-        self.client.max_queued_messages_set(0)
-        # Mosquitto 2.0.11 answers a publish its ACL denies with PUBACK 0x87 and then closes the
-        # connection; paho resends what was in flight on reconnect. Reconnect at once, or a
-        # few refusals cost seconds each.
-        self.client.reconnect_delay_set(min_delay=0.05, max_delay=0.5)  # type: ignore[arg-type]
-        self.client.on_publish = self._on_publish
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
+        self.client = self._mqtt.client
+        self._lock = self._mqtt.lock  # also guards what _on_answer writes into the messages
 
     # connection
 
     def connect(self, timeout: float = 10.0) -> Publisher:
-        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
-        self.client.loop_start()
-        if not self._connected.wait(timeout):
-            self.close()
-            raise TimeoutError(f"publisher could not connect to {self.host}:{self.port}")
+        self._mqtt.connect(timeout, retry=True)
         return self
 
     def close(self) -> None:
-        try:
-            self.client.disconnect()
-        finally:
-            self.client.loop_stop()
+        self._mqtt.close()
 
     def __enter__(self) -> Publisher:
         return self.connect()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if not reason.is_failure:
-            self._connected.set()
-
-    def _on_disconnect(
-        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
-    ) -> None:
-        self._connected.clear()
 
     # publishing
 
@@ -294,39 +312,21 @@ class Publisher:
         msg.sent_at = time.time()
         with self._lock:
             self.messages.append(msg)
-        # No lock around publish(): paho calls on_publish holding its own mutex, which publish()
-        # also takes, so an early PUBACK is parked in _early and picked up here.
         body = self.payload(msg) if payload is None else payload
-        info = self.client.publish(msg.topic, body, qos=1)
+        mid = self._mqtt.publish(msg.topic, body, msg)
         with self._lock:
-            msg.mid = info.mid
-            early = self._early.pop(info.mid, None)
-            if early is not None:
-                msg.reason, msg.acked_at = early
-                self._answered.notify_all()
-            else:
-                self._by_mid[info.mid] = msg
+            msg.mid = mid
         return msg
 
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        code = int(getattr(reason, "value", reason or 0))
-        with self._lock:
-            msg = self._by_mid.pop(mid, None)
-            if msg is None:
-                self._early[mid] = (code, time.time())
-                return
-            msg.reason, msg.acked_at = code, time.time()
-            self._answered.notify_all()
+    @staticmethod
+    def _on_answer(msg: SentMessage, mid: int, code: int, at: float) -> None:
+        msg.mid, msg.reason, msg.acked_at = mid, code, at
 
     def wait_answered(self, timeout: float = 30.0) -> None:
         """Wait until the broker has answered every message sent so far."""
-        deadline = time.monotonic() + timeout
-        with self._answered:
-            while self._by_mid:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{len(self._by_mid)} message(s) still without a PUBACK")
-                self._answered.wait(left)
+        left = self._mqtt.wait_answered(timeout)
+        if left:
+            raise TimeoutError(f"{left} message(s) still without a PUBACK")
 
     # results
 

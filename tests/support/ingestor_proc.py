@@ -3,7 +3,10 @@
 Each ``IngestorProcess`` keeps its client id, status port and log file across restarts, the way a
 supervisor restarts a crashed service: same session on the broker, same place to scrape. Its
 settings are environment variables (``PARKFLOW_*``, see ``ingest.settings``); any inherited from
-the caller's environment are dropped so a developer's shell cannot change what a test runs.
+the caller's environment are dropped so a developer's shell cannot change what a test runs, and
+the batching and retry tunables are set small for fast tests. A benchmark passes
+``settings_from_environment=True`` instead: production defaults, overridden only by the
+``PARKFLOW_*`` of its own environment (and ``env``).
 
 Use the ``ingestors`` fixture (a factory) so every process is killed after the test, pass or fail.
 """
@@ -27,12 +30,23 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from parkflow.registry import SAMPLE_REGISTRY
 from tests.support.ports import free_port
+from tests.support.procs import die_with_parent
 
 REPO = Path(__file__).resolve().parents[2]
 
 # A topic that matches the ingestor's subscription but no registered park: the ingestor
 # quarantines these probes as unknown_park and stores no reading.
 PROBE_TOPIC = "ip/zz-probe/zz-probe/zz-probe/readings"
+
+# fast enough for tests, same code paths as production
+TEST_TUNABLES = {
+    "PARKFLOW_FLUSH_INTERVAL_S": "0.05",
+    "PARKFLOW_BATCH_SIZE": "500",
+    "PARKFLOW_RETRY_INITIAL_S": "0.1",
+    "PARKFLOW_RETRY_MAX_S": "1",
+    "PARKFLOW_INFLUX_TIMEOUT_S": "2",
+    "PARKFLOW_CHECKPOINT_INTERVAL_S": "1",
+}
 
 _LIVE: set[IngestorProcess] = set()
 
@@ -60,6 +74,9 @@ class IngestorProcess:
         username: str | None = None,
         password: str | None = None,
         partition: str | None = None,
+        mqtt_host: str = "127.0.0.1",
+        settings_from_environment: bool = False,
+        die_with_parent: bool = False,
     ) -> None:
         self.name = name or client_id or f"ingest-{uuid.uuid4().hex[:6]}"
         self.workdir = Path(workdir)
@@ -68,20 +85,18 @@ class IngestorProcess:
         self.http_port = free_port()  # fixed across restarts
         self.log_path = self.workdir / f"{self.name}.stderr.log"
         self.failpoints = failpoints
+        self.settings_from_environment = settings_from_environment
+        self.die_with_parent = die_with_parent  # SIGTERM when the starting thread ends
         self.env: dict[str, str] = {
-            "PARKFLOW_MQTT_HOST": "127.0.0.1",
+            "PARKFLOW_MQTT_HOST": mqtt_host,
             "PARKFLOW_MQTT_PORT": str(mqtt_port),
             "PARKFLOW_CLIENT_ID": self.client_id,
             "PARKFLOW_HTTP_HOST": "127.0.0.1",
             "PARKFLOW_HTTP_PORT": str(self.http_port),
             "PARKFLOW_LOG_FORMAT": "json",
-            # fast enough for tests, same code paths as production
-            "PARKFLOW_FLUSH_INTERVAL_S": "0.05",
-            "PARKFLOW_BATCH_SIZE": "500",
-            "PARKFLOW_RETRY_INITIAL_S": "0.1",
-            "PARKFLOW_RETRY_MAX_S": "1",
-            "PARKFLOW_INFLUX_TIMEOUT_S": "2",
         }
+        if not settings_from_environment:
+            self.env.update(TEST_TUNABLES)
         if influx_url is not None:
             self.env["PARKFLOW_INFLUX_URL"] = influx_url
             self.env["PARKFLOW_INFLUX_DATABASE"] = influx_database or "parkflow"
@@ -107,7 +122,11 @@ class IngestorProcess:
         ``""`` to run without any."""
         if self.alive:
             raise RuntimeError(f"{self.name} is already running")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PARKFLOW_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if self.settings_from_environment or not k.startswith("PARKFLOW_")
+        }
         env.update(self.env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
@@ -124,6 +143,7 @@ class IngestorProcess:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,  # a Ctrl-C in the terminal reaches pytest only
+                preexec_fn=die_with_parent(signal.SIGTERM) if self.die_with_parent else None,
             )
         self.starts += 1
         _LIVE.add(self)
@@ -149,6 +169,11 @@ class IngestorProcess:
                 self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(30)
         _LIVE.discard(self)
+
+    def terminate(self) -> None:
+        """SIGTERM without waiting (``stop`` waits): to stop several at once."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait: the clean shutdown a supervisor does. Returns the exit code."""
