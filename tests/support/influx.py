@@ -4,13 +4,14 @@ Tests talk to the Debian ``influxd`` (1.6.x) rather than a fake because the risk
 Influx store are exactly the server's parsing of line protocol and InfluxQL. Each server gets a
 temp directory and free loopback ports, so runs never touch a system installation and several
 can run side by side. Load the fixtures with ``pytest_plugins = ["tests.support.influx"]`` in
-the top-level ``tests/conftest.py``.
+the top-level ``tests/conftest.py``. ``InfluxClient`` talks to any 1.x server (one of these or
+an operator's) for set-up, raw writes and reading back what was stored.
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
+import json
 import os
 import shutil
 import signal
@@ -20,12 +21,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from parkflow.store.influx import InfluxStore
-from tests.support.ports import free_port
+from tests.support.ports import free_port, require_binary
+from tests.support.procs import die_with_parent
 
 INFLUXD = os.environ.get("PARKFLOW_INFLUXD", "/usr/bin/influxd")
 
@@ -89,14 +92,6 @@ bind-address = "127.0.0.1:{rpc_port}"
 # Servers still running when the interpreter exits (a crashed or interrupted session).
 _LIVE: set[InfluxServer] = set()
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: if pytest is SIGKILLed, the kernel kills influxd too."""
-    if os.uname().sysname == "Linux":
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
 
 @atexit.register
 def _kill_leftovers() -> None:
@@ -140,6 +135,7 @@ class InfluxServer:
         """Start (or restart) on the same data directory and ports; return once /ping answers."""
         if self._proc is not None and self._proc.poll() is None:
             raise RuntimeError("influxd is already running")
+        require_binary(self.binary, "influxd", "influxdb")
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [self.binary, "run", "-config", str(self.config_path)],
@@ -149,7 +145,7 @@ class InfluxServer:
                 cwd=self.root,
                 env={**os.environ, "HOME": str(self.root)},
                 start_new_session=True,  # a terminal Ctrl-C goes to pytest, which cleans up
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(signal.SIGKILL),  # pytest SIGKILLed: influxd too
             )
         self._paused = False
         _LIVE.add(self)
@@ -230,6 +226,73 @@ class InfluxServer:
 
     def __enter__(self) -> InfluxServer:
         self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InfluxClient:
+    """An InfluxDB 1.x HTTP API client on one kept-alive connection pool."""
+
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=httpx.Timeout(timeout))
+
+    def query(self, q: str, db: str | None = None, post: bool = False) -> list[dict[str, Any]]:
+        """The ``results`` of an InfluxQL request (``post`` for statements that change
+        something); ``RuntimeError`` when a statement failed."""
+        params = {"q": q, "epoch": "ms"}
+        if db:
+            params["db"] = db
+        r = (
+            self.http.post("/query", data=params)
+            if post
+            else self.http.get("/query", params=params)
+        )
+        r.raise_for_status()
+        results: list[dict[str, Any]] = r.json().get("results", [])
+        for res in results:
+            if "error" in res:
+                raise RuntimeError(f"InfluxDB: {res['error']} in {q[:200]!r}")
+        return results
+
+    def count(self, db: str, where: str = "", measurement: str = "reading") -> int:
+        """``count(value)`` of a measurement; 0 while the database does not exist yet."""
+        try:
+            res = self.query(f"SELECT count(value) FROM {measurement} {where}", db)
+        except RuntimeError as exc:
+            if "database not found" in str(exc):  # the ingestor creates it at its first write
+                return 0
+            raise
+        series = res[0].get("series") or []
+        return int(series[0]["values"][0][1]) if series else 0
+
+    def rows(self, q: str, db: str) -> Iterator[tuple[dict[str, str], list[Any]]]:
+        """Every row of a SELECT with its series' tags, streamed in chunks so that a big result
+        is never truncated."""
+        params = {"q": q, "db": db, "epoch": "ms", "chunked": "true", "chunk_size": "50000"}
+        with self.http.stream("GET", "/query", params=params) as r:
+            r.raise_for_status()
+            for line in r.iter_lines():
+                if not line.strip():
+                    continue
+                for res in json.loads(line).get("results", []):
+                    if "error" in res:
+                        raise RuntimeError(f"InfluxDB: {res['error']}")
+                    for s in res.get("series", []):
+                        for row in s["values"]:
+                            yield s.get("tags", {}), row
+
+    def write(self, db: str, body: bytes, precision: str = "ms") -> None:
+        """POST line protocol as it is; ``RuntimeError`` unless InfluxDB answers 204."""
+        r = self.http.post("/write", params={"db": db, "precision": precision}, content=body)
+        if r.status_code != 204:
+            raise RuntimeError(f"raw write answered {r.status_code}: {r.text[:300]}")
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> InfluxClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

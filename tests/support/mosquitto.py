@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ports import free_port, wait_port
+from tests.support.ports import free_port, require_binary, wait_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 REPO = Path(__file__).resolve().parents[2]
@@ -112,12 +112,17 @@ class MosquittoServer:
         return "\n".join(out) + "\n"
 
     @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
     def log(self) -> str:
         p = self.dir / "mosquitto.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
     def start(self) -> MosquittoServer:
         assert self.proc is None
+        require_binary(MOSQUITTO, "mosquitto", "mosquitto")
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf)],
             stdout=subprocess.DEVNULL,

@@ -50,7 +50,7 @@ from tests.support.mosquitto import MosquittoServer, wait_until
 
 PARK = ReadingQuery(park="songlam")
 REGISTRY = load_registry(SAMPLE_REGISTRY)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from ingest.settings import IngestSettings
 from parkflow.cli import build_parser
 from service.settings import ServiceSettings
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KNOWN = {f"PARKFLOW_{name.upper()}" for name in IngestSettings.model_fields} | {
     f"PARKFLOW_{name.upper()}" for name in ServiceSettings.model_fields
 }
@@ -23,7 +23,7 @@ OPERATOR_FILES = {
     "ingest-1.env",
     "ingest-2.env",
 }
-COMMANDS = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+COMMANDS = set(build_parser()._subparsers._group_actions[0].choices or ())  # type: ignore[union-attr]
 
 
 def _env_names(text: str) -> set[str]:

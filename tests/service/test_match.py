@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
 from service.knowledge import DEFAULT_KNOWLEDGE, Knowledge, load_knowledge
 from service.match import Opportunity
+from tests.support.registries import build, changed, with_links
 from tests.support.rollups import day_rollups, detect
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -117,13 +118,16 @@ def knowledge() -> Knowledge:
     return load_knowledge()
 
 
+PARK = yaml.safe_load(REGISTRY)["parks"][0]
+
+
 def registry(exchanges: str = "[]", vent_storage: str | None = None) -> Registry:
-    text = REGISTRY.replace("exchanges: []", f"exchanges: {exchanges}")
+    """The test park with these registered exchanges (a YAML flow list), and storage declared
+    on the vented steam if asked."""
+    doc = with_links(PARK, yaml.safe_load(exchanges))
     if vent_storage:
-        text = text.replace(
-            "destination: vented}", f"destination: vented, storage: {vent_storage}}}"
-        )
-    return parse_registry(text)
+        doc = changed(doc, "vent", storage=vent_storage)
+    return build(doc)
 
 
 def run(

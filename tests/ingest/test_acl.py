@@ -43,15 +43,16 @@ def test_broker_enforces_tenant_isolation() -> None:
     lock = threading.Lock()
     try:
         ingest = _client(server.port, INGEST, "ingest")
-        ingest.on_message = lambda c, u, m: (
-            lock.acquire(),
-            got.append((m.topic, m.payload)),
-            lock.release(),
-        )
+
+        def on_message(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
+            with lock:
+                got.append((m.topic, bytes(m.payload)))
+
+        ingest.on_message = on_message
         ingest.subscribe("ip/+/+/+/readings", qos=1)
         snoop = _client(server.port, B, "b-snoop")  # tenant B tries to read everyone's data
         snooped: list[bytes] = []
-        snoop.on_message = lambda c, u, m: snooped.append(m.payload)
+        snoop.on_message = lambda c, u, m: snooped.append(bytes(m.payload))
         snoop.subscribe("ip/#", qos=1)
         time.sleep(0.3)
 

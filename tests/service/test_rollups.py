@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ from service.rollups.compute import (
 )
 from service.rollups.worker import WATERMARK, RollupWorker
 from tests.support.influx import InfluxServer
+from tests.support.registries import build, changed
 
 NAN = math.nan
 MIN = 60_000
@@ -469,7 +471,8 @@ def test_rebuild_after_a_registry_change(backend: tuple[Clock, StoreFactory]) ->
     store.write(WriteBatch(readings=tuple(readings)))
     clock.tick()
     # Rolled up while the registry said "trapezoid": every row of that meter is now stale.
-    stale = parse_registry(REGISTRY_YAML.replace("integration: previous", "integration: trapezoid"))
+    parks = yaml.safe_load(REGISTRY_YAML)["parks"]
+    stale = build(changed(parks[0], "prev", integration="trapezoid"), parks[1])
     RollupWorker(store, stale, margin_ms=MARGIN).run_once(clock() + MARGIN)
     prev = METERS["prev"].key
     assert not stored_rows(store)[(prev, D)].same_as(scratch_rows(store)[(prev, D)])

@@ -99,6 +99,13 @@ def ingestor(
     )
 
 
+def running(ing: IngestorProcess) -> IngestorProcess:
+    """Started, and subscribed: the broker would drop what is published before."""
+    ing.start()
+    wait_subscribed([ing])
+    return ing
+
+
 def gateway(broker: MosquittoServer, tenant: str) -> Publisher:
     """A tenant's gateway: its own user, publishing to its own meters; each tenant's seq
     numbers apart, so the checker sees every reading as one of its own."""
@@ -161,7 +168,7 @@ def test_tests_run_the_shipped_broker_files_changing_only_ports_and_paths(
 ) -> None:
     assert deployed.replaced, "nothing was substituted: the test broker would not start"
     assert {old.split(" ", 1)[0] for old, _ in deployed.replaced} <= SITE_KEYS
-    shipped = (Path(__file__).parents[1] / "deploy/mosquitto/parkflow.conf").read_text()
+    shipped = (Path(__file__).parents[2] / "deploy/mosquitto/parkflow.conf").read_text()
     lines = [ln.split(" ", 1) for ln in shipped.splitlines() if ln and not ln.startswith("#")]
     # every listener binds client ids to user names, until the next listener
     for i, (key, _) in enumerate(lines):
@@ -182,9 +189,7 @@ def test_tests_run_the_shipped_broker_files_changing_only_ports_and_paths(
 def test_a_gateway_using_the_ingestors_client_id_cannot_wipe_its_session(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    ing = ingestor(ingestors, deployed)
-    ing.start()
-    wait_subscribed([ing])
+    ing = running(ingestor(ingestors, deployed))
     assert ing.stop() == 0  # away; its session keeps queueing
     with gateway(deployed, THEP) as pub:
         pub.publish(20)
@@ -207,9 +212,7 @@ def test_a_gateway_using_the_ingestors_client_id_cannot_wipe_its_session(
 def test_gateways_connecting_with_the_ingestors_id_while_it_runs_take_nothing(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    ing = ingestor(ingestors, deployed)
-    ing.start()
-    wait_subscribed([ing])
+    ing = running(ingestor(ingestors, deployed))
     with gateway(deployed, THEP) as pub:
         stop = threading.Event()
 
@@ -446,9 +449,7 @@ def test_a_stale_layout_record_does_not_make_a_member_drop_its_catch_all(
 def test_pathological_units_are_refused_without_stalling(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    ing = ingestor(ingestors, deployed)
-    ing.start()
-    wait_subscribed([ing])
+    ing = running(ingestor(ingestors, deployed))
     topic = topic_for(PARK, THEP, "thep-water")
     now = time.time_ns() // 1_000_000
     bad = [
@@ -490,9 +491,7 @@ def _bad_batch(n: int, pad: int) -> bytes:
 def test_a_big_bad_message_is_kept_once_and_capped(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    ing = ingestor(ingestors, deployed)
-    ing.start()
-    wait_subscribed([ing])
+    ing = running(ingestor(ingestors, deployed))
     topic = topic_for(PARK, THEP, "thep-water")
     payload = _bad_batch(1000, 460)  # about 511 KiB, every reading bad
     assert 500_000 < len(payload) <= 512 * 1024
@@ -504,7 +503,7 @@ def test_a_big_bad_message_is_kept_once_and_capped(
     try:
         wait_until(lambda: store.quarantine_counts().get("bad_value") == 1000, timeout=30)
         records = [q for q in store.quarantined(limit=5000) if q.reason == "bad_value"]
-        assert sorted(q.index for q in records) == list(range(1000))
+        assert sorted(q.slot for q in records) == list(range(1000))
         (message,) = store.quarantined_messages(records).values()
         assert message.size == len(payload) and len(message.payload) == MAX_KEPT_PAYLOAD
     finally:
@@ -517,17 +516,17 @@ def test_a_big_bad_message_is_kept_once_and_capped(
 def test_a_flood_from_one_tenant_is_counted_beyond_its_quota_and_others_flow(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    ing = ingestor(
-        ingestors,
-        deployed,
-        env={
-            # three messages of 1000 bad readings (1001 records each), next to nothing refilled
-            "PARKFLOW_QUARANTINE_BURST_RECORDS": "3003",
-            "PARKFLOW_QUARANTINE_RECORDS_PER_S": "0.001",
-        },
+    ing = running(
+        ingestor(
+            ingestors,
+            deployed,
+            env={
+                # three messages of 1000 bad readings (1001 records each), next to nothing refilled
+                "PARKFLOW_QUARANTINE_BURST_RECORDS": "3003",
+                "PARKFLOW_QUARANTINE_RECORDS_PER_S": "0.001",
+            },
+        )
     )
-    ing.start()
-    wait_subscribed([ing])
     topic = topic_for(PARK, THEP, "thep-water")
     floods = 30
     with gateway(deployed, THEP) as attacker, gateway(deployed, DET) as neighbour:
@@ -658,9 +657,7 @@ def test_a_store_refusing_everything_is_a_store_failure_not_bad_data(
 def test_extreme_register_values_are_quarantined(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    ing = ingestor(ingestors, deployed)
-    ing.start()
-    wait_subscribed([ing])
+    ing = running(ingestor(ingestors, deployed))
     topic = topic_for(PARK, THEP, "thep-water")
     now = time.time_ns() // 1_000_000
     payload = json.dumps(
@@ -688,9 +685,7 @@ def test_extreme_register_values_are_quarantined(
 def test_a_retained_reading_does_not_revert_a_correction_on_restart(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess], version: str
 ) -> None:
-    ing = ingestor(ingestors, deployed, env={"PARKFLOW_MQTT_VERSION": version})
-    ing.start()
-    wait_subscribed([ing])
+    ing = running(ingestor(ingestors, deployed, env={"PARKFLOW_MQTT_VERSION": version}))
     topic = topic_for(PARK, THEP, "thep-water")
     ts = time.time_ns() // 1_000_000 - 60_000
     user = gateway_user(PARK, THEP)
@@ -728,15 +723,15 @@ def test_big_messages_while_the_store_is_frozen_keep_memory_bounded_in_bytes(
 ) -> None:
     bound = 3 * 1024 * 1024
     db = "parkflow"
-    ing = ingestor(
-        ingestors,
-        deployed,
-        influx_url=own_influx_server.url,
-        influx_database=db,
-        env={"PARKFLOW_MAX_PENDING_BYTES": str(bound)},
+    ing = running(
+        ingestor(
+            ingestors,
+            deployed,
+            influx_url=own_influx_server.url,
+            influx_database=db,
+            env={"PARKFLOW_MAX_PENDING_BYTES": str(bound)},
+        )
     )
-    ing.start()
-    wait_subscribed([ing])
     topic = topic_for(PARK, THEP, "thep-water")
     base_rss = rss_mib(ing.pid or 0)
     peak_bytes = 0.0
@@ -772,9 +767,7 @@ def test_big_messages_while_the_store_is_frozen_keep_memory_bounded_in_bytes(
 def test_the_broker_refuses_a_packet_over_its_limit(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    ing = ingestor(ingestors, deployed)
-    ing.start()
-    wait_subscribed([ing])
+    ing = running(ingestor(ingestors, deployed))
     c = raw_client(deployed, gateway_user(PARK, THEP), "gw")
     info = c.publish(topic_for(PARK, THEP, "thep-water"), b"x" * 2_000_000, qos=1)
     time.sleep(2)
@@ -819,9 +812,7 @@ def test_a_correction_wins_over_its_original_with_two_ingestors(
 def test_qos0_readings_are_counted(
     deployed: MosquittoServer, ingestors: Callable[..., IngestorProcess]
 ) -> None:
-    ing = ingestor(ingestors, deployed)
-    ing.start()
-    wait_subscribed([ing])
+    ing = running(ingestor(ingestors, deployed))
     c = raw_client(deployed, gateway_user(PARK, THEP), "gw")
     ts = time.time_ns() // 1_000_000 - 1000
     c.publish(topic_for(PARK, THEP, "thep-water"), json.dumps({"ts": ts, "value": 5.0}), qos=0)

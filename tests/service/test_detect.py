@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from parkflow.registry import Registry, parse_registry
+from parkflow.registry import Registry
 from service.detect import Surplus, build_panels_from_days, find_surpluses, window_bounds
 from service.knowledge import Knowledge, load_knowledge
+from tests.support.registries import build, with_links
 from tests.support.rollups import day_rollups
 
 TZ = "Asia/Ho_Chi_Minh"  # UTC+7, no daylight saving
@@ -52,8 +54,12 @@ def knowledge() -> Knowledge:
     return load_knowledge()
 
 
+PARK = yaml.safe_load(REGISTRY)["parks"][0]
+
+
 def registry(exchanges: str = "[]") -> Registry:
-    return parse_registry(REGISTRY.replace("exchanges: []", f"exchanges: {exchanges}"))
+    """The test park with these registered exchanges (a YAML flow list, as a park writes them)."""
+    return build(with_links(PARK, yaml.safe_load(exchanges)))
 
 
 def rollup(
