@@ -1,5 +1,5 @@
 """Fault injection on the real thing: Mosquitto, InfluxDB (or SQLite) and ``parkflow ingest``
-processes, checked Jepsen-style.
+processes, checked Jepsen-style. One file for the one harness all these scenarios share.
 
 Every test publishes sequence-numbered readings with QoS 1, records which ones the broker
 acknowledged (PUBACK below 0x80), breaks something (kills the ingestor before or after a write,

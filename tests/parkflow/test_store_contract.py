@@ -1,7 +1,8 @@
 """One behavioural contract for every Store, then what is specific to SQLite and InfluxDB.
 
 The contract runs against MemoryStore (the reference), SqliteStore on a temp file and
-InfluxStore on a real influxd, so the three cannot drift apart silently.
+InfluxStore on a real influxd, so the three cannot drift apart silently. One file on purpose,
+long as it is: the contract is read as a whole, port by port.
 """
 
 from __future__ import annotations

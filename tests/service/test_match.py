@@ -1,4 +1,6 @@
-"""Matching and sizing on small synthetic parks with planted opportunities and non-opportunities."""
+"""Matching and sizing on small synthetic parks with planted opportunities and non-opportunities.
+
+The parks and the series they run on are shared by every test here, hence one file."""
 
 from __future__ import annotations
 

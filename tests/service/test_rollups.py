@@ -1,7 +1,8 @@
 """Rollups: the pure maths by hand, then the worker against SQLite and a real InfluxDB.
 
 Every worker test ends with the same check: the day rows in the store equal a from-scratch
-computation over every reading the store holds (``assert_matches_scratch``).
+computation over every reading the store holds (``assert_matches_scratch``); that shared
+check, and the backends it runs on, are why these stay in one file.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 """A Jepsen-style checker for the ingest path: what the broker acknowledged vs what the store holds.
+(The publisher, its log and the check belong together: one module, however long.)
 
 The ``Publisher`` sends sequence-numbered readings (the ``seq`` field, unique per reading) with
 QoS 1 over MQTT v5, spread round-robin over several meters, one reading per message or batches
