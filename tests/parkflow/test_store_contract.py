@@ -644,6 +644,35 @@ def test_influx_field_type_conflict_is_permanent(
         influx_store.write(WriteBatch(readings=(reading("m2", T0 + 1, seq=1),)))
 
 
+def test_influx_partial_write_then_bisection_stores_each_quarantine_record_once(
+    influx_server: InfluxServer, influx_store: InfluxStore
+) -> None:
+    """InfluxDB answers a batch with 400 "partial write" after storing its other points; the
+    ingestor then writes the batch again in halves. The quarantine records it had stored must
+    not be stored twice (2 bad readings gave 4 records)."""
+    influx_store.ping()
+    foreign = "reading,direction=in,meter=m1,park=p1,resource=water,tenant=t1 seq=1.5"
+    response = httpx.post(
+        f"{influx_server.url}/write",
+        params={"db": influx_store.database, "precision": "ms"},
+        content=f"{foreign} {T0}",
+    )
+    assert response.status_code == 204
+    bad, bad_message = quarantined("bad_value", T0, b"[1, 2]", index=0)
+    worse = rejection("bad_value", T0, b"[1, 2]", index=1)
+    conflicting = reading("m1", T0 + 1, seq=1)  # seq now an integer: a field type conflict
+    batch = WriteBatch((conflicting,), (bad, worse), (bad_message,))
+    with pytest.raises(StoreRejected, match="partial write"):
+        influx_store.write(batch)
+    influx_store.write(WriteBatch((), (bad, worse), (bad_message,)))  # the bisection's half
+    influx_store.write(WriteBatch((), (bad,)))  # and a smaller one
+    raw = influx_server.query(
+        'SELECT count("rid") FROM "quarantine"', db=influx_store.database
+    ).json()
+    assert raw["results"][0]["series"][0]["values"][0][1] == 2  # points, not only reads
+    assert influx_store.quarantine_counts() == {"bad_value": 2}
+
+
 def test_influx_unrepresentable_tag_fails_before_anything_is_sent(
     influx_store: InfluxStore,
 ) -> None:
