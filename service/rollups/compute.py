@@ -42,9 +42,10 @@ class MeterMaths:
 
     @classmethod
     def of(cls, meter: Meter) -> MeterMaths:
-        return cls(
-            meter.kind, meter.rollover, meter.integration_rule, round(meter.max_gap_s * 1000)
-        )
+        # Stored readings are in the canonical unit; the registry gives the modulus in the
+        # meter's own (a litre register wrapping at 1e8 L wraps at 1e5 m3 as stored).
+        rollover = None if meter.rollover is None else meter.rollover * meter.to_canonical
+        return cls(meter.kind, rollover, meter.integration_rule, round(meter.max_gap_s * 1000))
 
     def intervals(self, points: Iterable[Point]) -> list[Interval]:
         return intervals(

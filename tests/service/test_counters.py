@@ -184,3 +184,23 @@ def test_bucketize_conserves_totals(items: list[Interval], bucket_ms: int) -> No
     assert all(b % bucket_ms == 0 for b in out)
     for b in out:  # only buckets that an interval touches
         assert any(i.start_ms - bucket_ms <= b <= i.end_ms for i in items)
+
+
+def test_rollover_is_applied_in_the_stored_unit() -> None:
+    """A litre register wrapping at 1e8 L is stored in m3: its wrap is at 1e5 m3, not a reset."""
+    from parkflow.registry.schema import Meter
+    from service.rollups.compute import MeterMaths
+
+    meter = Meter(
+        id="w",
+        resource="water.potable",
+        direction="in",
+        unit="L",
+        kind="cumulative",
+        rollover=100_000_000,
+    )
+    maths = MeterMaths.of(meter)
+    assert maths.rollover == pytest.approx(100_000.0)
+    # 99,990 m3 -> 10 m3 across the wrap: 20 m3 used, not 10 (a reset would lose the old count)
+    quantities = [i.quantity for i in maths.intervals([(0, 99_990.0), (HOUR_MS, 10.0)])]
+    assert quantities == [pytest.approx(20.0)]
