@@ -127,7 +127,13 @@ def test_cli_detect_and_views(
     opps = cli("opportunities", "--explain")
     assert opps.returncode == 0, opps.stderr
     lines = opps.stdout.splitlines()
-    assert lines[0].split()[:3] == ["#", "from", "to"]
+    assert lines[0].startswith("alternatives: rows sharing a surplus or a receiver exclude")
+    assert lines[2].split()[:3] == ["#", "from", "to"]
+    assert "the park's plan:" in opps.stdout and "planned/day" in lines[2]
+    plan = cli("plan")
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.startswith("the park's plan:") and "solver: optimal" in plan.stdout
+    assert "planned/day" in plan.stdout and "alone/day" in plan.stdout
     for from_meter, to_meter, _rule in planted:
         assert f"{from_meter}>{to_meter}" in opps.stdout
     assert "VND/yr" in opps.stdout and "m3/day" in opps.stdout
