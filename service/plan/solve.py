@@ -42,6 +42,7 @@ MIP_REL_GAP = (
 )
 TIME_LIMIT_S = 30.0
 INTEGRAL_TOL = 1e-6
+BATCH_VARIABLES = 8_000  # small components' relaxations solved together, up to this size
 PRESOLVE_FROM = 5_000  # HiGHS's presolve costs more than it saves on smaller programmes
 
 
@@ -81,12 +82,16 @@ def components(problem: ParkProblem) -> list[list[int]]:
 
 
 def solve_park(problem: ParkProblem) -> ParkSolution:
-    """Each component alone: solving independent components together in one programme was
-    measured slower (branch and bound grows with every binary it holds)."""
+    """Every component's relaxation, small ones side by side in one linear programme (a
+    block-diagonal programme's optimum is each block's, and one call costs far less than
+    many); a component whose yes/no decisions come out fractional is then solved alone as a
+    mixed-integer programme (together, branch and bound grows with every binary held)."""
     flows: list[FloatArray] = [np.zeros_like(link.bounds) for link in problem.links]
     built = [False] * len(problem.links)
     statuses: list[str] = []
     groups = components(problem)
+    batches: list[list[_Block]] = []
+    small: list[_Block] = []
     for group in groups:
         if len(group) == 1:
             i = group[0]
@@ -97,9 +102,37 @@ def solve_park(problem: ParkProblem) -> ParkSolution:
                 flows[i] = bound
                 built[i] = True
             continue
-        statuses.append(_solve(_formulate(problem, group), flows, built))
+        block = _formulate(problem, group)
+        if block.n_vars > BATCH_VARIABLES // 4:
+            batches.append([block])
+        else:
+            small.append(block)
+    current: list[_Block] = []
+    size = 0
+    for block in small:
+        if current and size + block.n_vars > BATCH_VARIABLES:
+            batches.append(current)
+            current, size = [], 0
+        current.append(block)
+        size += block.n_vars
+    if current:
+        batches.append(current)
+    calls = 0
+    for batch in batches:
+        calls += 1
+        x_all, status = _run(_stack(batch), relax=True)
+        start = 0
+        for block in batch:
+            x = None if x_all is None else x_all[start : start + block.n_vars]
+            start += block.n_vars
+            if x is not None and _fractional(block, x):
+                calls += 1
+                x, status = _run(block, relax=False)
+            statuses.append(status)
+            if x is not None:
+                _write(block, x, flows, built)
     worst = next((s for s in statuses if s != "optimal"), "optimal")
-    return ParkSolution(problem, tuple(flows), tuple(built), worst, len(groups), len(statuses))
+    return ParkSolution(problem, tuple(flows), tuple(built), worst, len(groups), calls)
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,7 +253,36 @@ def _formulate(problem: ParkProblem, group: Sequence[int]) -> _Block:
     )
 
 
-def _solve(block: _Block, flows: list[FloatArray], built: list[bool]) -> str:
+def _stack(blocks: Sequence[_Block]) -> _Block:
+    """Independent blocks side by side as one (columns and rows shifted, nothing shared)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    col0 = np.cumsum([0] + [b.n_vars for b in blocks])
+    row0 = np.cumsum([0] + [len(b.rhs) for b in blocks])
+    return _Block(
+        group=[i for b in blocks for i in b.group],
+        links=[link for b in blocks for link in b.links],
+        var_bucket=[vb for b in blocks for vb in b.var_bucket],
+        offsets=[0] + [int(o + col0[j]) for j, b in enumerate(blocks) for o in b.offsets[1:]],
+        y_col={},  # only read back block by block
+        cost=np.concatenate([b.cost for b in blocks]),
+        upper=np.concatenate([b.upper for b in blocks]),
+        integrality=np.concatenate([b.integrality for b in blocks]),
+        rows=np.concatenate([b.rows + row0[j] for j, b in enumerate(blocks)]),
+        cols=np.concatenate([b.cols + col0[j] for j, b in enumerate(blocks)]),
+        vals=np.concatenate([b.vals for b in blocks]),
+        rhs=np.concatenate([b.rhs for b in blocks]),
+    )
+
+
+def _fractional(block: _Block, x: FloatArray) -> bool:
+    y = x[block.integrality > 0]
+    return bool(np.any((y > INTEGRAL_TOL) & (y < 1 - INTEGRAL_TOL)))
+
+
+def _run(block: _Block, *, relax: bool) -> tuple[FloatArray | None, str]:
+    """The block's relaxation (``relax``) or its mixed-integer programme, by HiGHS; the
+    solution (None when there is none) and a status."""
     n_vars = block.n_vars
     constraints = []
     if len(block.rhs):
@@ -228,32 +290,32 @@ def _solve(block: _Block, flows: list[FloatArray], built: list[bool]) -> str:
             (block.vals, (block.rows, block.cols)), shape=(len(block.rhs), n_vars)
         ).tocsr()
         constraints.append(LinearConstraint(matrix, -np.inf, block.rhs))
-    bounds = Bounds(np.zeros(n_vars), block.upper)
-    binary = block.integrality > 0
     try:
-        # The relaxation first: when its yes/no decisions come out 0 or 1 it is the
-        # programme's optimum, at a fraction of a branch-and-bound's cost.
-        result = milp(
-            block.cost,
-            bounds=bounds,
-            constraints=constraints,
-            options={"time_limit": TIME_LIMIT_S, "presolve": n_vars > PRESOLVE_FROM},
-        )
-        if result.x is not None and binary.any():
-            y = result.x[binary]
-            if np.any((y > INTEGRAL_TOL) & (y < 1 - INTEGRAL_TOL)):
-                result = milp(
-                    block.cost,
-                    integrality=block.integrality,
-                    bounds=bounds,
-                    constraints=constraints,
-                    options={"time_limit": TIME_LIMIT_S, "mip_rel_gap": MIP_REL_GAP},
-                )
+        if relax:
+            result = milp(
+                block.cost,
+                bounds=Bounds(np.zeros(n_vars), block.upper),
+                constraints=constraints,
+                options={"time_limit": TIME_LIMIT_S, "presolve": n_vars > PRESOLVE_FROM},
+            )
+        else:
+            result = milp(
+                block.cost,
+                integrality=block.integrality,
+                bounds=Bounds(np.zeros(n_vars), block.upper),
+                constraints=constraints,
+                options={"time_limit": TIME_LIMIT_S, "mip_rel_gap": MIP_REL_GAP},
+            )
     except (ValueError, RuntimeError) as exc:  # scipy refuses the model: nothing is planned
-        return f"not solved: {exc}"
+        return None, f"not solved: {exc}"
     if result.x is None:
-        return f"not solved: {result.message}"
-    x = np.clip(result.x, 0.0, block.upper)
+        return None, f"not solved: {result.message}"
+    status = "optimal" if result.status == 0 else f"stopped: {result.message}"
+    return np.asarray(result.x, dtype=np.float64), status
+
+
+def _write(block: _Block, x_raw: FloatArray, flows: list[FloatArray], built: list[bool]) -> None:
+    x = np.clip(x_raw, 0.0, block.upper)
     for k, col in block.y_col.items():
         if x[col] < 0.5:
             x[block.offsets[k] : block.offsets[k + 1]] = 0.0
@@ -263,7 +325,6 @@ def _solve(block: _Block, flows: list[FloatArray], built: list[bool]) -> str:
         i = block.group[k]
         flows[i] = flow
         built[i] = bool(x[block.y_col[k]] >= 0.5) if k in block.y_col else bool(flow.sum() > EPS)
-    return "optimal" if result.status == 0 else f"stopped: {result.message}"
 
 
 def make_plan(problems: Sequence[ParkProblem]) -> tuple[Plan, list[ParkSolution]]:
