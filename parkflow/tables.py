@@ -83,7 +83,7 @@ def plan_totals(totals: dict[str, Any] | None) -> str:
     return (
         f"the park's plan: {totals['n_links']} exchanges,"
         f" {totals['park_vnd_per_year'] / 1e9:,.2f} bn VND/yr for the park"
-        f" (after {capex / 1e9:,.2f} bn VND of capex annualised),"
+        f" (net of the yearly cost of {capex / 1e9:,.2f} bn VND invested),"
         f" {totals['co2e_avoided_t_per_year']:,.0f} t CO2e/yr avoided,"
         f" {totals['water_saved_m3_per_year']:,.0f} m3/yr of water saved,"
         f" {totals['landfill_diverted_t_per_year']:,.0f} t/yr kept out of landfill"
@@ -100,8 +100,9 @@ def plan_table(rows: Sequence[dict[str, Any]]) -> str:
         "matched_per_day": "planned/day",
         "alone_per_day": "alone/day",
         "demand_unit": "unit",
-        "built": "build",
+        "build": "build",
         "park_vnd_per_year": "VND/yr (park)",
         "co2e_avoided_t_per_year": "tCO2e/yr",
     }
-    return _table(rows, columns, explain=False)
+    build = {True: "yes", False: "no", None: "-"}
+    return _table([{**r, "build": build[r.get("built")]} for r in rows], columns, explain=False)
