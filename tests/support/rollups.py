@@ -20,7 +20,8 @@ from parkflow.store import MemoryStore
 from parkflow.timeunits import DAY_MS, HOUR_MS
 from service.detect import Surplus, build_panels_from_days, find_surpluses
 from service.knowledge import Knowledge
-from service.match import Opportunity, match
+from service.match import Opportunity, match, match_all
+from service.plan import Plan, make_plan
 from service.rollups.compute import day_rows, standard_offset_ms
 
 
@@ -70,3 +71,18 @@ def detect(
     panels = build_panels_from_days(days, registry, now, window_days)
     surpluses = find_surpluses(panels, registry, knowledge)
     return surpluses, match(surpluses, panels, registry, knowledge, now, limit=limit)
+
+
+def detect_and_plan(
+    registry: Registry,
+    days: pd.DataFrame,
+    knowledge: Knowledge,
+    now: pd.Timestamp,
+    window_days: int = 28,
+) -> tuple[list[Surplus], list[Opportunity], Plan]:
+    """Surpluses, ranked opportunities and the park's plan, as ``run_detection`` makes them."""
+    panels = build_panels_from_days(days, registry, now, window_days)
+    surpluses = find_surpluses(panels, registry, knowledge)
+    matches = match_all(surpluses, panels, registry, knowledge, now)
+    plan, _ = make_plan(matches.problems)
+    return surpluses, matches.opportunities, plan
