@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_array
 
 from service.plan.model import (
@@ -285,17 +285,21 @@ def _run(block: _Block, *, relax: bool) -> tuple[FloatArray | None, str]:
     solution (None when there is none) and a status."""
     n_vars = block.n_vars
     constraints = []
+    matrix = None
     if len(block.rhs):
         matrix = coo_array(
             (block.vals, (block.rows, block.cols)), shape=(len(block.rhs), n_vars)
         ).tocsr()
         constraints.append(LinearConstraint(matrix, -np.inf, block.rhs))
     try:
-        if relax:
-            result = milp(
+        if relax:  # linprog: scipy builds no per-column integrality list for it
+            # the stubs know neither a sparse A_ub nor bounds as an (n, 2) array, scipy does
+            result = linprog(  # type: ignore[call-overload]
                 block.cost,
-                bounds=Bounds(np.zeros(n_vars), block.upper),
-                constraints=constraints,
+                A_ub=matrix if len(block.rhs) else None,
+                b_ub=block.rhs if len(block.rhs) else None,
+                bounds=np.column_stack([np.zeros(n_vars), block.upper]),
+                method="highs",
                 options={"time_limit": TIME_LIMIT_S, "presolve": n_vars > PRESOLVE_FROM},
             )
         else:
