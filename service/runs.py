@@ -15,7 +15,7 @@ import pandas as pd
 from parkflow.registry import Registry
 from parkflow.store.ports import RollupRepository
 from parkflow.timeunits import DAY_MS, now_ms
-from service.detect import Surplus, build_panels_from_days, find_surpluses
+from service.detect import Surplus, build_panels_from_days, find_surpluses, kwh_factors
 from service.events import Event, diff, snapshots
 from service.knowledge import Knowledge
 from service.match import Opportunity, match
@@ -39,6 +39,23 @@ def window_ms(now: pd.Timestamp, window_days: int) -> tuple[int, int]:
     return end - (window_days + 2) * DAY_MS, end
 
 
+def findings(
+    days: pd.DataFrame,
+    registry: Registry,
+    knowledge: Knowledge,
+    now: pd.Timestamp,
+    window_days: int,
+    *,
+    limit: int | None = None,
+) -> tuple[list[Surplus], list[Opportunity], list[str]]:
+    """Surpluses and ranked opportunities in the day rollups, and the meters left out (fuel
+    meters without a heating value). Pure: what a run does between its read and its save."""
+    factors, problems = kwh_factors(registry, knowledge)
+    panels = build_panels_from_days(days, registry, now, window_days, factors)
+    surpluses = find_surpluses(panels, registry, knowledge)
+    return surpluses, match(surpluses, panels, registry, knowledge, now, limit=limit), problems
+
+
 def run_detection(
     store: RollupRepository,
     registry: Registry,
@@ -56,10 +73,10 @@ def run_detection(
     try:
         start_ms, end_ms = window_ms(now, window_days)
         days = store.day_rollups(None, start_ms, end_ms)
-        panels = build_panels_from_days(days, registry, now, window_days)
-        del days  # the panels carry the data
-        surpluses = find_surpluses(panels, registry, knowledge)
-        opportunities = match(surpluses, panels, registry, knowledge, now)
+        surpluses, opportunities, problems = findings(days, registry, knowledge, now, window_days)
+        del days
+        for problem in problems:
+            log.warning("fuel meter left out: %s", problem, extra={"run_id": run_id})
         previous = state.latest_run()
         before_s, before_o = state.snapshots(previous.id if previous else None)
         events = diff(

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from parkflow.errors import UnitError
 from parkflow.model import Direction, MeterKind
-from parkflow.units import canonical_unit, factor
+from parkflow.units import FUEL_BASES, factor, stored_unit
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")]
@@ -87,7 +87,11 @@ class Meter(_Model):
     id: Id
     resource: ResourceName = Field(description="dotted name, e.g. water.potable or energy.steam")
     direction: Direction
-    unit: str = Field(description="the unit the gateway reports in, e.g. m3, L, kWh, MWh, kW, t")
+    unit: str = Field(
+        description="the unit the gateway reports in, e.g. m3, L, kWh, MWh, kW, t; energy"
+        " meters of a fuel may report its mass or volume (t, kg, m3, L), converted to kWh"
+        " with the fuel's heating value"
+    )
     kind: MeterKind
     integration: Literal["trapezoid", "previous"] | None = Field(
         default=None,
@@ -174,7 +178,7 @@ class Meter(_Model):
     def _check(self) -> Meter:
         rate = self.kind is MeterKind.RATE
         try:
-            factor(self.unit, canonical_unit(self.resource, rate=rate))
+            stored_unit(self.resource, self.unit, rate=rate)
         except UnitError as exc:
             what = "a rate unit such as kW or m3/h" if rate else "a quantity unit"
             raise ValueError(
@@ -194,7 +198,16 @@ class Meter(_Model):
 
     @property
     def canonical_unit(self) -> str:
-        return canonical_unit(self.resource, rate=self.kind is MeterKind.RATE)
+        """The unit readings are stored in: the resource family's canonical unit, or t or m3
+        for a fuel metered by mass or volume (``fuel_basis``)."""
+        return stored_unit(self.resource, self.unit, rate=self.kind is MeterKind.RATE)
+
+    @property
+    def fuel_basis(self) -> str | None:
+        """``mass`` or ``volume`` for an energy meter of a fuel metered as such, else None."""
+        if self.resource.split(".", 1)[0] != "energy":
+            return None
+        return FUEL_BASES.get(self.canonical_unit.removesuffix("/h"))
 
     @property
     def to_canonical(self) -> float:
@@ -205,6 +218,90 @@ class Meter(_Model):
         return self.integration or "trapezoid"
 
 
+EquipmentType = Literal[
+    "boiler",  # raises steam
+    "water_heater",  # heats water
+    "furnace",  # process heat (melting, heat treatment)
+    "kiln",  # firing bricks, cement, ceramics
+    "dryer",  # drying product or sludge
+    "generator",  # makes electricity on site
+    "chiller",
+    "cooling_tower",
+    "other",
+]
+# Feeds a rule may need a receiver's equipment to accept (beyond the fuel it burns today).
+Feed = Literal[
+    "wood_waste",  # clean, untreated wood: pallets, offcuts, chips
+    "biomass",  # rice husk, bagasse, other solid biomass
+    "coal",
+    "natural_gas",
+    "lpg",
+    "biogas",
+    "fuel_oil",
+    "waste_oil",
+    "waste_heat",  # hot water or exhaust through a heat exchanger
+    "steam",  # steam from a neighbour into its header
+]
+# What each kind of equipment makes when ``makes`` is not given.
+EQUIPMENT_MAKES: dict[str, str] = {
+    "boiler": "energy.steam",
+    "water_heater": "energy.hot_water",
+    "generator": "energy.electricity",
+}
+
+
+class Equipment(_Model):
+    """A tenant's plant that decides what a substitute may replace and what it is worth.
+
+    Rules ask for it (a wood-waste fuel needs a boiler that accepts wood), and valuation reads
+    it: steam or heat a neighbour supplies saves the fuel the tenant's own boiler burns for it,
+    ``fuel`` divided by ``efficiency``, not a park-wide default.
+    """
+
+    id: Id
+    type: EquipmentType
+    fuel: ResourceName | None = Field(
+        default=None,
+        description="the energy resource it burns today, e.g. energy.natural_gas, energy.coal",
+    )
+    efficiency: float | None = Field(
+        default=None, gt=0, le=1.2, description="useful output per unit of fuel energy (0-1.2)"
+    )
+    makes: ResourceName | None = Field(
+        default=None,
+        description="what it produces (default: energy.steam for a boiler, energy.hot_water for"
+        " a water heater, energy.electricity for a generator)",
+    )
+    accepts: list[Feed] = Field(
+        default_factory=list,
+        description="feeds it can take besides its fuel, e.g. wood_waste for a boiler with a"
+        " grate for wood",
+    )
+    meters: list[Id] = Field(
+        default_factory=list,
+        description="the tenant's meters it belongs to: its fuel meter, its output meter",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Equipment:
+        if self.fuel is not None and self.fuel.split(".", 1)[0] != "energy":
+            raise ValueError(f"fuel {self.fuel!r} is not an energy resource (energy.*)")
+        if len(set(self.accepts)) != len(self.accepts):
+            raise ValueError("accepts lists a feed twice")
+        return self
+
+    @property
+    def output(self) -> str | None:
+        return self.makes or EQUIPMENT_MAKES.get(self.type)
+
+    def serves(self, meter: Meter) -> bool:
+        """Whether this equipment is the one behind ``meter``: named in ``meters``, or, when
+        it names none, making the meter's resource."""
+        if self.meters:
+            return meter.id in self.meters
+        return self.output == meter.resource or self.fuel == meter.resource
+
+
 class Tenant(_Model):
     id: Id
     name: str
@@ -213,6 +310,30 @@ class Tenant(_Model):
         default=None, description="position on the park's site plan, metres (see Location)"
     )
     meters: list[Meter] = Field(default_factory=list)
+    equipment: list[Equipment] = Field(
+        default_factory=list,
+        description="boilers, heaters, kilns...: what rules require and what valuation reads",
+    )
+
+    @model_validator(mode="after")
+    def _equipment(self) -> Tenant:
+        ids = {m.id for m in self.meters}
+        problems = [
+            f"equipment id {d!r} is used twice" for d in _dupes([e.id for e in self.equipment])
+        ]
+        for e in self.equipment:
+            problems += [
+                f"equipment {e.id!r}: meter {m!r} is not a meter of tenant {self.id!r}"
+                for m in e.meters
+                if m not in ids
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def equipment_of(self, meter: Meter) -> list[Equipment]:
+        """The equipment behind one of this tenant's meters (see ``Equipment.serves``)."""
+        return [e for e in self.equipment if e.serves(meter)]
 
 
 class Exchange(_Model):

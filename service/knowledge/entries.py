@@ -17,7 +17,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from parkflow.errors import UnitError
-from parkflow.registry.schema import Coupling, Destination, ResourceName
+from parkflow.registry.schema import Coupling, Destination, EquipmentType, Feed, ResourceName
 from parkflow.units import CANONICAL_BY_FAMILY, canonical_unit, factor
 
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -239,6 +239,51 @@ class Cost(_Model):
         return self
 
 
+class HeatingValue(_Model):
+    """The energy in a unit of a fuel metered by mass or volume (a net calorific value).
+
+    Stored as the source quotes it (``value`` in ``unit``, e.g. 15.6 MJ/kg); detection turns a
+    fuel meter's tonnes or cubic metres into kWh with it, so a boiler's wood in tonnes meets
+    the kWh a rule's ratio speaks of.
+    """
+
+    resource: ResourceName
+    basis: Literal["mass", "volume"]
+    value: float = Field(gt=0)
+    unit: str = Field(description="energy per mass or volume, e.g. MJ/kg, GJ/t, MJ/m3, kWh/L")
+    source: Key
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HeatingValue:
+        _finite(self.value)
+        if self.resource.split(".", 1)[0] != "energy":
+            raise ValueError(f"{self.resource!r} is not an energy resource (energy.*)")
+        try:
+            factor(self.unit, _HV_TARGET[self.basis])
+        except UnitError as exc:
+            raise ValueError(f"unit {self.unit!r} is not energy per {self.basis}: {exc}") from None
+        return self
+
+    @property
+    def kwh_per_stored_unit(self) -> float:
+        """kWh per t (mass) or per m3 (volume): the stored units of fuel meters."""
+        return self.value * factor(self.unit, _HV_TARGET[self.basis])
+
+
+_HV_TARGET = {"mass": "kWh/t", "volume": "kWh/m3"}
+
+
+class ReceiverNeeds(_Model):
+    """What a receiver must have for a rule to propose it: equipment of one of these types,
+    accepting this feed. A receiver whose registry entry does not show it is never proposed."""
+
+    equipment: list[EquipmentType] = Field(min_length=1)
+    accepts: Feed | None = Field(
+        default=None, description="a feed the equipment must list in its accepts (or burn)"
+    )
+
+
 class Rule(_Model):
     """Which out-streams can replace which metered in-uses, under which gates and coupling.
 
@@ -266,6 +311,10 @@ class Rule(_Model):
     preprocessing: Cost | None = None
     min_matched_per_day: float = Field(
         default=0.0, ge=0, description="smaller matches (receiver units/day) are not proposed"
+    )
+    receiver_needs: ReceiverNeeds | None = Field(
+        default=None,
+        description="equipment the receiver must have (a boiler accepting wood waste)",
     )
     source: Key
     note: str | None = None
@@ -335,7 +384,16 @@ class Matching(_Model):
     max_receivers_per_surplus: int = Field(
         default=5, ge=1, description="best receivers kept per surplus; the rest are counted"
     )
+    default_efficiency: float = Field(
+        default=0.85,
+        gt=0,
+        le=1.2,
+        description="a boiler or heater whose registry entry gives no efficiency",
+    )
     source: Key
+    equipment_source: Key | None = Field(
+        default=None, description="the source of default_efficiency (an assumption)"
+    )
 
 
 def most_specific(table: dict[str, _T], resource: str, default: _T) -> _T:

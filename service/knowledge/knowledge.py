@@ -19,6 +19,7 @@ from service.knowledge.entries import (
     Detection,
     DisposalCost,
     DisposalEmission,
+    HeatingValue,
     Key,
     Matching,
     Price,
@@ -39,6 +40,7 @@ ENTRY_KEYS: dict[str, tuple[str, ...]] = {
     "disposal_costs": ("destination", "resource"),
     "resource_emissions": ("resource",),
     "disposal_emissions": ("destination", "resource"),
+    "heating_values": ("resource", "basis"),
     "transport_modes": ("id",),
     "rules": ("id",),
 }
@@ -51,6 +53,7 @@ class _Index:
     modes: dict[str, TransportMode]
     destinations: dict[str, DestinationInfo]
     emissions: dict[str, ResourceEmission]
+    heating: dict[tuple[str, str], HeatingValue]
 
 
 class Knowledge(_Model):
@@ -64,6 +67,7 @@ class Knowledge(_Model):
     disposal_costs: list[DisposalCost]
     resource_emissions: list[ResourceEmission]
     disposal_emissions: list[DisposalEmission]
+    heating_values: list[HeatingValue] = Field(default_factory=list)
     transport_modes: list[TransportMode]
     rules: list[Rule]
     disable_rules: list[Key] = Field(default_factory=list)
@@ -80,6 +84,7 @@ class Knowledge(_Model):
             modes={m.id: m for m in self.transport_modes},
             destinations={d.id: d for d in self.destinations},
             emissions={e.resource: e for e in self.resource_emissions},
+            heating={(h.resource, h.basis): h for h in self.heating_values},
         )
 
     @model_validator(mode="after")
@@ -130,10 +135,10 @@ class Knowledge(_Model):
         for i, rid in enumerate(self.disable_rules):
             if rid not in rule_ids:
                 out.append((("disable_rules", i), f"rule {rid!r} is unknown"))
-        if self.matching.source not in source_ids:
-            out.append(
-                (("matching", "source"), f"source {self.matching.source!r} is not in sources")
-            )
+        for name in ("source", "equipment_source"):
+            src = getattr(self.matching, name)
+            if src is not None and src not in source_ids:
+                out.append((("matching", name), f"source {src!r} is not in sources"))
         return out
 
     # --- look-ups ---------------------------------------------------------------------------
@@ -165,6 +170,9 @@ class Knowledge(_Model):
             return 0.0, None, None
         value, used = e.per_unit(year)
         return value, e, used
+
+    def heating_value(self, resource: str, basis: str) -> HeatingValue | None:
+        return self.index.heating.get((resource, basis))
 
     def disposal_emission(self, destination: str | None, resource: str) -> DisposalEmission | None:
         return _for_destination(self.disposal_emissions, destination, resource)

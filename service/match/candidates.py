@@ -102,6 +102,22 @@ def use_share(rule: Rule, meter: Meter) -> float:
     return float(sum(shares.get(u, 0.0) for u in rule.uses))
 
 
+def has_needs(rule: Rule, tenant: Tenant, meter: Meter) -> bool:
+    """Whether the receiver has what the rule needs (``Rule.receiver_needs``): equipment of a
+    listed type, tied to this meter when it names meters, that accepts the feed or burns it."""
+    needs = rule.receiver_needs
+    if needs is None:
+        return True
+    for e in tenant.equipment:
+        if e.type not in needs.equipment or (e.meters and meter.id not in e.meters):
+            continue
+        if needs.accepts is None or needs.accepts in e.accepts:
+            return True
+        if e.fuel == f"energy.{needs.accepts}":
+            return True
+    return False
+
+
 def candidate_pairs(sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
     """Every (surplus, receiver, rule) that passes resource, use, tenant, distance, quality and
     existing-exchange filters; one row per candidate with the arrays sizing needs."""
@@ -123,7 +139,14 @@ def candidate_pairs(sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
     for rule_idx, rule in enumerate(knowledge.active_rules()):
         s_idx = np.flatnonzero(np.isin(s_res, rule.supply))
         d_all = np.flatnonzero(np.isin(d_res, rule.demand))
-        shares = np.array([use_share(rule, sides.d_meters[d]) for d in d_all])
+        shares = np.array(
+            [
+                use_share(rule, sides.d_meters[d])
+                if has_needs(rule, sides.d_tenants[d], sides.d_meters[d])
+                else 0.0
+                for d in d_all
+            ]
+        )
         d_idx, d_share = d_all[shares > 0], shares[shares > 0]
         if len(s_idx) == 0 or len(d_idx) == 0:
             continue

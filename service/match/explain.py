@@ -31,7 +31,10 @@ def explain(
     demand_meter: Meter,
     rule: Rule,
     knowledge: Knowledge,
+    valued_as: str = "",
 ) -> str:
+    """``valued_as``: how the receiver's avoided purchase was valued (its boiler's fuel, or a
+    stated default), said after the figures."""
     stream = stream_phrase(supply_meter, knowledge)
     info = knowledge.destination(supply_meter.destination)
     what = f"{fmt_qty(o.supply_p50_per_day)} {o.supply_unit}/day of {stream}"
@@ -84,6 +87,8 @@ def explain(
             text += f"; simple payback {fmt_qty(v.payback_years)} years on {fmt_vnd(v.capex_vnd)}"
         else:
             text += f"; no payback on {fmt_vnd(v.capex_vnd)} at these prices"
+    if valued_as:
+        text += f"; {valued_as}"
     if o.competing_receivers:
         text += f"; {o.competing_receivers} other receiver(s) could take the same surplus"
     if v.assumptions:

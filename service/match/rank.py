@@ -20,6 +20,7 @@ from service.match.candidates import (
     demand_mean,
     size_pairs,
 )
+from service.match.displaced import displaced, displaced_phrase
 from service.match.explain import explain
 from service.match.opportunity import Opportunity, opportunity_id
 from service.match.value import SourceNotes, add_values, describe_value, value_sources
@@ -187,10 +188,16 @@ def _opportunity(
         days_matched=int(row["days_matched"]),
         competing_receivers=int(row["competing"]),
         value=describe_value(
-            row, value_sources(rule, supply_meter, demand_meter, knowledge, year, cache)
+            row,
+            value_sources(rule, supply_meter, demand_meter, receiver, knowledge, year, cache),
         ),
     )
     draft = Opportunity(**fields, explanation="")
-    text = explain(draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge)
+    bought = displaced_phrase(
+        displaced(demand_meter, receiver, knowledge, year), demand_meter, receiver, knowledge
+    )
+    text = explain(
+        draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge, bought
+    )
     # a second construction is cheaper than dataclasses.replace on the hot path
     return Opportunity(**fields, explanation=text)

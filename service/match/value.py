@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parkflow.registry.schema import Meter
+from parkflow.registry.schema import Meter, Tenant
 from parkflow.units import canonical_unit
 from service.knowledge import Knowledge, Rule
 from service.match.candidates import Sides
+from service.match.displaced import displaced
 from service.match.opportunity import Value
 
 
@@ -53,8 +54,12 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
             for sur in sides.surpluses
         ]
     )
-    d_price = np.array([_price(m.resource, knowledge) for m in sides.d_meters])
-    d_ef = np.array([knowledge.resource_emission(m.resource, year)[0] for m in sides.d_meters])
+    bought = [
+        displaced(m, t, knowledge, year)
+        for m, t in zip(sides.d_meters, sides.d_tenants, strict=True)
+    ]
+    d_price = np.array([b.vnd_per_unit for b in bought])
+    d_ef = np.array([b.t_co2e_per_unit for b in bought])
     d_water = np.array([m.resource.split(".", 1)[0] == "water" for m in sides.d_meters])
     modes = [knowledge.mode(rule.transport) for rule in rules]
     mode_vnd = np.array([mo.vnd_per_unit_km for mo in modes])[r]
@@ -106,11 +111,6 @@ _COLUMNS = (
 )
 
 
-def _price(resource: str, knowledge: Knowledge) -> float:
-    p = knowledge.price(resource)
-    return p.vnd_per_unit if p is not None else 0.0
-
-
 def _disposal_vnd(i: int, sides: Sides, knowledge: Knowledge) -> float:
     meter = sides.s_meta[i]
     if meter.destination_vnd_per_unit is not None:
@@ -139,18 +139,22 @@ def value_sources(
     rule: Rule,
     supply: Meter,
     demand: Meter,
+    receiver: Tenant,
     knowledge: Knowledge,
     year: int,
     cache: dict[tuple[object, ...], SourceNotes] | None = None,
 ) -> SourceNotes:
     """Source ids behind a link's figures, those that are assumptions, and notes on missing
-    figures; memoised on what decides them (many links share a rule and resources)."""
+    or defaulted figures; memoised on what decides them (many links share a rule and
+    resources)."""
+    bought = displaced(demand, receiver, knowledge, year)
     key = (
         rule.id,
         supply.resource,
         supply.destination,
         supply.destination_vnd_per_unit is None,
         demand.resource,
+        *bought.key(),
     )
     if cache is not None and key in cache:
         return cache[key]
@@ -158,11 +162,20 @@ def value_sources(
     notes: list[str] = []
     if rule.preprocessing is not None:
         sources.append(rule.preprocessing.source)
-    price = knowledge.price(demand.resource)
+    price = knowledge.price(bought.resource)
     if price is not None:
         sources.append(price.source)
     else:
-        notes.append(f"no price for {demand.resource}: its avoided purchase counted as 0")
+        notes.append(f"no price for {bought.resource}: its avoided purchase counted as 0")
+    if bought.efficiency_assumed and knowledge.matching.equipment_source is not None:
+        sources.append(knowledge.matching.equipment_source)
+    if bought.default:
+        notes.append(
+            f"no boiler or fuel named behind {demand.id}: {demand.resource} valued at its"
+            " default price and emission factor"
+        )
+        if knowledge.matching.equipment_source is not None:
+            sources.append(knowledge.matching.equipment_source)
     if supply.destination_vnd_per_unit is None:
         cost = knowledge.disposal_cost(supply.destination, supply.resource)
         if cost is not None:
@@ -172,11 +185,11 @@ def value_sources(
                 f"no disposal cost for {supply.resource} to {supply.destination or 'unknown'}:"
                 " counted as 0"
             )
-    _, ef, used_year = knowledge.resource_emission(demand.resource, year)
+    _, ef, used_year = knowledge.resource_emission(bought.resource, year)
     if ef is not None:
         sources.append(ef.source)
         if used_year is not None and used_year != year:
-            notes.append(f"{demand.resource} emission factor of {used_year} used for {year}")
+            notes.append(f"{bought.resource} emission factor of {used_year} used for {year}")
     disp = knowledge.disposal_emission(supply.destination, supply.resource)
     if disp is not None:
         sources.append(disp.source)

@@ -26,12 +26,13 @@ def test_default_loads_with_every_figure_sourced() -> None:
     cited = [p.source for p in k.prices] + [c.source for c in k.disposal_costs]
     cited += [e.source for e in k.resource_emissions] + [e.source for e in k.disposal_emissions]
     cited += [m.source for m in k.transport_modes] + [r.source for r in k.rules]
+    cited += [h.source for h in k.heating_values]
     assert set(cited) <= ids
     # every placeholder says it is one and how to replace it
     assumptions = [s for s in k.sources if s.assumption]
     assert assumptions and all(s.note and s.accessed for s in assumptions)
     # the figures that have no published source are marked as assumptions
-    for resource in ("energy.electricity", "energy.lpg", "material.cement"):
+    for resource in ("energy.electricity", "energy.natural_gas", "material.cement"):
         price = k.price(resource)
         assert price is not None and k.source(price.source).assumption
     assert k.source(k.mode("truck").source).assumption

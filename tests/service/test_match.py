@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
 from service.knowledge import DEFAULT_KNOWLEDGE, Knowledge, load_knowledge
 from service.match import Opportunity
-from tests.support.registries import build, changed, with_links
+from tests.support.registries import build, changed, with_equipment, with_links
 from tests.support.rollups import day_rollups, detect
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -101,6 +101,13 @@ parks:
         location: {{x_m: 0, y_m: 2000}}
         meters:
           - {{id: lpg, resource: energy.lpg, direction: in, unit: kWh, kind: delta, uses: [{{name: water_heating}}], quality: {{temperature_c: 80}}}}
+      - id: woodfire
+        name: Wood Boiler Co
+        location: {{x_m: 0, y_m: 2000}}
+        meters:
+          - {{id: chips, resource: energy.biomass, direction: in, unit: kg, kind: delta, uses: [{{name: boiler_fuel}}]}}
+        equipment:
+          - {{id: wb-boiler, type: boiler, fuel: energy.biomass, efficiency: 0.8, accepts: [wood_waste], meters: [chips]}}
       - id: power
         name: Power Plant
         meters:
@@ -266,31 +273,93 @@ def test_declared_storage_lets_the_day_shift_take_night_steam(knowledge: Knowled
     assert food.competing_receivers == 1 and by_to["paper-steam"].competing_receivers == 1
 
 
-def test_pallets_buffer_over_the_week_into_a_fuel(knowledge: Knowledge) -> None:
-    series = {
+KWH_PER_T_WOOD = 15.6e3 / 3.6  # IPCC wood and wood waste, 15.6 MJ/kg
+
+
+def pallet_series() -> dict[str, np.ndarray]:
+    return {
         "pallets": flat(0.12 / 24),  # 0.12 t/day to landfill
-        "lpg": np.where(DAY % 7 < 3, 1000.0 / 24, 0.0),  # 1,000 kWh/day on 3 days a week
+        # the wood-fired boiler burns 0.4 t of chips a day on 3 days a week (stored in t)
+        "chips": np.where(DAY % 7 < 3, 0.4 / 24, 0.0),
+        "lpg": flat(1000.0 / 24),  # an LPG water heater: no grate for wood
     }
-    opps = run(registry(), series, knowledge)
-    assert [o.id for o in opps] == ["p:pallets>lpg:pallets_to_biomass_fuel"]
+
+
+def test_pallets_fire_a_boiler_whose_fuel_is_weighed_in_tonnes(knowledge: Knowledge) -> None:
+    """A fuel meter in kg is stored in t and matched in kWh through its heating value."""
+    opps = run(registry(), pallet_series(), knowledge)
+    assert [o.id for o in opps] == ["p:pallets>chips:pallets_to_biomass_fuel"]
     o = opps[0]
-    # per week: min(0.84 t x 3,475 kWh/t, 3,000 kWh) = 2,919 kWh; a day-by-day match would
-    # only give 3 x min(417, 1,000) = 1,251
+    assert o.demand_unit == "kWh" and o.supply_unit == "t"
+    # per week: min(0.84 t x 4,333 kWh/t, 1.2 t x 4,333 kWh/t of chips) = 3,640 kWh; a day by
+    # day match would only give 3 x min(520, 1,733)
     assert o.coupling == "week" and (o.buckets_matched, o.n_buckets) == (4, 4)
-    assert o.matched_per_day == pytest.approx(417.0)
+    assert o.matched_per_day == pytest.approx(0.84 * 4333 / 7)
+    assert o.demand_per_day == pytest.approx(1.2 / 7 * KWH_PER_T_WOOD)
     assert o.supply_used_per_day == pytest.approx(0.12)
-    kwh, t, km = 417.0 * 365, 0.12 * 365, 1.2
+    kwh, t, km = 0.84 * 4333 / 7 * 365, 0.12 * 365, 1.2
     v = o.value
-    assert v.receiver_vnd_per_year == pytest.approx(kwh * 1750 - t * km * 3000 - t * 250000)
+    assert v.receiver_vnd_per_year == pytest.approx(kwh * 346 - t * km * 3000 - t * 250000)
     assert v.supplier_vnd_per_year == pytest.approx(t * 700000)
-    assert v.park_vnd_per_year == pytest.approx(
-        kwh * 1750 - t * km * 3000 - t * 250000 + t * 700000
-    )
-    assert v.co2e_avoided_t_per_year == pytest.approx(kwh * 0.227e-3 + t * 0.3 - t * km * 1e-4)
+    # wood for wood: no fossil CO2 avoided, only the landfill's methane, less the truck's
+    assert v.co2e_avoided_t_per_year == pytest.approx(t * 0.3 - t * km * 1e-4)
     assert v.landfill_diverted_t_per_year == pytest.approx(43.8)
-    assert "Laundry uses 429 kWh/day of LPG for water heating 1,200 m away" in o.explanation
-    assert "0.12 t/day replacing 417 kWh/day of LPG" in o.explanation
-    assert "in 4 of 4 weeks" in o.explanation and "43.8 t/yr kept out of landfill" in o.explanation
+    assert "ref-ipcc-2006-combustion" in v.sources and "assume-fuel-prices-2026" in v.sources
+    assert "Wood Boiler Co uses 743 kWh/day of biomass fuel for boiler fuel" in o.explanation
+    assert "0.12 t/day replacing 520 kWh/day of biomass fuel" in o.explanation
+
+
+def test_a_receiver_without_the_equipment_a_rule_needs_is_never_proposed(
+    knowledge: Knowledge,
+) -> None:
+    series = pallet_series()
+    # the LPG heater needs wood-burning equipment the registry does not show: never proposed
+    assert all(o.to_meter != "lpg" for o in run(registry(), series, knowledge))
+    lpg_only = {"type": "water_heater", "fuel": "energy.lpg", "efficiency": 0.9}
+    doc = with_equipment(PARK, "laundry", {"id": "lh", **lpg_only})
+    assert all(o.to_meter != "lpg" for o in run(build(doc), series, knowledge))
+    # a dual-fuel heater that accepts wood waste is a receiver
+    dual = {"id": "lh", **lpg_only, "accepts": ["wood_waste"]}
+    assert "lpg" in {
+        o.to_meter for o in run(build(with_equipment(PARK, "laundry", dual)), series, knowledge)
+    }
+    # the same heater tied to another of the tenant's meters does not make this one a receiver
+    doc = with_equipment(PARK, "laundry", dual | {"meters": ["lpg2"]})
+    laundry = next(t for t in doc["tenants"] if t["id"] == "laundry")
+    laundry["meters"].append(
+        {"id": "lpg2", "resource": "energy.lpg", "direction": "in", "unit": "kWh", "kind": "delta"}
+    )
+    assert all(o.to_meter != "lpg" for o in run(build(doc), series, knowledge))
+
+
+def test_a_gas_boiler_values_steam_at_its_gas(knowledge: Knowledge) -> None:
+    """Steam a tenant raises itself saves its boiler's fuel / efficiency, not a coal default."""
+    gas = {"id": "pm-boiler", "type": "boiler", "fuel": "energy.natural_gas", "efficiency": 0.9}
+    reg = build(with_equipment(PARK, "paper", {**gas, "meters": ["paper-steam"]}))
+    (o,) = run(reg, steam_series(), knowledge)
+    kwh_yr = 2400.0 * 365
+    gas_t_per_kwh = 56.1 * 3.6e-6  # IPCC 56.1 t CO2/TJ
+    assert o.value.receiver_vnd_per_year == pytest.approx(kwh_yr * 1045 / 0.9)
+    assert o.value.co2e_avoided_t_per_year == pytest.approx(kwh_yr * gas_t_per_kwh / 0.9)
+    # against the default (steam from a coal boiler at 80%) it is about half
+    assert o.value.co2e_avoided_t_per_year < 0.55 * kwh_yr * 0.426e-3
+    assert "steam valued as the natural gas Paper Mill's pm-boiler (90% efficient)" in (
+        o.explanation
+    )
+    assert not any("default" in n for n in o.value.notes)
+    # no efficiency given: the stated default, and its assumption among the sources
+    (o,) = run(
+        build(with_equipment(PARK, "paper", gas | {"efficiency": None})), steam_series(), knowledge
+    )
+    assert o.value.receiver_vnd_per_year == pytest.approx(kwh_yr * 1045 / 0.85)
+    assert "assume-equipment-2026" in o.value.sources and "(assumed)" in o.explanation
+
+
+def test_steam_with_no_boiler_named_is_valued_at_the_stated_default(knowledge: Knowledge) -> None:
+    (o,) = run(registry(), steam_series(), knowledge)
+    assert o.value.receiver_vnd_per_year == pytest.approx(2400.0 * 365 * 750)
+    assert "the registry names no boiler or fuel behind paper-steam" in o.explanation
+    assert any("paper-steam" in n and "default" in n for n in o.value.notes)
 
 
 def test_fly_ash_is_capped_at_the_blend_share(knowledge: Knowledge) -> None:
@@ -345,6 +414,7 @@ def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
         "mf-pallets": flat(0.02),
         "cl-pallets": flat(0.001),
         "lv-boiler-fuel": flat(60.0),
+        "bs-boiler-fuel": flat(0.1),  # t/h of wood chips
         "cl-solar": np.where(midday, 400.0, 0.0),
         "mf-elec": np.where(midday, 300.0, 100.0),
         "tcn-elec": flat(200.0),
@@ -357,7 +427,7 @@ def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
         "songlam:hc-steam-vent>gs-steam:steam_to_steam",
         "songlam:gs-boiler>det-steam:steam_to_steam",
         "songlam:nd-flyash>gx-cement:ash_slag_to_cement",
-        "songlam:mf-pallets>lv-boiler-fuel:pallets_to_biomass_fuel",
+        "songlam:mf-pallets>bs-boiler-fuel:pallets_to_biomass_fuel",
         "songlam:vt-plastic>tcn-feedstock:scrap_plastic_to_recycler",
         "songlam:cl-solar>mf-elec:solar_to_neighbour",
     ):
@@ -372,6 +442,7 @@ def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
     pairs = {(o.from_meter, o.to_meter) for o in opps}
     assert ("hc-steam-vent", "det-steam") not in pairs  # 6 bar < 8 bar
     assert ("hc-steam-vent", "mf-steam") not in pairs  # vents at night, day shift
+    assert ("mf-pallets", "lv-boiler-fuel") not in pairs  # an LPG water heater burns no wood
     nd = next(o for o in opps if o.to_meter == "nd-makeup")
     assert nd.uses == ("cooling_makeup",)  # never the boiler feed share
     assert nd.matched_per_day == pytest.approx(0.2 * 480)

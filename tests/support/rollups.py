@@ -18,10 +18,11 @@ from parkflow.model import MeterKey
 from parkflow.registry import Registry
 from parkflow.store import MemoryStore
 from parkflow.timeunits import DAY_MS, HOUR_MS
-from service.detect import Surplus, build_panels_from_days, find_surpluses
+from service.detect import Surplus
 from service.knowledge import Knowledge
-from service.match import Opportunity, match
+from service.match import Opportunity
 from service.rollups.compute import day_rows, standard_offset_ms
+from service.runs import findings
 
 
 def day_rollups(
@@ -67,6 +68,5 @@ def detect(
     limit: int | None = None,
 ) -> tuple[list[Surplus], list[Opportunity]]:
     """Surpluses and ranked opportunities in the day rollups, as ``run_detection`` finds them."""
-    panels = build_panels_from_days(days, registry, now, window_days)
-    surpluses = find_surpluses(panels, registry, knowledge)
-    return surpluses, match(surpluses, panels, registry, knowledge, now, limit=limit)
+    surpluses, opportunities, _ = findings(days, registry, knowledge, now, window_days, limit=limit)
+    return surpluses, opportunities
