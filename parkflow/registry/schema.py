@@ -375,6 +375,10 @@ class Park(_Model):
     id: Id
     name: str
     timezone: str = "Asia/Ho_Chi_Minh"
+    province: str | None = Field(
+        default=None,
+        description="the province or city, for tariffs set by province (water), e.g. Dong Nai",
+    )
     tenants: list[Tenant] = Field(default_factory=list)
     exchanges: list[Exchange] = Field(default_factory=list)
     link_capex: list[LinkCapex] = Field(default_factory=list)

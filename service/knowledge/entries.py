@@ -89,10 +89,15 @@ class _MoneyPerUnit(_Model):
 
 
 class Price(_MoneyPerUnit):
-    """What a tenant pays to buy a resource today (the avoided cost when a substitute replaces it)."""
+    """What a tenant pays to buy a resource today (the avoided cost when a substitute replaces it).
+
+    ``province``: a tariff set by the province (water); the entry without one is the default
+    for parks whose province has none.
+    """
 
     resource: ResourceName
     vnd: float = Field(ge=0)
+    province: str | None = None
 
 
 class DisposalCost(_MoneyPerUnit):
@@ -229,13 +234,17 @@ class Gate(_Model):
 
 
 class Cost(_Model):
+    """Pre-processing before a stream can be used (polishing, chipping, sorting): its money and
+    the emissions of the energy it takes, both per ``per`` unit of supply."""
+
     vnd: float = Field(ge=0)
+    t_co2e: float = Field(default=0.0, ge=0)
     per: str
     source: Key
 
     @model_validator(mode="after")
     def _check(self) -> Cost:
-        _finite(self.vnd)
+        _finite(self.vnd, self.t_co2e)
         return self
 
 
@@ -345,6 +354,12 @@ class Rule(_Model):
         if self.preprocessing is None:
             return 0.0
         return _per_canonical(self.preprocessing.vnd, self.preprocessing.per, self.supply[0])
+
+    @property
+    def preprocessing_co2e_per_unit(self) -> float:
+        if self.preprocessing is None:
+            return 0.0
+        return _per_canonical(self.preprocessing.t_co2e, self.preprocessing.per, self.supply[0])
 
 
 class Detection(_Model):

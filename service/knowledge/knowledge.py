@@ -36,7 +36,7 @@ from service.knowledge.entries import (
 ENTRY_KEYS: dict[str, tuple[str, ...]] = {
     "sources": ("id",),
     "destinations": ("id",),
-    "prices": ("resource",),
+    "prices": ("resource", "province"),
     "disposal_costs": ("destination", "resource"),
     "resource_emissions": ("resource",),
     "disposal_emissions": ("destination", "resource"),
@@ -49,7 +49,7 @@ ENTRY_KEYS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class _Index:
     sources: dict[str, Source]
-    prices: dict[str, Price]
+    prices: dict[tuple[str, str | None], Price]
     modes: dict[str, TransportMode]
     destinations: dict[str, DestinationInfo]
     emissions: dict[str, ResourceEmission]
@@ -80,7 +80,7 @@ class Knowledge(_Model):
         slow on the per-candidate path)."""
         return _Index(
             sources={s.id: s for s in self.sources},
-            prices={p.resource: p for p in self.prices},
+            prices={(p.resource, _province(p.province)): p for p in self.prices},
             modes={m.id: m for m in self.transport_modes},
             destinations={d.id: d for d in self.destinations},
             emissions={e.resource: e for e in self.resource_emissions},
@@ -105,7 +105,8 @@ class Knowledge(_Model):
             seen: set[Any] = set()
             for i, e in enumerate(getattr(self, section)):
                 key = tuple(getattr(e, f) for f in fields)
-                k = key[0] if len(key) == 1 else key
+                named = tuple(x for x in key if x is not None)  # a default has no province
+                k = named[0] if len(named) == 1 else named
                 if k in seen:
                     out.append(((section, i), f"{k!r} is listed twice"))
                 seen.add(k)
@@ -156,8 +157,12 @@ class Knowledge(_Model):
     def destination(self, dest: str | None) -> DestinationInfo | None:
         return self.index.destinations.get(dest) if dest else None
 
-    def price(self, resource: str) -> Price | None:
-        return self.index.prices.get(resource)
+    def price(self, resource: str, province: str | None = None) -> Price | None:
+        """The price in the park's province when the knowledge has one, else the default."""
+        prices = self.index.prices
+        if province is not None and (found := prices.get((resource, _province(province)))):
+            return found
+        return prices.get((resource, None))
 
     def disposal_cost(self, destination: str | None, resource: str) -> DisposalCost | None:
         return _for_destination(self.disposal_costs, destination, resource)
@@ -182,6 +187,11 @@ class Knowledge(_Model):
         if name in self.labels:
             return self.labels[name]
         return name.rsplit(".", 1)[-1].replace("_", " ")
+
+
+def _province(name: str | None) -> str | None:
+    """Provinces compared without case or spacing differences ("Dong Nai", "dong nai")."""
+    return " ".join(name.casefold().split()) if name is not None else None
 
 
 _ByDestination = TypeVar("_ByDestination", DisposalCost, DisposalEmission)

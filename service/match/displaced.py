@@ -35,14 +35,16 @@ class Displaced:
         return (self.resource, self.equipment is None, self.efficiency_assumed, self.default)
 
 
-def displaced(meter: Meter, tenant: Tenant, knowledge: Knowledge, year: int) -> Displaced:
+def displaced(
+    meter: Meter, tenant: Tenant, knowledge: Knowledge, year: int, province: str | None = None
+) -> Displaced:
     for e in tenant.equipment_of(meter):
         if e.fuel is None or e.output != meter.resource:
             continue
         eff = e.efficiency if e.efficiency is not None else knowledge.matching.default_efficiency
         return Displaced(
             resource=e.fuel,
-            vnd_per_unit=_price(e.fuel, knowledge) / eff,
+            vnd_per_unit=_price(e.fuel, knowledge, province) / eff,
             t_co2e_per_unit=knowledge.resource_emission(e.fuel, year)[0] / eff,
             equipment=e.id,
             efficiency=eff,
@@ -50,7 +52,7 @@ def displaced(meter: Meter, tenant: Tenant, knowledge: Knowledge, year: int) -> 
         )
     return Displaced(
         resource=meter.resource,
-        vnd_per_unit=_price(meter.resource, knowledge),
+        vnd_per_unit=_price(meter.resource, knowledge, province),
         t_co2e_per_unit=knowledge.resource_emission(meter.resource, year)[0],
         default=meter.resource in HEAT_PRODUCTS,
     )
@@ -73,6 +75,6 @@ def displaced_phrase(d: Displaced, meter: Meter, tenant: Tenant, knowledge: Know
     return ""
 
 
-def _price(resource: str, knowledge: Knowledge) -> float:
-    p = knowledge.price(resource)
+def _price(resource: str, knowledge: Knowledge, province: str | None) -> float:
+    p = knowledge.price(resource, province)
     return p.vnd_per_unit if p is not None else 0.0

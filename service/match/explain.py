@@ -71,7 +71,9 @@ def explain(
     if v.co2e_avoided_t_per_year >= 0.05:
         gains.append(f"{fmt_qty(v.co2e_avoided_t_per_year)} t CO2e/yr avoided")
     elif v.co2e_avoided_t_per_year <= -0.05:
-        gains.append(f"{fmt_qty(-v.co2e_avoided_t_per_year)} t CO2e/yr more (transport)")
+        gains.append(
+            f"{fmt_qty(-v.co2e_avoided_t_per_year)} t CO2e/yr more (transport, pre-processing)"
+        )
     if v.landfill_diverted_t_per_year > 0:
         gains.append(f"{fmt_qty(v.landfill_diverted_t_per_year)} t/yr kept out of landfill")
     text = (

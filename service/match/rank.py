@@ -189,12 +189,24 @@ def _opportunity(
         competing_receivers=int(row["competing"]),
         value=describe_value(
             row,
-            value_sources(rule, supply_meter, demand_meter, receiver, knowledge, year, cache),
+            value_sources(
+                rule,
+                supply_meter,
+                demand_meter,
+                receiver,
+                knowledge,
+                year,
+                cache,
+                sides.park.province,
+            ),
         ),
     )
     draft = Opportunity(**fields, explanation="")
     bought = displaced_phrase(
-        displaced(demand_meter, receiver, knowledge, year), demand_meter, receiver, knowledge
+        displaced(demand_meter, receiver, knowledge, year, sides.park.province),
+        demand_meter,
+        receiver,
+        knowledge,
     )
     text = explain(
         draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge, bought

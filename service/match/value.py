@@ -55,7 +55,7 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
         ]
     )
     bought = [
-        displaced(m, t, knowledge, year)
+        displaced(m, t, knowledge, year, sides.park.province)
         for m, t in zip(sides.d_meters, sides.d_tenants, strict=True)
     ]
     d_price = np.array([b.vnd_per_unit for b in bought])
@@ -65,6 +65,7 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
     mode_vnd = np.array([mo.vnd_per_unit_km for mo in modes])[r]
     mode_ef = np.array([mo.t_co2e_per_unit_km for mo in modes])[r]
     prep = np.array([rule.preprocessing_vnd_per_unit for rule in rules])[r]
+    prep_ef = np.array([rule.preprocessing_co2e_per_unit for rule in rules])[r]
 
     transport_vnd = supply_yr * km * mode_vnd
     prep_vnd = supply_yr * prep
@@ -79,6 +80,7 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
         + supply_yr * s_disp_ef[s]
         - supply_yr * s_displaced_ef[s]
         - supply_yr * km * mode_ef
+        - supply_yr * prep_ef
     )
     out["landfill_t"] = np.where(s_landfill[s], supply_yr, 0.0)
     n_d = len(sides.d_meters)
@@ -143,12 +145,14 @@ def value_sources(
     knowledge: Knowledge,
     year: int,
     cache: dict[tuple[object, ...], SourceNotes] | None = None,
+    province: str | None = None,
 ) -> SourceNotes:
     """Source ids behind a link's figures, those that are assumptions, and notes on missing
     or defaulted figures; memoised on what decides them (many links share a rule and
     resources)."""
-    bought = displaced(demand, receiver, knowledge, year)
+    bought = displaced(demand, receiver, knowledge, year, province)
     key = (
+        province,
         rule.id,
         supply.resource,
         supply.destination,
@@ -162,7 +166,7 @@ def value_sources(
     notes: list[str] = []
     if rule.preprocessing is not None:
         sources.append(rule.preprocessing.source)
-    price = knowledge.price(bought.resource)
+    price = knowledge.price(bought.resource, province)
     if price is not None:
         sources.append(price.source)
     else:

@@ -41,15 +41,23 @@ def test_default_loads_with_every_figure_sourced() -> None:
 def test_published_figures_match_the_reference() -> None:
     k = load_knowledge()
     water = k.price("water.potable")
-    assert water is not None and water.vnd_per_unit == 17000
+    # water by province; a park naming none gets the stated default (an assumption)
+    water = k.price("water.potable", "Ho Chi Minh City")
+    assert water is not None and water.vnd_per_unit == 12100
     assert not k.source(water.source).assumption
+    dong_nai = k.price("water.potable", " dong  NAI ")
+    assert dong_nai is not None and dong_nai.vnd_per_unit == 11500
+    for province in (None, "Atlantis"):
+        default = k.price("water.potable", province)
+        assert default is not None and k.source(default.source).assumption
+    assert k.resource_emission("energy.electricity", 2019)[0] == pytest.approx(0.8458e-3)
     sewer = k.disposal_cost("sewer_to_wwtp", "water.wastewater")
     assert sewer is not None and sewer.vnd_per_unit == 6765
     # grid factor is kept by year, quoted per MWh and converted to per kWh
     assert k.resource_emission("energy.electricity", 2022)[0] == pytest.approx(0.6766e-3)
     assert k.resource_emission("energy.electricity", 2018)[0] == pytest.approx(0.9130e-3)
     # a year between published ones uses the latest not after it; later years the newest
-    assert k.resource_emission("energy.electricity", 2020)[0] == pytest.approx(0.9130e-3)
+    assert k.resource_emission("energy.electricity", 2020)[0] == pytest.approx(0.8041e-3)
     value, _, used = k.resource_emission("energy.electricity", 2026)
     assert value == pytest.approx(0.6592e-3) and used == 2023
     value, _, used = k.resource_emission("energy.electricity", 2010)
@@ -63,7 +71,7 @@ def test_most_specific_disposal_entry_wins() -> None:
     k = load_knowledge()
     ash = k.disposal_emission("landfill", "waste.fly_ash")
     pallets = k.disposal_emission("landfill", "waste.wood_pallets")
-    assert ash is not None and ash.per_unit == pytest.approx(0.070)
+    assert ash is not None and ash.per_unit == 0.0  # inert: no landfill methane
     assert pallets is not None and pallets.per_unit == pytest.approx(0.300)
     assert k.disposal_emission("vented", "energy.steam") is None
     assert k.disposal_cost(None, "waste.fly_ash") is None
@@ -106,7 +114,7 @@ disable_rules: [scrap_plastic_to_recycler]
     # the rest of the detection block is kept from the default
     assert k.detection.min_p50("water.treated_effluent") == 5
     assert "scrap_plastic_to_recycler" not in {r.id for r in k.active_rules()}
-    assert len([p for p in k.prices if p.resource == "water.potable"]) == 1
+    assert len([p for p in k.prices if p.resource == "water.potable" and not p.province]) == 1
     # nothing else changed
     assert k.price("energy.lpg") == load_knowledge().price("energy.lpg")
 
@@ -204,7 +212,7 @@ def test_override_errors_name_file_entry_and_reason(
 
 
 def test_error_in_the_base_file_names_the_base_file(tmp_path: Path, default_text: str) -> None:
-    base = write(tmp_path, "base.yaml", default_text.replace("vnd: 17000", "vnd: -5"))
+    base = write(tmp_path, "base.yaml", default_text.replace("vnd: 12100", "vnd: -5", 1))
     over = write(tmp_path, "park.yaml", "detection: {min_present_share: 0.7}\n")
     with pytest.raises(KnowledgeError) as info:
         load_knowledge(base, override=over)

@@ -34,6 +34,7 @@ parks:
   - id: p
     name: P
     timezone: Asia/Ho_Chi_Minh
+    province: Ho Chi Minh City
     tenants:
       - id: wwtp
         name: Central WWTP
@@ -179,17 +180,19 @@ def test_column_a_effluent_to_cooling_make_up(knowledge: Knowledge) -> None:
     assert o.supply_p50_per_day == pytest.approx(180.0) and o.demand_per_day == pytest.approx(150.0)
     water_yr = 26 * 150 * 365 / 28
     # avoided potable water minus pumping (300 VND/m3-km x 0.32 km) and polishing (2,000 VND/m3)
-    receiver = water_yr * (17000 - 300 * 0.32 - 2000)
+    receiver = water_yr * (12100 - 300 * 0.32 - 2000)
     v = o.value
     assert v.water_saved_m3_per_year == pytest.approx(water_yr)
     assert v.receiver_vnd_per_year == pytest.approx(receiver)
     assert v.supplier_vnd_per_year == 0.0  # discharging costs the WWTP nothing today
     assert v.park_vnd_per_year == pytest.approx(receiver)
-    assert v.co2e_avoided_t_per_year == 0.0 and v.landfill_diverted_t_per_year == 0.0
+    # potable water carries no factor here; the polishing's electricity is counted against it
+    assert v.co2e_avoided_t_per_year == pytest.approx(-water_yr * 0.00033)
+    assert v.landfill_diverted_t_per_year == 0.0
     assert v.capex_vnd == 1.5e9 and v.payback_years == pytest.approx(1.5e9 / receiver)
-    assert "ref-langson-water-2024" in v.sources and "ref-qcvn40" in v.sources
+    assert "ref-hcmc-water-2025" in v.sources and "ref-qcvn40" in v.sources
     assert "assume-transport-2026" in v.assumptions
-    assert "ref-langson-water-2024" not in v.assumptions
+    assert "ref-hcmc-water-2025" not in v.assumptions
     text = o.explanation
     for piece in (
         "Central WWTP discharges 180 m3/day of column-A treated effluent on 26 of 28 days",
@@ -301,8 +304,9 @@ def test_pallets_fire_a_boiler_whose_fuel_is_weighed_in_tonnes(knowledge: Knowle
     v = o.value
     assert v.receiver_vnd_per_year == pytest.approx(kwh * 346 - t * km * 3000 - t * 250000)
     assert v.supplier_vnd_per_year == pytest.approx(t * 700000)
-    # wood for wood: no fossil CO2 avoided, only the landfill's methane, less the truck's
-    assert v.co2e_avoided_t_per_year == pytest.approx(t * 0.3 - t * km * 1e-4)
+    # wood for wood: no fossil CO2 avoided, only the landfill's methane, less the truck's and
+    # the chipper's electricity
+    assert v.co2e_avoided_t_per_year == pytest.approx(t * 0.3 - t * km * 1e-4 - t * 0.0165)
     assert v.landfill_diverted_t_per_year == pytest.approx(43.8)
     assert "ref-ipcc-2006-combustion" in v.sources and "assume-fuel-prices-2026" in v.sources
     assert "Wood Boiler Co uses 743 kWh/day of biomass fuel for boiler fuel" in o.explanation
@@ -371,7 +375,7 @@ def test_fly_ash_is_capped_at_the_blend_share(knowledge: Knowledge) -> None:
     assert o.distance_assumed and o.distance_m == 1000.0
     assert o.matched_per_day == pytest.approx(6.0)  # 30% of 20 t/day
     assert o.value.co2e_avoided_t_per_year == pytest.approx(
-        6 * 365 * 0.718 + 6 * 365 * 0.07 - 6 * 365 * 1.0 * 1e-4
+        6 * 365 * 0.718 - 6 * 365 * 1.0 * 1e-4 - 6 * 365 * 0.0033  # inert ash: no methane
     )
     assert "(up to 30% of it replaceable)" in o.explanation
     assert "distance assumed" in o.explanation
@@ -520,3 +524,43 @@ def test_matched_never_exceeds_either_side_in_any_bucket(
     for o in opps:
         assert o.matched_per_day * DAYS <= np.minimum(offered, wanted).sum() + 1e-6
         assert o.supply_used_per_day * DAYS <= s.sum() + 1e-6
+
+
+def test_exported_solar_sent_to_a_neighbour_gives_up_its_sale_to_evn(knowledge: Knowledge) -> None:
+    """Decree 58/2025 lets rooftop solar sell part of its output to EVN: that sale is lost."""
+    from tests.support.registries import meter, park, tenant
+
+    reg = build(
+        park(
+            "p",
+            tenant(
+                "pv",
+                meter(
+                    "pv-out",
+                    "energy.solar_export",
+                    "out",
+                    "kWh",
+                    "delta",
+                    destination="grid_export",
+                ),
+                location={"x_m": 0, "y_m": 0},
+            ),
+            tenant(
+                "plant",
+                meter("plant-elec", "energy.electricity", "in", "kWh", "delta"),
+                location={"x_m": 0, "y_m": 500 / 1.2},
+            ),
+        )
+    )
+    midday = (CLOCK >= 9) & (CLOCK < 15)
+    series = {"pv-out": np.where(midday, 100.0, 0.0), "plant-elec": flat(200.0)}
+    (o,) = run(reg, series, knowledge)
+    supply_yr = 600.0 * 365
+    assert o.supply_used_per_day == pytest.approx(600.0)
+    assert o.value.supplier_vnd_per_year == pytest.approx(-1000 * supply_yr)
+    delivered = supply_yr * (1 - 0.01 * 0.5)  # the private line loses 1 %/km
+    assert o.value.receiver_vnd_per_year == pytest.approx(delivered * 2204)
+    # exported power already displaced grid power: only the line loss changes the CO2e
+    ef = 0.6592e-3
+    assert o.value.co2e_avoided_t_per_year == pytest.approx(delivered * ef - supply_yr * ef)
+    assert "assume-solar-export-2026" in o.value.assumptions
