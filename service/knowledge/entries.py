@@ -283,6 +283,33 @@ class HeatingValue(_Model):
 _HV_TARGET = {"mass": "kWh/t", "volume": "kWh/m3"}
 
 
+LegalStatus = Literal["allowed", "conditional", "permit", "not_allowed"]
+LEGAL_STATUS_TEXT: dict[str, str] = {
+    "allowed": "allowed",
+    "conditional": "allowed with conditions",
+    "permit": "needs a permit or an eligibility check",
+    "not_allowed": "not allowed",
+}
+
+
+class Legal(_Model):
+    """What the law asks of an exchange a rule proposes, with its sources and date.
+
+    Shown with every opportunity the rule makes, so an operator does not put before tenants
+    an exchange the law forbids or conditions without saying so.
+    """
+
+    status: LegalStatus
+    summary: str = Field(description="what the law asks, in a sentence a tenant can act on")
+    conditions: list[str] = Field(default_factory=list)
+    sources: list[Key] = Field(min_length=1)
+    as_of: date
+
+    @property
+    def status_text(self) -> str:
+        return LEGAL_STATUS_TEXT[self.status]
+
+
 class ReceiverNeeds(_Model):
     """What a receiver must have for a rule to propose it: equipment of one of these types,
     accepting this feed. A receiver whose registry entry does not show it is never proposed."""
@@ -324,6 +351,9 @@ class Rule(_Model):
     receiver_needs: ReceiverNeeds | None = Field(
         default=None,
         description="equipment the receiver must have (a boiler accepting wood waste)",
+    )
+    legal: Legal | None = Field(
+        default=None, description="what the law asks of the exchange (Viet Nam first)"
     )
     source: Key
     note: str | None = None

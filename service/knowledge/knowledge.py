@@ -125,6 +125,11 @@ class Knowledge(_Model):
                         f"transport {mode.id!r} moves {mode.unit}, the supply is in {r.supply_unit}",
                     )
                 )
+            for j, src in enumerate(r.legal.sources if r.legal is not None else []):
+                if src not in source_ids:
+                    out.append(
+                        (("rules", i, "legal", "sources", j), f"source {src!r} is not in sources")
+                    )
             if r.preprocessing is not None and r.preprocessing.source not in source_ids:
                 out.append(
                     (

@@ -11,6 +11,7 @@ from parkflow.registry.schema import Meter, Tenant
 from service.detect.surplus import Surplus, stream_phrase
 from service.detect.text import fmt_hours, fmt_qty, fmt_vnd
 from service.knowledge import Knowledge, Rule
+from service.knowledge.entries import Legal
 from service.match.opportunity import Opportunity
 
 _COUPLING = {
@@ -93,11 +94,23 @@ def explain(
         text += f"; {valued_as}"
     if o.competing_receivers:
         text += f"; {o.competing_receivers} other receiver(s) could take the same surplus"
+    if rule.legal is not None:
+        text += f". Legal: {o.legal}"
+    else:
+        text += ". Legal: not screened (the rule states no legal requirements)"
     if v.assumptions:
         text += f". Figures rest on assumptions to confirm: {', '.join(v.assumptions)}"
     if rule.note:
         text += f". Note: {rule.note.strip()}"
     return text.rstrip(".") + "."
+
+
+def legal_text(legal: Legal) -> str:
+    """The rule's legal status and what it asks, with its sources, for a tenant to act on."""
+    text = f"{legal.status_text}: {legal.summary.strip().rstrip('.')}"
+    if legal.conditions:
+        text += " (" + "; ".join(c.strip().rstrip(".") for c in legal.conditions) + ")"
+    return f"{text} [{', '.join(legal.sources)}, as of {legal.as_of.isoformat()}]"
 
 
 def _signed(x: float) -> str:

@@ -61,6 +61,10 @@ class Opportunity:
     competing_receivers: int  # other viable receivers of the same surplus (kept or not)
     value: Value
     explanation: str
+    # what the law asks (the rule's legal screen): allowed, conditional, permit, not_allowed;
+    # "unknown" when the rule states none
+    legal_status: str = "unknown"
+    legal: str = ""
 
 
 def opportunity_id(park: str, from_meter: str, to_meter: str, rule: str) -> str:

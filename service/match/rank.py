@@ -21,7 +21,7 @@ from service.match.candidates import (
     size_pairs,
 )
 from service.match.displaced import displaced, displaced_phrase
-from service.match.explain import explain
+from service.match.explain import explain, legal_text
 from service.match.opportunity import Opportunity, opportunity_id
 from service.match.value import SourceNotes, add_values, describe_value, value_sources
 
@@ -201,6 +201,9 @@ def _opportunity(
             ),
         ),
     )
+    if rule.legal is not None:
+        fields["legal_status"] = rule.legal.status
+        fields["legal"] = legal_text(rule.legal)
     draft = Opportunity(**fields, explanation="")
     bought = displaced_phrase(
         displaced(demand_meter, receiver, knowledge, year, sides.park.province),

@@ -246,3 +246,32 @@ def test_duplicate_keys_in_one_file_are_reported(default_text: str) -> None:
     with pytest.raises(KnowledgeError) as info:
         parse_knowledge(text, "k.yaml")
     assert any("'water.potable' is listed twice" in p for p in info.value.problems)
+
+
+def test_every_shipped_rule_carries_its_legal_screen() -> None:
+    """Viet Nam first: each exchange type with what the law asks, sourced and dated."""
+    k = load_knowledge()
+    status = {r.id: r.legal.status for r in k.rules if r.legal is not None}
+    assert status == {
+        "effluent_a_reuse": "conditional",  # contract or permit terms; QCVN 40 is for discharge
+        "steam_to_steam": "allowed",
+        "waste_heat_to_steam": "allowed",
+        "waste_heat_to_fuel": "allowed",
+        "ash_slag_to_cement": "conditional",  # TCVN 10302:2014, Decision 452
+        "pallets_to_biomass_fuel": "conditional",  # untreated wood, LEP 2020 Art. 81-82
+        "scrap_plastic_to_recycler": "conditional",
+        "solar_to_neighbour": "permit",  # Decree 57/2025 direct power purchase
+    }
+    solar = next(r for r in k.rules if r.id == "solar_to_neighbour")
+    assert solar.legal is not None and "ref-decree-57-2025" in solar.legal.sources
+    # the legal figure with no published basis says it is an assumption
+    steam = next(r for r in k.rules if r.id == "steam_to_steam")
+    assert steam.legal is not None
+    assert all(k.source(s).assumption for s in steam.legal.sources)
+
+
+def test_a_legal_screen_citing_an_unknown_source_is_refused(default_text: str) -> None:
+    text = default_text.replace("sources: [ref-decree-57-2025]", "sources: [ref-decree-99]")
+    with pytest.raises(KnowledgeError) as info:
+        parse_knowledge(text, "k.yaml")
+    assert any("legal.sources[0]" in p and "ref-decree-99" in p for p in info.value.problems)

@@ -564,3 +564,9 @@ def test_exported_solar_sent_to_a_neighbour_gives_up_its_sale_to_evn(knowledge: 
     ef = 0.6592e-3
     assert o.value.co2e_avoided_t_per_year == pytest.approx(delivered * ef - supply_yr * ef)
     assert "assume-solar-export-2026" in o.value.assumptions
+    # the legal screen travels with the opportunity and its explanation
+    assert o.legal_status == "permit"
+    assert "Legal: needs a permit or an eligibility check: Tenant-to-tenant electricity" in (
+        o.explanation
+    )
+    assert "ref-decree-57-2025, as of 2026-12-02" in o.legal
