@@ -302,10 +302,18 @@ class Equipment(_Model):
         return self.output == meter.resource or self.fuel == meter.resource
 
 
+VoltageLevel = Literal[">=110kV", "22-110kV", "6-22kV", "<6kV"]
+
+
 class Tenant(_Model):
     id: Id
     name: str
     sector: str | None = None
+    supply_voltage: VoltageLevel | None = Field(
+        default=None,
+        description="the voltage level it buys electricity at, which sets its production"
+        " tariff (EVN bands: >=110kV, 22-110kV, 6-22kV, <6kV)",
+    )
     location: Location | None = Field(
         default=None, description="position on the park's site plan, metres (see Location)"
     )

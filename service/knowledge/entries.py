@@ -17,7 +17,14 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from parkflow.errors import UnitError
-from parkflow.registry.schema import Coupling, Destination, EquipmentType, Feed, ResourceName
+from parkflow.registry.schema import (
+    Coupling,
+    Destination,
+    EquipmentType,
+    Feed,
+    ResourceName,
+    VoltageLevel,
+)
 from parkflow.units import CANONICAL_BY_FAMILY, canonical_unit, factor
 
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -98,6 +105,84 @@ class Price(_MoneyPerUnit):
     resource: ResourceName
     vnd: float = Field(ge=0)
     province: str | None = None
+
+
+TouBand = Literal["off_peak", "normal", "peak"]
+TOU_BANDS: tuple[TouBand, ...] = ("off_peak", "normal", "peak")
+_CLOCK = r"^([01][0-9]|2[0-4]):[0-5][0-9]$"
+
+
+class TouWindow(_Model):
+    """Part of the day in one band: ``start``-``end`` local clock (end may be 24:00; a window
+    over midnight is written as two)."""
+
+    band: TouBand
+    days: Literal["mon-sat", "sun", "all"]
+    start: Annotated[str, StringConstraints(pattern=_CLOCK)]
+    end: Annotated[str, StringConstraints(pattern=_CLOCK)]
+
+    @model_validator(mode="after")
+    def _order(self) -> TouWindow:
+        if not 0 <= _minutes(self.start) < _minutes(self.end) <= 24 * 60:
+            raise ValueError(f"start {self.start} must come before end {self.end} within a day")
+        return self
+
+    def covers(self, weekday: int) -> bool:
+        return self.days == "all" or (self.days == "sun") == (weekday == 6)
+
+
+def _minutes(clock: str) -> int:
+    h, m = clock.split(":")
+    return int(h) * 60 + int(m)
+
+
+class TimeOfUse(_Model):
+    """When each band of a time-of-use tariff applies; hours no window names are ``default``."""
+
+    windows: list[TouWindow] = Field(min_length=1)
+    default: TouBand = "normal"
+    source: Key
+
+    def band_weights(self, weekday: int, hour: int) -> tuple[float, float, float]:
+        """Share of one local clock hour in each band (off-peak, normal, peak): a band edge at
+        09:30 splits the hour half and half."""
+        lo, hi = hour * 60, hour * 60 + 60
+        share = dict.fromkeys(TOU_BANDS, 0.0)
+        named = 0.0
+        for w in self.windows:
+            if w.covers(weekday):
+                overlap = max(0, min(hi, _minutes(w.end)) - max(lo, _minutes(w.start))) / 60
+                share[w.band] += overlap
+                named += overlap
+        share[self.default] += max(0.0, 1.0 - named)
+        return share["off_peak"], share["normal"], share["peak"]
+
+
+class Tariff(_Model):
+    """A time-of-use production tariff for one voltage level, VND per ``per`` in each band."""
+
+    resource: ResourceName
+    voltage: VoltageLevel
+    bands: dict[TouBand, Annotated[float, Field(ge=0)]]
+    per: str
+    as_of: date
+    source: Key
+
+    @model_validator(mode="after")
+    def _check(self) -> Tariff:
+        missing = [b for b in TOU_BANDS if b not in self.bands]
+        if missing:
+            raise ValueError(f"bands needs a price for {', '.join(missing)}")
+        _finite(*self.bands.values())
+        _check_per(self.per, self.resource)
+        return self
+
+    def per_unit(self) -> tuple[float, float, float]:
+        """Off-peak, normal and peak prices per canonical unit."""
+        off, normal, peak = (
+            _per_canonical(self.bands[b], self.per, self.resource) for b in TOU_BANDS
+        )
+        return off, normal, peak
 
 
 class DisposalCost(_MoneyPerUnit):
@@ -428,6 +513,10 @@ class Matching(_Model):
     require_positive_value: bool = True
     max_receivers_per_surplus: int = Field(
         default=5, ge=1, description="best receivers kept per surplus; the rest are counted"
+    )
+    default_voltage: VoltageLevel = Field(
+        default="22-110kV",
+        description="the tariff's voltage level for a tenant whose registry entry gives none",
     )
     default_efficiency: float = Field(
         default=0.85,

@@ -26,6 +26,8 @@ from service.knowledge.entries import (
     ResourceEmission,
     Rule,
     Source,
+    Tariff,
+    TimeOfUse,
     TransportMode,
     _Model,
     most_specific,
@@ -41,6 +43,7 @@ ENTRY_KEYS: dict[str, tuple[str, ...]] = {
     "resource_emissions": ("resource",),
     "disposal_emissions": ("destination", "resource"),
     "heating_values": ("resource", "basis"),
+    "tariffs": ("resource", "voltage"),
     "transport_modes": ("id",),
     "rules": ("id",),
 }
@@ -54,6 +57,7 @@ class _Index:
     destinations: dict[str, DestinationInfo]
     emissions: dict[str, ResourceEmission]
     heating: dict[tuple[str, str], HeatingValue]
+    tariffs: dict[tuple[str, str], Tariff]
 
 
 class Knowledge(_Model):
@@ -68,6 +72,8 @@ class Knowledge(_Model):
     resource_emissions: list[ResourceEmission]
     disposal_emissions: list[DisposalEmission]
     heating_values: list[HeatingValue] = Field(default_factory=list)
+    tariffs: list[Tariff] = Field(default_factory=list)
+    time_of_use: TimeOfUse | None = None
     transport_modes: list[TransportMode]
     rules: list[Rule]
     disable_rules: list[Key] = Field(default_factory=list)
@@ -85,6 +91,7 @@ class Knowledge(_Model):
             destinations={d.id: d for d in self.destinations},
             emissions={e.resource: e for e in self.resource_emissions},
             heating={(h.resource, h.basis): h for h in self.heating_values},
+            tariffs={(t.resource, t.voltage): t for t in self.tariffs},
         )
 
     @model_validator(mode="after")
@@ -141,6 +148,13 @@ class Knowledge(_Model):
         for i, rid in enumerate(self.disable_rules):
             if rid not in rule_ids:
                 out.append((("disable_rules", i), f"rule {rid!r} is unknown"))
+        if self.time_of_use is not None and self.time_of_use.source not in source_ids:
+            out.append(
+                (
+                    ("time_of_use", "source"),
+                    f"source {self.time_of_use.source!r} is not in sources",
+                )
+            )
         for name in ("source", "equipment_source"):
             src = getattr(self.matching, name)
             if src is not None and src not in source_ids:
@@ -180,6 +194,13 @@ class Knowledge(_Model):
             return 0.0, None, None
         value, used = e.per_unit(year)
         return value, e, used
+
+    def tariff(self, resource: str, voltage: str | None) -> Tariff | None:
+        """The time-of-use tariff at this voltage (the default voltage when None); None when
+        the resource has none or no band schedule is known."""
+        if self.time_of_use is None:
+            return None
+        return self.index.tariffs.get((resource, voltage or self.matching.default_voltage))
 
     def heating_value(self, resource: str, basis: str) -> HeatingValue | None:
         return self.index.heating.get((resource, basis))

@@ -231,9 +231,26 @@ def bucket_starts(panel: Panel, coupling: str) -> IntArray:
     return panel.day_starts[:: DAYS_PER_BUCKET[coupling]]
 
 
+def band_matrix(panel: Panel, knowledge: Knowledge) -> FloatArray:
+    """(n_hours, 3): each hour column's share in the off-peak, normal and peak bands of the
+    time-of-use schedule (all normal when the knowledge has none)."""
+    tou = knowledge.time_of_use
+    out = np.zeros((panel.n_hours, 3))
+    if tou is None:
+        out[:, 1] = 1.0
+        return out
+    weekday = np.array([d.weekday() for d in panel.days], dtype=np.int64)[panel.day_of_hour]
+    table = np.array([[tou.band_weights(w, h) for h in range(24)] for w in range(7)])
+    out[:] = table[weekday, panel.hour_of_day]
+    return out
+
+
 def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
     """Add the matched quantity (receiver units over the window) of each candidate: the sum over
-    coupling buckets of min(supply x effective ratio, demand x replaceable share)."""
+    coupling buckets of min(supply x effective ratio, demand x replaceable share), and how it
+    falls into the time-of-use bands (``band_off_peak``, ``band_normal``, ``band_peak``, in
+    receiver units): hour by hour where the coupling is the hour, else as the receiver's own
+    intake falls (stored energy is drawn when the receiver needs it)."""
     rules = knowledge.active_rules()
     out = cands.copy(deep=False)  # copy-on-write: new columns never reach the caller
     n = len(out)
@@ -259,6 +276,8 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
     days_matched = np.zeros(n, dtype=np.int64)
     n_buckets = np.zeros(n, dtype=np.int64)
     panel = sides.panel
+    bands = band_matrix(panel, knowledge)
+    by_band = np.zeros((n, 3))
     for level in COUPLINGS:
         rows = np.flatnonzero(coupling == level)
         if len(rows) == 0:
@@ -280,6 +299,8 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
             wanted = demand_b[d_pos[part]] * factor[r, None]
             both = np.minimum(offered, wanted)
             matched[r] = both.sum(axis=1)
+            if level == "hour":
+                by_band[r] = both @ bands
             hit = both > EPS
             buckets_matched[r] = hit.sum(axis=1)
             if level == "hour":
@@ -288,7 +309,16 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
             elif level == "day":
                 days_matched[r] = buckets_matched[r]
         n_buckets[rows] = len(starts)
+        if level != "hour":
+            intake = np.nan_to_num(panel.values[sides.d_row[d_used]]) @ bands
+            total = intake.sum(axis=1, keepdims=True)
+            share = np.divide(intake, total, out=np.zeros_like(intake), where=total > 0)
+            share[total[:, 0] <= 0, 1] = 1.0
+            by_band[rows] = matched[rows, None] * share[d_pos]
     out["matched"] = matched
+    out["band_off_peak"] = by_band[:, 0]
+    out["band_normal"] = by_band[:, 1]
+    out["band_peak"] = by_band[:, 2]
     out["buckets_matched"] = buckets_matched
     out["n_buckets"] = n_buckets
     out["days_matched"] = days_matched

@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 
 from parkflow.registry.registry import Registry
+from parkflow.registry.schema import Meter, Tenant
 from parkflow.units import canonical_unit
 from service.detect.panel import Panel
 from service.detect.surplus import EPS, Surplus, available_streams
+from service.detect.text import fmt_vnd
 from service.knowledge import Knowledge, Rule
+from service.knowledge.entries import TOU_BANDS
 from service.match.candidates import (
     Sides,
     build_sides,
@@ -85,7 +88,8 @@ _ROW_COLUMNS = (
     "park_index", "id", "s", "d", "rule", "eff_ratio", "matched", "distance_m",
     "distance_assumed", "coupling", "demand_mean", "buckets_matched", "n_buckets",
     "days_matched", "competing", "supplier_vnd", "receiver_vnd", "park_vnd", "water_m3",
-    "co2e_t", "landfill_t", "capex_vnd", "payback_years",
+    "co2e_t", "landfill_t", "capex_vnd", "payback_years", "receiver_price", "band_off_peak",
+    "band_normal", "band_peak",
 )  # fmt: skip
 
 
@@ -139,6 +143,24 @@ def _park_table(sides: Sides, knowledge: Knowledge, year: int) -> pd.DataFrame:
         for s, d, r in zip(valued["s"], valued["d"], valued["rule"], strict=True)
     ]
     return valued
+
+
+def _tou_phrase(
+    row: Mapping[str, Any], receiver: Tenant, meter: Meter, knowledge: Knowledge
+) -> str:
+    matched = float(row["matched"])
+    shares = [float(row[f"band_{b}"]) / matched if matched > 0 else 0.0 for b in TOU_BANDS]
+    voltage = receiver.supply_voltage or f"{knowledge.matching.default_voltage} (default)"
+    split = ", ".join(
+        f"{share:.0%} {band.replace('_', '-')}"
+        for band, share in zip(TOU_BANDS, shares, strict=True)
+        if share >= 0.005
+    )
+    return (
+        f"{knowledge.label(meter.resource)} valued at the {voltage} production tariff by time"
+        f" of use over the hours exchanged ({split}): {fmt_vnd(float(row['receiver_price']))}"
+        f"/{canonical_unit(meter.resource)} on average"
+    )
 
 
 def _opportunity(
@@ -211,6 +233,8 @@ def _opportunity(
         receiver,
         knowledge,
     )
+    if knowledge.tariff(demand_meter.resource, receiver.supply_voltage) is not None:
+        bought = _tou_phrase(row, receiver, demand_meter, knowledge)
     text = explain(
         draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge, bought
     )

@@ -59,6 +59,13 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
         for m, t in zip(sides.d_meters, sides.d_tenants, strict=True)
     ]
     d_price = np.array([b.vnd_per_unit for b in bought])
+    # a time-of-use tariff values what is exchanged by the band it falls in
+    tariffs = [
+        knowledge.tariff(m.resource, t.supply_voltage)
+        for m, t in zip(sides.d_meters, sides.d_tenants, strict=True)
+    ]
+    d_tou = np.array([t.per_unit() if t is not None else (np.nan,) * 3 for t in tariffs])
+    d_has_tou = np.array([t is not None for t in tariffs])
     d_ef = np.array([b.t_co2e_per_unit for b in bought])
     d_water = np.array([m.resource.split(".", 1)[0] == "water" for m in sides.d_meters])
     modes = [knowledge.mode(rule.transport) for rule in rules]
@@ -72,7 +79,20 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
     out["demand_per_year"] = demand_yr
     out["supply_per_year"] = supply_yr
     out["supplier_vnd"] = supply_yr * s_disposal[s]
-    out["receiver_vnd"] = demand_yr * d_price[d] - transport_vnd - prep_vnd
+    if len(d_has_tou) and d_has_tou.any():
+        banded = out[["band_off_peak", "band_normal", "band_peak"]].to_numpy()
+        matched = out["matched"].to_numpy()
+        tou_price = np.divide(
+            (banded * np.nan_to_num(d_tou[d])).sum(axis=1),
+            matched,
+            out=np.zeros_like(matched),
+            where=matched > 0,
+        )
+        price = np.where(d_has_tou[d], tou_price, d_price[d])
+    else:
+        price = d_price[d]
+    out["receiver_price"] = price
+    out["receiver_vnd"] = demand_yr * price - transport_vnd - prep_vnd
     out["park_vnd"] = out["supplier_vnd"] + out["receiver_vnd"]
     out["water_m3"] = np.where(d_water[d], demand_yr, 0.0)
     out["co2e_t"] = (
@@ -100,6 +120,7 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
 
 
 _COLUMNS = (
+    "receiver_price",
     "demand_per_year",
     "supply_per_year",
     "supplier_vnd",
@@ -153,6 +174,7 @@ def value_sources(
     bought = displaced(demand, receiver, knowledge, year, province)
     key = (
         province,
+        receiver.supply_voltage,
         rule.id,
         supply.resource,
         supply.destination,
@@ -166,8 +188,17 @@ def value_sources(
     notes: list[str] = []
     if rule.preprocessing is not None:
         sources.append(rule.preprocessing.source)
+    tariff = knowledge.tariff(bought.resource, receiver.supply_voltage)
     price = knowledge.price(bought.resource, province)
-    if price is not None:
+    if tariff is not None and knowledge.time_of_use is not None:
+        sources += [tariff.source, knowledge.time_of_use.source]
+        if receiver.supply_voltage is None and price is not None:
+            sources.append(price.source)  # whose note states the default voltage
+            notes.append(
+                f"{receiver.id} gives no supply_voltage: billed at the"
+                f" {knowledge.matching.default_voltage} production tariff"
+            )
+    elif price is not None:
         sources.append(price.source)
     else:
         notes.append(f"no price for {bought.resource}: its avoided purchase counted as 0")

@@ -275,3 +275,42 @@ def test_a_legal_screen_citing_an_unknown_source_is_refused(default_text: str) -
     with pytest.raises(KnowledgeError) as info:
         parse_knowledge(text, "k.yaml")
     assert any("legal.sources[0]" in p and "ref-decree-99" in p for p in info.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("weekday", "hour", "weights"),
+    [
+        (0, 9, (0.0, 0.5, 0.5)),  # peak starts 09:30
+        (0, 10, (0.0, 0.0, 1.0)),
+        (5, 11, (0.0, 0.5, 0.5)),  # Saturday keeps the peak; it ends 11:30
+        (2, 17, (0.0, 0.0, 1.0)),
+        (6, 10, (0.0, 1.0, 0.0)),  # no peak on Sunday
+        (6, 23, (1.0, 0.0, 0.0)),
+        (3, 3, (1.0, 0.0, 0.0)),
+        (3, 4, (0.0, 1.0, 0.0)),
+    ],
+)
+def test_time_of_use_bands_by_local_hour(
+    weekday: int, hour: int, weights: tuple[float, float, float]
+) -> None:
+    tou = load_knowledge().time_of_use
+    assert tou is not None and tou.band_weights(weekday, hour) == weights
+
+
+def test_production_tariffs_by_voltage() -> None:
+    k = load_knowledge()
+    assert k.tariff("energy.electricity", "6-22kV") is not None
+    low = k.tariff("energy.electricity", "<6kV")
+    assert low is not None and low.per_unit() == (1300, 1987, 3640)
+    default = k.tariff("energy.electricity", None)
+    assert default is not None and default.voltage == "22-110kV"
+    assert k.tariff("water.potable", None) is None
+
+
+def test_a_tariff_without_every_band_is_refused(default_text: str) -> None:
+    text = default_text.replace(
+        "bands: {normal: 1899, off_peak: 1234, peak: 3508}", "bands: {normal: 1899}"
+    )
+    with pytest.raises(KnowledgeError) as info:
+        parse_knowledge(text, "k.yaml")
+    assert any("bands needs a price for off_peak, peak" in p for p in info.value.problems)

@@ -559,7 +559,18 @@ def test_exported_solar_sent_to_a_neighbour_gives_up_its_sale_to_evn(knowledge: 
     assert o.supply_used_per_day == pytest.approx(600.0)
     assert o.value.supplier_vnd_per_year == pytest.approx(-1000 * supply_yr)
     delivered = supply_yr * (1 - 0.01 * 0.5)  # the private line loses 1 %/km
-    assert o.value.receiver_vnd_per_year == pytest.approx(delivered * 2204)
+    # the 22-110 kV production tariff (the default voltage) by hour: 09-15 on a weekday is
+    # 2 h peak (09:30-11:30) and 4 h normal; the window's 4 Sundays have no peak
+    weekday = 2 * 3398 + 4 * 1833
+    sunday = 6 * 1833
+    price = (24 * weekday + 4 * sunday) / (28 * 6)
+    assert o.value.receiver_vnd_per_year == pytest.approx(delivered * price)
+    assert "electricity valued at the 22-110kV (default) production tariff by time of use" in (
+        o.explanation
+    )
+    assert "(71% normal, 29% peak): 2,280 VND/kWh on average" in o.explanation
+    assert any("no supply_voltage" in n for n in o.value.notes)
+    assert "ref-evn-1279-2025" in o.value.sources and "ref-evn-tou-hours" in o.value.sources
     # exported power already displaced grid power: only the line loss changes the CO2e
     ef = 0.6592e-3
     assert o.value.co2e_avoided_t_per_year == pytest.approx(delivered * ef - supply_yr * ef)
@@ -570,3 +581,45 @@ def test_exported_solar_sent_to_a_neighbour_gives_up_its_sale_to_evn(knowledge: 
         o.explanation
     )
     assert "ref-decree-57-2025, as of 2026-12-02" in o.legal
+
+
+def test_electricity_is_valued_by_the_receivers_voltage_and_the_hours_it_flows(
+    knowledge: Knowledge,
+) -> None:
+    """Night power at an off-peak tariff is worth far less than the all-customer average."""
+    from tests.support.registries import meter, park, tenant
+
+    def reg(voltage: str | None) -> Registry:
+        extra = {"supply_voltage": voltage} if voltage else {}
+        return build(
+            park(
+                "p",
+                tenant(
+                    "gen",
+                    meter(
+                        "gen-out",
+                        "energy.solar_export",
+                        "out",
+                        "kWh",
+                        "delta",
+                        destination="curtailed",
+                    ),
+                    location={"x_m": 0, "y_m": 0},
+                ),
+                tenant(
+                    "plant",
+                    meter("plant-elec", "energy.electricity", "in", "kWh", "delta"),
+                    location={"x_m": 0, "y_m": 0.1},
+                    **extra,
+                ),
+            )
+        )
+
+    night = CLOCK < 4  # 00-04: off-peak every day
+    series = {"gen-out": np.where(night, 100.0, 0.0), "plant-elec": flat(200.0)}
+    (o,) = run(reg("<6kV"), series, knowledge)
+    assert o.value.receiver_vnd_per_year == pytest.approx(o.matched_per_day * 365 * 1300)
+    assert "(100% off-peak): 1,300 VND/kWh" in o.explanation
+    assert not any("supply_voltage" in n for n in o.value.notes)
+    (o,) = run(reg(">=110kV"), series, knowledge)
+    assert o.value.receiver_vnd_per_year == pytest.approx(o.matched_per_day * 365 * 1146)
