@@ -395,6 +395,31 @@ class Legal(_Model):
         return LEGAL_STATUS_TEXT[self.status]
 
 
+class HeatRecovery(_Model):
+    """Heat a source can give a user is bounded by the temperatures: a stream cooled from its
+    temperature Ts down to the user's Tu plus an approach gives (Ts - Tu - approach) /
+    (Ts - ambient) of the heat it carries above ambient. A 280 C exhaust raising 175 C steam
+    gives about a third, not the exchanger's 80 %."""
+
+    approach_k: float = Field(default=20.0, ge=0)
+    ambient_c: float = Field(default=25.0)
+
+    def share(self, supply_c: float, demand_c: float) -> float:
+        if supply_c <= self.ambient_c:
+            return 0.0
+        return min(
+            1.0, max(0.0, (supply_c - demand_c - self.approach_k) / (supply_c - self.ambient_c))
+        )
+
+
+class Exclusion(_Model):
+    """Uses a rule may not replace at receivers of these sectors (cleaning with effluent in a
+    food plant)."""
+
+    sectors: list[str] = Field(min_length=1)
+    uses: list[UseName] = Field(min_length=1)
+
+
 class ReceiverNeeds(_Model):
     """What a receiver must have for a rule to propose it: equipment of one of these types,
     accepting this feed. A receiver whose registry entry does not show it is never proposed."""
@@ -432,6 +457,13 @@ class Rule(_Model):
     preprocessing: Cost | None = None
     min_matched_per_day: float = Field(
         default=0.0, ge=0, description="smaller matches (receiver units/day) are not proposed"
+    )
+    heat_recovery: HeatRecovery | None = Field(
+        default=None,
+        description="bound the heat recovered by the supply's and the receiver's temperatures",
+    )
+    exclude: list[Exclusion] = Field(
+        default_factory=list, description="uses not replaced at receivers of some sectors"
     )
     receiver_needs: ReceiverNeeds | None = Field(
         default=None,

@@ -94,12 +94,24 @@ def _xy(t: Tenant) -> tuple[float, float]:
     return (t.location.x_m, t.location.y_m) if t.location else (np.nan, np.nan)
 
 
-def use_share(rule: Rule, meter: Meter) -> float:
-    """Share of an in-meter's intake that the rule may replace (0 when no listed use matches)."""
+def rule_uses(rule: Rule, tenant: Tenant | None) -> list[str] | None:
+    """The uses the rule may replace at this receiver: its list less what its exclusions take
+    out for the receiver's sector (None: the whole in-meter)."""
     if rule.uses is None:
+        return None
+    barred = {
+        u for x in rule.exclude if tenant is not None and tenant.sector in x.sectors for u in x.uses
+    }
+    return [u for u in rule.uses if u not in barred]
+
+
+def use_share(rule: Rule, meter: Meter, tenant: Tenant | None = None) -> float:
+    """Share of an in-meter's intake that the rule may replace (0 when no listed use matches)."""
+    uses = rule_uses(rule, tenant)
+    if uses is None:
         return 1.0
     shares = meter.use_shares()
-    return float(sum(shares.get(u, 0.0) for u in rule.uses))
+    return float(sum(shares.get(u, 0.0) for u in uses))
 
 
 def has_needs(rule: Rule, tenant: Tenant, meter: Meter) -> bool:
@@ -141,7 +153,7 @@ def candidate_pairs(sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
         d_all = np.flatnonzero(np.isin(d_res, rule.demand))
         shares = np.array(
             [
-                use_share(rule, sides.d_meters[d])
+                use_share(rule, sides.d_meters[d], sides.d_tenants[d])
                 if has_needs(rule, sides.d_tenants[d], sides.d_meters[d])
                 else 0.0
                 for d in d_all
@@ -223,6 +235,22 @@ def _storage_level(meters: tuple[Meter, ...]) -> IntArray:
     )
 
 
+def _heat_share(
+    rules: list[Rule], r_idx: IntArray, s_idx: IntArray, d_idx: IntArray, sides: Sides
+) -> FloatArray:
+    """Each candidate's recoverable share of the heat (1 where its rule sets no bound)."""
+    out = np.ones(len(r_idx))
+    ts = _attr(sides.s_meta, s_idx, "temperature_c")
+    td = _attr(sides.d_meters, d_idx, "temperature_c")
+    for i, rule in enumerate(rules):
+        hr = rule.heat_recovery
+        rows = np.flatnonzero(r_idx == i)
+        if hr is None or len(rows) == 0:
+            continue
+        out[rows] = [hr.share(float(a), float(b)) for a, b in zip(ts[rows], td[rows], strict=True)]
+    return np.nan_to_num(out)
+
+
 def bucket_starts(panel: Panel, coupling: str) -> IntArray:
     if coupling == "hour":
         return np.arange(panel.n_hours, dtype=np.int64)
@@ -269,7 +297,11 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
     ]
     cap = np.array([r.max_demand_share for r in rules])[out["rule"].to_numpy()]
     out["coupling"] = coupling
-    out["eff_ratio"] = ratio * np.clip(1.0 - loss * out["distance_m"].to_numpy() / 1000.0, 0.0, 1.0)
+    out["eff_ratio"] = (
+        ratio
+        * np.clip(1.0 - loss * out["distance_m"].to_numpy() / 1000.0, 0.0, 1.0)
+        * _heat_share(rules, r_idx, s_idx, d_idx, sides)
+    )
     out["demand_factor"] = out["share"].to_numpy() * cap
     matched = np.zeros(n)
     buckets_matched = np.zeros(n, dtype=np.int64)

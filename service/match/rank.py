@@ -21,6 +21,7 @@ from service.match.candidates import (
     build_sides,
     candidate_pairs,
     demand_mean,
+    rule_uses,
     size_pairs,
 )
 from service.match.displaced import displaced, displaced_phrase
@@ -195,7 +196,7 @@ def _opportunity(
         to_meter=demand_meter.id,
         demand_resource=demand_meter.resource,
         demand_unit=canonical_unit(demand_meter.resource),
-        uses=tuple(u for u in (rule.uses or ()) if u in demand_meter.use_shares()),
+        uses=tuple(u for u in (rule_uses(rule, receiver) or ()) if u in demand_meter.use_shares()),
         distance_m=float(row["distance_m"]),
         distance_assumed=bool(row["distance_assumed"]),
         coupling=str(row["coupling"]),

@@ -427,7 +427,6 @@ def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
     ids = {o.id for o in opps}
     for planted in (
         "songlam:wwtp-effluent>hc-cooling:effluent_a_reuse",
-        "songlam:wwtp-effluent>mf-water:effluent_a_reuse",
         "songlam:hc-steam-vent>gs-steam:steam_to_steam",
         "songlam:gs-boiler>det-steam:steam_to_steam",
         "songlam:nd-flyash>gx-cement:ash_slag_to_cement",
@@ -447,6 +446,7 @@ def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
     assert ("hc-steam-vent", "det-steam") not in pairs  # 6 bar < 8 bar
     assert ("hc-steam-vent", "mf-steam") not in pairs  # vents at night, day shift
     assert ("mf-pallets", "lv-boiler-fuel") not in pairs  # an LPG water heater burns no wood
+    assert ("wwtp-effluent", "mf-water") not in pairs  # a food plant never cleans with effluent
     nd = next(o for o in opps if o.to_meter == "nd-makeup")
     assert nd.uses == ("cooling_makeup",)  # never the boiler feed share
     assert nd.matched_per_day == pytest.approx(0.2 * 480)
@@ -623,3 +623,59 @@ def test_electricity_is_valued_by_the_receivers_voltage_and_the_hours_it_flows(
     assert not any("supply_voltage" in n for n in o.value.notes)
     (o,) = run(reg(">=110kV"), series, knowledge)
     assert o.value.receiver_vnd_per_year == pytest.approx(o.matched_per_day * 365 * 1146)
+
+
+def _heat_park(exhaust_c: float, sector: str | None = None) -> Registry:
+    from tests.support.registries import meter, park, tenant
+
+    return build(
+        park(
+            "p",
+            tenant(
+                "mill",
+                meter("exhaust", "energy.waste_heat", "out", "kWh", "delta", destination="vented",
+                      quality={"temperature_c": exhaust_c}),
+                location={"x_m": 0, "y_m": 0},
+            ),
+            tenant(
+                "dye",
+                meter("dye-steam", "energy.steam", "in", "kWh", "delta",
+                      quality={"temperature_c": 175, "pressure_bar": 8}),
+                meter("dye-water", "water.potable", "in", "m3", "delta", uses=[{"name": "cleaning"}]),
+                location={"x_m": 0, "y_m": 100},
+                **({"sector": sector} if sector else {}),
+            ),
+            tenant(
+                "wwtp",
+                meter("eff", "water.treated_effluent", "out", "m3", "delta",
+                      quality={"qcvn40_column": "A"}, destination="discharged"),
+                location={"x_m": 100, "y_m": 100},
+            ),
+        )
+    )  # fmt: skip
+
+
+def test_heat_recovered_is_bounded_by_the_temperatures(knowledge: Knowledge) -> None:
+    """A 280 C exhaust raising 175 C steam gives about a third of its heat, not 80 %."""
+    series = {"exhaust": flat(1000.0), "dye-steam": flat(2000.0)}
+    (o,) = [o for o in run(_heat_park(280), series, knowledge) if o.rule == "waste_heat_to_steam"]
+    share = 0.9 * (280 - 175 - 20) / (280 - 25)
+    assert share == pytest.approx(0.3, abs=0.001)
+    assert o.matched_per_day == pytest.approx(24_000 * share * (1 - 0.03 * 0.12))
+    hotter = run(_heat_park(500), series, knowledge)
+    (h,) = [o for o in hotter if o.rule == "waste_heat_to_steam"]
+    # a hotter source gives more of its heat: (500 - 195) / (500 - 25)
+    assert h.matched_per_day == pytest.approx(24_000 * 0.9 * 305 / 475 * (1 - 0.03 * 0.12))
+
+
+def test_a_food_plant_is_never_offered_effluent_for_cleaning(knowledge: Knowledge) -> None:
+    series = {
+        "eff": flat(10.0),
+        "dye-water": flat(10.0),
+        "exhaust": flat(0.0),
+        "dye-steam": flat(0.0),
+    }
+    plain = {o.to_meter for o in run(_heat_park(280), series, knowledge)}
+    assert "dye-water" in plain  # cleaning with column-A effluent
+    food = {o.to_meter for o in run(_heat_park(280, "food_beverage"), series, knowledge)}
+    assert "dye-water" not in food
