@@ -81,6 +81,19 @@ class Quality(_Model):
     )
     temperature_c: float | None = Field(default=None, ge=-50, le=2000)
     pressure_bar: float | None = Field(default=None, ge=0, le=300)
+    # Fly ash and slag for cement and concrete (the properties TCVN 10302:2014 limits), % by mass
+    loss_on_ignition_pct: float | None = Field(default=None, ge=0, le=100)
+    so3_pct: float | None = Field(default=None, ge=0, le=100)
+    free_cao_pct: float | None = Field(default=None, ge=0, le=100)
+    moisture_pct: float | None = Field(default=None, ge=0, le=100)
+    chloride_pct: float | None = Field(default=None, ge=0, le=100)
+    wood_treatment: Literal["untreated", "heat_treated", "chemically_treated", "painted"] | None = (
+        Field(
+            default=None,
+            description="wood: untreated, heat_treated (ISPM 15 'HT'), chemically_treated"
+            " (e.g. methyl bromide 'MB', preservatives) or painted",
+        )
+    )
 
 
 class Meter(_Model):

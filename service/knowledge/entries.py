@@ -291,30 +291,53 @@ class TransportMode(_Model):
         return CANONICAL_BY_FAMILY[self.family]
 
 
-class Gate(_Model):
-    """A quality condition on the supplying stream; unknown quality never passes a gate.
+GateAttribute = Literal[
+    "qcvn40_column",
+    "temperature_c",
+    "pressure_bar",
+    "loss_on_ignition_pct",
+    "so3_pct",
+    "free_cao_pct",
+    "moisture_pct",
+    "chloride_pct",
+    "wood_treatment",
+]
+CATEGORICAL = frozenset({"qcvn40_column", "wood_treatment"})
 
-    ``one_of``: the attribute is one of these values. ``at_least``: a fixed minimum.
+
+class Gate(_Model):
+    """A quality condition on the supplying stream.
+
+    ``one_of``: the attribute is one of these values. ``at_least`` / ``at_most``: fixed bounds.
     ``at_least_demand_plus``: at least the receiver's value (its quality) plus this margin.
+    ``if_unknown``: ``fail`` (an undeclared attribute never passes) or ``flag`` (the link is
+    proposed with the check to make before agreeing: a fly ash no lab has tested yet).
     """
 
-    attribute: Literal["qcvn40_column", "temperature_c", "pressure_bar"]
+    attribute: GateAttribute
     one_of: list[str] | None = None
     at_least: float | None = None
+    at_most: float | None = None
     at_least_demand_plus: float | None = None
+    if_unknown: Literal["fail", "flag"] = "fail"
+    check: str | None = Field(
+        default=None, description="what to confirm when the attribute is undeclared (flag)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Gate:
-        given = [x is not None for x in (self.one_of, self.at_least, self.at_least_demand_plus)]
-        if sum(given) != 1:
-            raise ValueError("give exactly one of one_of, at_least, at_least_demand_plus")
-        categorical = self.attribute == "qcvn40_column"
+        bounds = (self.one_of, self.at_least, self.at_most, self.at_least_demand_plus)
+        if sum(x is not None for x in bounds) != 1:
+            raise ValueError("give exactly one of one_of, at_least, at_most, at_least_demand_plus")
+        categorical = self.attribute in CATEGORICAL
         if categorical != (self.one_of is not None):
             raise ValueError(
-                "qcvn40_column takes one_of; temperature_c and pressure_bar take at_least"
-                " or at_least_demand_plus"
+                f"{', '.join(sorted(CATEGORICAL))} take one_of; the numeric attributes take"
+                " at_least, at_most or at_least_demand_plus"
             )
-        _finite(self.at_least, self.at_least_demand_plus)
+        if self.if_unknown == "flag" and not self.check:
+            raise ValueError("a gate that flags an unknown attribute says what to check")
+        _finite(self.at_least, self.at_most, self.at_least_demand_plus)
         return self
 
 

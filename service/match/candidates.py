@@ -21,6 +21,7 @@ from parkflow.registry.schema import Meter, Park, Tenant
 from service.detect.panel import FloatArray, IntArray, Panel, bucket_sums
 from service.detect.surplus import EPS, Streams, Surplus
 from service.knowledge import Knowledge, Rule
+from service.knowledge.entries import CATEGORICAL
 
 COUPLINGS = ("hour", "day", "week", "month")
 DAYS_PER_BUCKET = {"week": 7, "month": 30}
@@ -206,7 +207,7 @@ def candidate_pairs(sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
 
 def _attr(meters: tuple[Meter, ...], idx: IntArray, name: str) -> np.ndarray:
     values = [getattr(m.quality, name) if m.quality is not None else None for m in meters]
-    if name == "qcvn40_column":
+    if name in CATEGORICAL:
         return np.array(values, dtype=object)[idx] if len(values) else np.array([], dtype=object)
     arr = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
     return arr[idx] if len(arr) else np.array([], dtype=np.float64)
@@ -217,14 +218,34 @@ def _gates(rule: Rule, sides: Sides, si: IntArray, di: IntArray) -> np.ndarray:
     ok = np.ones(len(si), dtype=bool)
     for g in rule.gates:
         supply = _attr(sides.s_meta, si, g.attribute)
+        unknown = (
+            np.array([x is None for x in supply])
+            if g.attribute in CATEGORICAL
+            else np.isnan(supply)
+        )
         if g.one_of is not None:
-            ok &= np.isin(supply, g.one_of)
+            passed = np.isin(supply, g.one_of)
         elif g.at_least is not None:
-            ok &= supply >= g.at_least
-        elif g.at_least_demand_plus is not None:
+            passed = supply >= g.at_least
+        elif g.at_most is not None:
+            passed = supply <= g.at_most
+        else:
             demand = _attr(sides.d_meters, di, g.attribute)
-            ok &= supply >= demand + g.at_least_demand_plus
+            passed = supply >= demand + (g.at_least_demand_plus or 0.0)
+        ok &= passed | (unknown & (g.if_unknown == "flag"))
     return ok
+
+
+def checks_to_make(rule: Rule, supply: Meter) -> tuple[str, ...]:
+    """What a flagged gate asks to confirm for this supply (its attribute is undeclared)."""
+    out: list[str] = []
+    for g in rule.gates:
+        if g.if_unknown != "flag" or not g.check:
+            continue
+        value = getattr(supply.quality, g.attribute) if supply.quality is not None else None
+        if value is None and g.check not in out:
+            out.append(g.check)
+    return tuple(out)
 
 
 def _storage_level(meters: tuple[Meter, ...]) -> IntArray:

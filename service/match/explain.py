@@ -94,6 +94,8 @@ def explain(
         text += f"; {valued_as}"
     if o.competing_receivers:
         text += f"; {o.competing_receivers} other receiver(s) could take the same surplus"
+    if o.checks:
+        text += f". To confirm before agreeing: {'; '.join(o.checks)}"
     if rule.legal is not None:
         text += f". Legal: {o.legal}"
     else:

@@ -65,6 +65,8 @@ class Opportunity:
     # "unknown" when the rule states none
     legal_status: str = "unknown"
     legal: str = ""
+    # quality the rule needs that the registry does not declare: to confirm before agreeing
+    checks: tuple[str, ...] = ()
 
 
 def opportunity_id(park: str, from_meter: str, to_meter: str, rule: str) -> str:

@@ -20,6 +20,7 @@ from service.match.candidates import (
     Sides,
     build_sides,
     candidate_pairs,
+    checks_to_make,
     demand_mean,
     rule_uses,
     size_pairs,
@@ -224,6 +225,7 @@ def _opportunity(
             ),
         ),
     )
+    fields["checks"] = checks_to_make(rule, supply_meter)
     if rule.legal is not None:
         fields["legal_status"] = rule.legal.status
         fields["legal"] = legal_text(rule.legal)

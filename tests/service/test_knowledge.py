@@ -147,25 +147,25 @@ rules:
         (
             "rules:\n  - {id: x, description: d, supply: [waste.sludge], demand: [material.clay],"
             " coupling: week, transport: truck, max_distance_m: 10, source: s, colour: red}",
-            "rules[8] ('x').colour",
+            "rules[13] ('x').colour",
             "unknown key",
         ),
         (
             "rules:\n  - {id: x, description: d, supply: [waste.sludge], demand: [material.clay],"
             " coupling: week, transport: truck, max_distance_m: 10, source: nowhere}",
-            "rules[8] ('x').source",
+            "rules[13] ('x').source",
             "source 'nowhere' is not in sources",
         ),
         (
             "rules:\n  - {id: x, description: d, supply: [waste.sludge], demand: [material.clay],"
             " coupling: week, transport: water_pipe, max_distance_m: 10, source: ref-qcvn40}",
-            "rules[8] ('x').transport",
+            "rules[13] ('x').transport",
             "moves m3, the supply is in t",
         ),
         (
             "rules:\n  - {id: x, description: d, supply: [waste.sludge], demand: [material.clay],"
             " coupling: fortnight, transport: truck, max_distance_m: 10, source: ref-qcvn40}",
-            "rules[8] ('x').coupling",
+            "rules[13] ('x').coupling",
             "Input should be 'hour', 'day', 'week' or 'month'",
         ),
         (
@@ -195,8 +195,8 @@ rules:
             "rules:\n  - id: x\n    description: d\n    supply: [waste.sludge]\n    demand: [material.clay]\n"
             "    coupling: week\n    transport: truck\n    max_distance_m: 10\n    source: ref-qcvn40\n"
             "    gates: [{attribute: qcvn40_column, at_least: 3}]",
-            "rules[8] ('x').gates[0]",
-            "qcvn40_column takes one_of",
+            "rules[13] ('x').gates[0]",
+            "qcvn40_column, wood_treatment take one_of",
         ),
     ],
 )
@@ -261,6 +261,11 @@ def test_every_shipped_rule_carries_its_legal_screen() -> None:
         "pallets_to_biomass_fuel": "conditional",  # untreated wood, LEP 2020 Art. 81-82
         "scrap_plastic_to_recycler": "conditional",
         "solar_to_neighbour": "permit",  # Decree 57/2025 direct power purchase
+        "waste_paper_to_paper_mill": "conditional",
+        "biogas_to_boiler_fuel": "conditional",
+        "fgd_gypsum_to_plasterboard": "conditional",  # Decision 452/QD-TTg
+        "sludge_to_fertiliser": "permit",  # QCVN 50:2013 thresholds, fertiliser registration
+        "waste_heat_to_hot_water": "allowed",
     }
     solar = next(r for r in k.rules if r.id == "solar_to_neighbour")
     assert solar.legal is not None and "ref-decree-57-2025" in solar.legal.sources

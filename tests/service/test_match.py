@@ -679,3 +679,72 @@ def test_a_food_plant_is_never_offered_effluent_for_cleaning(knowledge: Knowledg
     assert "dye-water" in plain  # cleaning with column-A effluent
     food = {o.to_meter for o in run(_heat_park(280, "food_beverage"), series, knowledge)}
     assert "dye-water" not in food
+
+
+def test_fly_ash_properties_gate_the_cement_link_or_are_flagged_to_confirm(
+    knowledge: Knowledge,
+) -> None:
+    """TCVN 10302:2014's properties: declared and out of limits, no link; undeclared, a link
+    with the tests to make before agreeing."""
+    series = {"ash": flat(10 / 24), "cement": flat(20 / 24)}
+    (o,) = run(registry(), series, knowledge)  # the test park declares no ash properties
+    assert "loss on ignition <= 12% (TCVN 10302:2014)" in o.checks and len(o.checks) == 5
+    assert "To confirm before agreeing: loss on ignition <= 12%" in o.explanation
+    good = {"loss_on_ignition_pct": 5, "so3_pct": 1, "free_cao_pct": 1, "moisture_pct": 0.5,
+            "chloride_pct": 0.01}  # fmt: skip
+    (o,) = run(build(changed(PARK, "ash", quality=good)), series, knowledge)
+    assert o.checks == () and "To confirm" not in o.explanation
+    high_loi = build(changed(PARK, "ash", quality={**good, "loss_on_ignition_pct": 15}))
+    assert run(high_loi, series, knowledge) == []
+
+
+def test_chemically_treated_pallets_are_not_fuel(knowledge: Knowledge) -> None:
+    series = pallet_series()
+    (o,) = run(registry(), series, knowledge)
+    assert any("ISPM 15" in c for c in o.checks)  # undeclared: to confirm
+    ht = build(changed(PARK, "pallets", quality={"wood_treatment": "heat_treated"}))
+    (o,) = run(ht, series, knowledge)
+    assert o.checks == ()
+    treated = build(changed(PARK, "pallets", quality={"wood_treatment": "chemically_treated"}))
+    assert run(treated, series, knowledge) == []
+
+
+def test_literature_rules_waste_paper_and_biogas(knowledge: Knowledge) -> None:
+    from tests.support.registries import meter, park, tenant
+
+    def reg(accepts: list[str]) -> Registry:
+        return build(
+            park(
+                "p",
+                tenant(
+                    "print",
+                    meter("paper", "waste.paper", "out", "t", "delta", destination="landfill"),
+                    meter("gas-out", "energy.biogas", "out", "kWh", "delta", destination="vented"),
+                    location={"x_m": 0, "y_m": 0},
+                ),
+                tenant(
+                    "mill",
+                    meter("fibre", "material.recovered_paper", "in", "t", "delta"),
+                    meter("ng", "energy.natural_gas", "in", "kWh", "delta", uses=[{"name": "boiler_fuel"}]),
+                    location={"x_m": 0, "y_m": 500},
+                    equipment=[{"id": "b", "type": "boiler", "fuel": "energy.natural_gas", "accepts": accepts}],
+                ),
+            )
+        )  # fmt: skip
+
+    series = {
+        "paper": flat(1 / 24),
+        "fibre": flat(5 / 24),
+        "gas-out": flat(100.0),
+        "ng": flat(500.0),
+    }
+    found = {o.rule: o for o in run(reg(["biogas"]), series, knowledge)}
+    paper = found["waste_paper_to_paper_mill"]
+    assert paper.matched_per_day == pytest.approx(0.9)  # 90% usable after sorting
+    assert paper.legal_status == "conditional"
+    gas = found["biogas_to_boiler_fuel"]
+    assert gas.matched_per_day == pytest.approx(2400.0)
+    # biogenic CO2 is not counted: the natural gas it displaces is all avoided
+    assert gas.value.co2e_avoided_t_per_year == pytest.approx(2400 * 365 * 56.1 * 3.6e-6)
+    without = {o.rule for o in run(reg([]), series, knowledge)}
+    assert "biogas_to_boiler_fuel" not in without  # the boiler does not accept biogas
