@@ -532,6 +532,14 @@ class Rule(_Model):
         return _per_canonical(self.preprocessing.t_co2e, self.preprocessing.per, self.supply[0])
 
 
+class Season(_Model):
+    """A season by calendar month, so a reader knows which seasons a window has seen."""
+
+    name: str
+    months: list[Annotated[int, Field(ge=1, le=12)]] = Field(min_length=1)
+    source: Key
+
+
 class Detection(_Model):
     """When an out-stream counts as a surplus: it must persist, not just show up once."""
 

@@ -25,6 +25,7 @@ from service.knowledge.entries import (
     Price,
     ResourceEmission,
     Rule,
+    Season,
     Source,
     Tariff,
     TimeOfUse,
@@ -74,6 +75,7 @@ class Knowledge(_Model):
     heating_values: list[HeatingValue] = Field(default_factory=list)
     tariffs: list[Tariff] = Field(default_factory=list)
     time_of_use: TimeOfUse | None = None
+    seasons: list[Season] = Field(default_factory=list)
     transport_modes: list[TransportMode]
     rules: list[Rule]
     disable_rules: list[Key] = Field(default_factory=list)
@@ -148,6 +150,11 @@ class Knowledge(_Model):
         for i, rid in enumerate(self.disable_rules):
             if rid not in rule_ids:
                 out.append((("disable_rules", i), f"rule {rid!r} is unknown"))
+        for i, season in enumerate(self.seasons):
+            if season.source not in source_ids:
+                out.append(
+                    (("seasons", i, "source"), f"source {season.source!r} is not in sources")
+                )
         if self.time_of_use is not None and self.time_of_use.source not in source_ids:
             out.append(
                 (

@@ -256,6 +256,19 @@ def _storage_level(meters: tuple[Meter, ...]) -> IntArray:
     )
 
 
+def _per_day(both: FloatArray, level: str, panel: Panel, starts: IntArray) -> FloatArray:
+    """Matched quantity per day of each bucket: hours summed by local day; longer buckets
+    spread over their days (a week's pick-up is a seventh of it per day)."""
+    if level == "hour":
+        if both.shape[1] == 0:
+            return both
+        out: FloatArray = np.add.reduceat(both, panel.day_starts, axis=1)
+        return out
+    days = np.diff(np.r_[starts, panel.n_hours]) / 24.0
+    spread: FloatArray = both / np.maximum(days, 1e-9)[None, :]
+    return spread
+
+
 def _heat_share(
     rules: list[Rule], r_idx: IntArray, s_idx: IntArray, d_idx: IntArray, sides: Sides
 ) -> FloatArray:
@@ -331,6 +344,8 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
     panel = sides.panel
     bands = band_matrix(panel, knowledge)
     by_band = np.zeros((n, 3))
+    p10 = np.zeros(n)
+    p90 = np.zeros(n)
     for level in COUPLINGS:
         rows = np.flatnonzero(coupling == level)
         if len(rows) == 0:
@@ -352,6 +367,9 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
             wanted = demand_b[d_pos[part]] * factor[r, None]
             both = np.minimum(offered, wanted)
             matched[r] = both.sum(axis=1)
+            per_day = _per_day(both, level, panel, starts)
+            if per_day.shape[1]:
+                p10[r], p90[r] = np.quantile(per_day, [0.1, 0.9], axis=1)
             if level == "hour":
                 by_band[r] = both @ bands
             hit = both > EPS
@@ -369,6 +387,8 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
             share[total[:, 0] <= 0, 1] = 1.0
             by_band[rows] = matched[rows, None] * share[d_pos]
     out["matched"] = matched
+    out["matched_p10_per_day"] = p10
+    out["matched_p90_per_day"] = p90
     out["band_off_peak"] = by_band[:, 0]
     out["band_normal"] = by_band[:, 1]
     out["band_peak"] = by_band[:, 2]

@@ -96,6 +96,8 @@ def explain(
         text += f"; {o.competing_receivers} other receiver(s) could take the same surplus"
     if o.checks:
         text += f". To confirm before agreeing: {'; '.join(o.checks)}"
+    if o.confidence is not None:
+        text += f". {confidence_text(o)}"
     if rule.legal is not None:
         text += f". Legal: {o.legal}"
     else:
@@ -105,6 +107,23 @@ def explain(
     if rule.note:
         text += f". Note: {rule.note.strip()}"
     return text.rstrip(".") + "."
+
+
+def confidence_text(o: Opportunity) -> str:
+    c = o.confidence
+    assert c is not None
+    text = f"Confidence {c.level}: {c.assumption_share:.0%} of the value rests on assumed figures"
+    if c.conversion_assumed:
+        text += " and the quantity on an assumed conversion"
+    text += (
+        f"; {fmt_qty(c.matched_p10_per_day)}-{fmt_qty(c.matched_p90_per_day)} {o.demand_unit}/day"
+        f" matched on 8 days in 10 (P10-P90), {fmt_vnd(c.park_vnd_p10)}-"
+        f"{fmt_vnd(c.park_vnd_p90)}/yr; {c.days} days of data"
+    )
+    if c.all_seasons:
+        seen = " and ".join(c.seasons) or "no"
+        text += f", {seen} season" + ("" if len(c.seasons) == len(c.all_seasons) else " only")
+    return text
 
 
 def legal_text(legal: Legal) -> str:

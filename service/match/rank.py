@@ -25,6 +25,7 @@ from service.match.candidates import (
     rule_uses,
     size_pairs,
 )
+from service.match.confidence import confidence
 from service.match.displaced import displaced, displaced_phrase
 from service.match.explain import explain, legal_text
 from service.match.opportunity import Opportunity, opportunity_id
@@ -91,7 +92,8 @@ _ROW_COLUMNS = (
     "distance_assumed", "coupling", "demand_mean", "buckets_matched", "n_buckets",
     "days_matched", "competing", "supplier_vnd", "receiver_vnd", "park_vnd", "water_m3",
     "co2e_t", "landfill_t", "capex_vnd", "payback_years", "receiver_price", "band_off_peak",
-    "band_normal", "band_peak",
+    "band_normal", "band_peak", "purchase_vnd", "transport_vnd", "prep_vnd",
+    "matched_p10_per_day", "matched_p90_per_day",
 )  # fmt: skip
 
 
@@ -226,6 +228,9 @@ def _opportunity(
         ),
     )
     fields["checks"] = checks_to_make(rule, supply_meter)
+    fields["confidence"] = confidence(
+        row, rule, supply_meter, demand_meter, receiver, knowledge, sides, year
+    )
     if rule.legal is not None:
         fields["legal_status"] = rule.legal.status
         fields["legal"] = legal_text(rule.legal)

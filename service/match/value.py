@@ -93,6 +93,9 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
         price = d_price[d]
     out["receiver_price"] = price
     out["receiver_vnd"] = demand_yr * price - transport_vnd - prep_vnd
+    out["purchase_vnd"] = demand_yr * price
+    out["transport_vnd"] = transport_vnd
+    out["prep_vnd"] = prep_vnd
     out["park_vnd"] = out["supplier_vnd"] + out["receiver_vnd"]
     out["water_m3"] = np.where(d_water[d], demand_yr, 0.0)
     out["co2e_t"] = (
@@ -121,6 +124,9 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
 
 _COLUMNS = (
     "receiver_price",
+    "purchase_vnd",
+    "transport_vnd",
+    "prep_vnd",
     "demand_per_year",
     "supply_per_year",
     "supplier_vnd",

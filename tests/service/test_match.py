@@ -748,3 +748,27 @@ def test_literature_rules_waste_paper_and_biogas(knowledge: Knowledge) -> None:
     assert gas.value.co2e_avoided_t_per_year == pytest.approx(2400 * 365 * 56.1 * 3.6e-6)
     without = {o.rule for o in run(reg([]), series, knowledge)}
     assert "biogas_to_boiler_fuel" not in without  # the boiler does not accept biogas
+
+
+def test_each_opportunity_says_how_firm_its_figures_are(knowledge: Knowledge) -> None:
+    (o,) = run(registry(), water_series(), knowledge)
+    c = o.confidence
+    assert c is not None
+    water_yr = 26 * 150 * 365 / 28
+    purchase, pipe, polish = water_yr * 12100, water_yr * 300 * 0.32, water_yr * 2000
+    # HCMC's tariff is published; the pumping cost and the polishing are assumptions
+    assert c.assumption_share == pytest.approx((pipe + polish) / (purchase + pipe + polish))
+    assert not c.conversion_assumed  # effluent replaces water one for one
+    # 150 m3 on 26 days, none on 2: the 10th percentile day still takes 150
+    assert (c.matched_p10_per_day, c.matched_p90_per_day) == (
+        pytest.approx(150),
+        pytest.approx(150),
+    )
+    assert c.days == 28 and c.seasons == ("rainy",) and c.all_seasons == ("dry", "rainy")
+    assert c.level == "medium"  # one season seen
+    assert "Confidence medium: 15% of the value rests on assumed figures" in o.explanation
+    assert "28 days of data, rainy season only" in o.explanation
+    # fly ash: the 30% blend is an assumed conversion; undeclared quality, placeholder prices
+    (ash,) = run(registry(), {"ash": flat(10 / 24), "cement": flat(20 / 24)}, knowledge)
+    assert ash.confidence is not None and ash.confidence.conversion_assumed
+    assert ash.confidence.level == "low"  # the cement price and disposal fee are assumptions
