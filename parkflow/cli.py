@@ -36,8 +36,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_registry_check(args: argparse.Namespace) -> int:
     from parkflow.registry import load_registry
+    from parkflow.registry.vocabulary import unknown_uses
+    from service.knowledge import load_knowledge
 
     reg = load_registry(args.file)  # problems: main() lists them, exit 2
+    knowledge = load_knowledge(override=str(args.knowledge) if args.knowledge else None)
+    for warning in unknown_uses(reg.model, knowledge.use_names()):
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     parks = reg.model.parks
     tenants = sum(len(p.tenants) for p in parks)
     print(
@@ -243,8 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
     reg = sub.add_parser("registry", help="park registry tools").add_subparsers(
         dest="action", required=True
     )
-    c = reg.add_parser("check", help="validate a registry file and print every problem")
+    c = reg.add_parser(
+        "check",
+        help="validate a registry file and print every problem, and warn about use names no"
+        " substitution rule knows",
+    )
     c.add_argument("file", type=Path)
+    c.add_argument(
+        "--knowledge",
+        type=Path,
+        help="a park's knowledge YAML overriding the shipped defaults, for its rules' use names",
+    )
     c.set_defaults(func=_cmd_registry_check)
     a = reg.add_parser(
         "acl", help="print a Mosquitto ACL file giving each tenant its own topics only"

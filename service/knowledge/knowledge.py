@@ -169,6 +169,12 @@ class Knowledge(_Model):
     def disposal_emission(self, destination: str | None, resource: str) -> DisposalEmission | None:
         return _for_destination(self.disposal_emissions, destination, resource)
 
+    def use_names(self) -> set[str]:
+        """The in-meter use names this knowledge knows: those its rules replace, and those it
+        labels (uses no rule may replace on purpose, such as boiler feed)."""
+        named = {u for r in self.rules for u in r.uses or ()}
+        return named | {k for k in self.labels if "." not in k}
+
     def label(self, name: str) -> str:
         """A plain-language name for a resource or use (``water.potable`` -> 'potable water')."""
         if name in self.labels:
