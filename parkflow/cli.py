@@ -51,6 +51,23 @@ def _cmd_registry_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_registry_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from parkflow.registry.reference import json_schema
+
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _cmd_registry_docs(args: argparse.Namespace) -> int:
+    from parkflow.registry.reference import reference
+    from service.knowledge import load_knowledge
+
+    sys.stdout.write(reference(load_knowledge().use_meanings()))
+    return EXIT_OK
+
+
 def _cmd_registry_acl(args: argparse.Namespace) -> int:
     from ingest.mqtt.acl import DEFAULT_INGEST_USERS, mosquitto_acl
     from parkflow.registry import load_registry
@@ -260,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a park's knowledge YAML overriding the shipped defaults, for its rules' use names",
     )
     c.set_defaults(func=_cmd_registry_check)
+    reg.add_parser(
+        "schema", help="print the registry's JSON Schema (editors validate the YAML with it)"
+    ).set_defaults(func=_cmd_registry_schema)
+    reg.add_parser(
+        "docs", help="print the registry reference (docs/registry.md is this command's output)"
+    ).set_defaults(func=_cmd_registry_docs)
     a = reg.add_parser(
         "acl", help="print a Mosquitto ACL file giving each tenant its own topics only"
     )
