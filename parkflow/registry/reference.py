@@ -63,7 +63,7 @@ meter measures. The ingestor accepts readings only for meters it lists
 - Unknown keys are errors (a typo must not silently drop a setting), and so is a key written
   twice in one mapping.
 - The sample park, `parkflow/registry/sample_park.yaml`, uses most fields.
-- After changing a meter's `kind`, `unit` or `rollover`, run
+- After changing a meter's `kind`, `unit`, `rollover` or `replaced`, run
   `parkflow rebuild-rollups` so that stored day rollups follow.
 """
 
@@ -71,14 +71,20 @@ _MATHS = """\
 ## How readings become quantities
 
 Stored readings are in the resource family's canonical unit (per hour for rate meters); the
-registry's `rollover`, `min` and `max` are in the meter's own unit and
+registry's `rollover`, `min`, `max` and replacement readings are in the meter's own unit and
 converted. Quantities are derived from the sorted stored series, so late, repeated or
 out-of-order readings give the same result.
 
 - **cumulative**: the quantity between two readings is their difference. When the register
-  drops, the drop is a rollover when `rollover` is declared and wrapping explains the drop (at
-  most half the register), else a reset to zero (the new reading is counted from zero).
-  Consumption is never negative.
+  drops, the drop is, in this order: a declared replacement (a `replaced` instant after the
+  first reading and at or before the second), a rollover (when `rollover` is declared and
+  wrapping explains the drop, at most half the register), else a reset to zero (the new
+  reading is counted from zero). Consumption is never negative.
+- **replaced**: across a declared replacement the quantity is (`final_reading` - the last
+  reading before it, when `final_reading` is given) + (the first reading after it -
+  `initial_reading`). Declare one whenever a meter is swapped: a new register that does not
+  start at zero would otherwise be counted from zero, and a reset guess loses what the old
+  register counted after its last reading.
 - **delta**: each reading is the quantity since the previous reading; the first reading counts
   at its own instant.
 - **rate**: readings are integrated by `integration`; gaps longer than `max_gap_s` are no data,
@@ -354,6 +360,25 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
       - {from_meter: wwtp-effluent, to_meter: hc-water, quantity_per_day: 50, since: 2024-06-01}
     link_capex:
       - {from_meter: wwtp-effluent, to_meter: hc-water, capex_vnd: 1500000000}
+""",
+    ),
+    (
+        "A water meter replaced twice: in March the new register was fitted reading 12 m3 and"
+        " the old one's last reading was noted; in July the register was swapped with nothing"
+        " noted (the new one starts at zero, and what the old one counted after its last"
+        " reading is lost).",
+        _HEAD
+        + """      - id: mekong-foods
+        name: Mekong Foods and Beverage
+        meters:
+          - id: mf-water
+            resource: water.potable
+            direction: in
+            unit: m3
+            kind: cumulative
+            replaced:
+              - {at: "2025-03-04T10:00:00+07:00", initial_reading: 12, final_reading: 48213.5}
+              - {at: "2025-07-01T08:30:00+07:00"}
 """,
     ),
 )

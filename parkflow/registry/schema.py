@@ -11,6 +11,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -123,6 +124,34 @@ class Quality(_Model):
     )
 
 
+class Replacement(_Model):
+    """A cumulative meter replaced, or its register swapped, at a known instant.
+
+    From ``at`` on, readings come from a new register that started at ``initial_reading``; the
+    drop is then not taken for a reset. The quantity across it is what the old register
+    counted after its last stored reading (when ``final_reading`` is given) plus what the new
+    one counted from ``initial_reading`` to its first stored reading.
+    """
+
+    at: AwareDatetime = Field(
+        description="when the new register started counting, with its UTC offset"
+        " (2025-03-04T10:00:00+07:00); a reading at this instant is the new register's"
+    )
+    initial_reading: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="the new register's reading when it was installed, in the meter's unit",
+    )
+    final_reading: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="the old register's reading when it was removed, in the meter's unit;"
+        " without it, what it counted after its last stored reading is not counted",
+    )
+
+
 class Meter(_Model):
     """One metered stream of a tenant: what it measures, how it reports, and (optionally) what
     matching needs to know about it. Its topic is ``<park>/<tenant>/<meter id>``."""
@@ -158,6 +187,11 @@ class Meter(_Model):
         default=None,
         gt=0,
         description="cumulative meters: the modulus the register wraps at (100000 for 5 digits)",
+    )
+    replaced: list[Replacement] | None = Field(
+        default=None,
+        description="cumulative meters: each time the meter or its register was replaced, so"
+        " that the drop to the new register is not taken for a reset",
     )
     min: float | None = Field(
         default=None, description="lowest plausible value, in the meter's unit"
@@ -222,6 +256,20 @@ class Meter(_Model):
                 )
             if problems:
                 raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _replacements(self) -> Meter:
+        if self.replaced is None:
+            return self
+        if self.kind is not MeterKind.CUMULATIVE:
+            raise ValueError("replaced applies to cumulative meters only")
+        instants = [r.at for r in self.replaced]
+        twice = {a for a in instants if instants.count(a) > 1}
+        if twice:
+            raise ValueError(
+                "; ".join(f"replaced lists {a.isoformat()} twice" for a in sorted(twice))
+            )
         return self
 
     def use_shares(self) -> dict[str, float]:

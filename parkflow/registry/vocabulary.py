@@ -25,8 +25,8 @@ DIRECTION_MEANINGS: dict[str, str] = {
 
 METER_KIND_MEANINGS: dict[str, str] = {
     "cumulative": "an ever-growing register (index, totaliser): the quantity between two"
-    " readings is their difference. A drop is a rollover when `rollover` explains it, and"
-    " otherwise a reset to zero",
+    " readings is their difference. A drop is a new register at a declared `replaced`"
+    " instant, a rollover when `rollover` explains it, and otherwise a reset to zero",
     "delta": "each reading is the quantity since the previous reading (a first reading counts"
     " at its own instant)",
     "rate": "an instantaneous rate per hour (kW, m3/h, t/h), integrated over time by"
