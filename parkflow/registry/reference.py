@@ -161,7 +161,7 @@ def _refs(node: Any) -> Iterator[str]:
 
 def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in node:
-        return {**defs[str(node["$ref"]).rsplit("/", 1)[-1]], **{k: v for k, v in node.items()}}
+        return {**defs[str(node["$ref"]).rsplit("/", 1)[-1]], **node}
     return node
 
 
