@@ -215,6 +215,24 @@ class Knowledge(_Model):
     def disposal_emission(self, destination: str | None, resource: str) -> DisposalEmission | None:
         return _for_destination(self.disposal_emissions, destination, resource)
 
+    def use_names(self) -> set[str]:
+        """The in-meter use names this knowledge knows: those its rules replace, and those it
+        labels (uses no rule may replace on purpose, such as boiler feed)."""
+        named = {u for r in self.rules for u in r.uses or ()}
+        return named | {k for k in self.labels if "." not in k}
+
+    def use_meanings(self) -> dict[str, str]:
+        """Each known use name in words, with the rules that may replace it (the registry
+        reference lists them)."""
+        out = {}
+        for name in sorted(self.use_names()):
+            rules = [r.id for r in self.active_rules() if name in (r.uses or ())]
+            by = ", ".join(f"`{r}`" for r in rules) if rules else "no rule: it is never replaced"
+            out[name] = (
+                f"{self.label(name)}; replaced by {by}" if rules else f"{self.label(name)}; {by}"
+            )
+        return out
+
     def label(self, name: str) -> str:
         """A plain-language name for a resource or use (``water.potable`` -> 'potable water')."""
         if name in self.labels:
