@@ -74,6 +74,8 @@ def synthetic_registry(copies: int) -> RegistryFile:
                 t2["location"]["y_m"] += dy
             for m in t2["meters"]:
                 m["id"] = f"{m['id']}-{k}"
+            for e in t2.get("equipment", []):
+                e["meters"] = [f"{m}-{k}" for m in e.get("meters", [])]
             tenants.append(t2)
         for e in park.get("exchanges", []):
             exchanges.append(

@@ -36,13 +36,35 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_registry_check(args: argparse.Namespace) -> int:
     from parkflow.registry import load_registry
+    from parkflow.registry.vocabulary import unknown_uses
+    from service.knowledge import load_knowledge
 
     reg = load_registry(args.file)  # problems: main() lists them, exit 2
+    knowledge = load_knowledge(override=str(args.knowledge) if args.knowledge else None)
+    for warning in unknown_uses(reg.model, knowledge.use_names()):
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     parks = reg.model.parks
     tenants = sum(len(p.tenants) for p in parks)
     print(
         f"{args.file}: OK ({len(parks)} park(s), {tenants} tenant(s), {len(reg.meters())} meter(s))"
     )
+    return EXIT_OK
+
+
+def _cmd_registry_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from parkflow.registry.reference import json_schema
+
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _cmd_registry_docs(args: argparse.Namespace) -> int:
+    from parkflow.registry.reference import reference
+    from service.knowledge import load_knowledge
+
+    sys.stdout.write(reference(load_knowledge().use_meanings()))
     return EXIT_OK
 
 
@@ -260,9 +282,24 @@ def build_parser() -> argparse.ArgumentParser:
     reg = sub.add_parser("registry", help="park registry tools").add_subparsers(
         dest="action", required=True
     )
-    c = reg.add_parser("check", help="validate a registry file and print every problem")
+    c = reg.add_parser(
+        "check",
+        help="validate a registry file and print every problem, and warn about use names no"
+        " substitution rule knows",
+    )
     c.add_argument("file", type=Path)
+    c.add_argument(
+        "--knowledge",
+        type=Path,
+        help="a park's knowledge YAML overriding the shipped defaults, for its rules' use names",
+    )
     c.set_defaults(func=_cmd_registry_check)
+    reg.add_parser(
+        "schema", help="print the registry's JSON Schema (editors validate the YAML with it)"
+    ).set_defaults(func=_cmd_registry_schema)
+    reg.add_parser(
+        "docs", help="print the registry reference (docs/registry.md is this command's output)"
+    ).set_defaults(func=_cmd_registry_docs)
     a = reg.add_parser(
         "acl", help="print a Mosquitto ACL file giving each tenant its own topics only"
     )

@@ -57,6 +57,7 @@ def opportunities_table(rows: Sequence[dict[str, Any]], explain: bool = False) -
         "value.park_vnd_per_year": "VND/yr (park)",
         "value.water_saved_m3_per_year": "water m3/yr",
         "value.co2e_avoided_t_per_year": "tCO2e/yr",
+        "legal_status": "legal",
     }
     return _table(rows, columns, explain)
 

@@ -1,7 +1,10 @@
 """Unit normalisation through pint.
 
 Every resource family has one canonical unit (m3 for water and liquids, kWh for energy, t for
-solid waste and by-products); rate meters use that unit per hour. pint does the conversion; we
+solid waste and by-products); rate meters use that unit per hour. A fuel is energy but is
+metered as it is bought, by mass or volume (a biomass boiler's wood in tonnes, gas in m3): an
+energy meter in a mass or volume unit is stored in t or m3 (its *stored unit*), and detection
+turns it into kWh with the fuel's heating value from the knowledge base. pint does the conversion; we
 cache the resulting factor per (unit, target) because pint quantities are slow on the hot path.
 
 A unit string comes from the gateway, so it is checked against a short vocabulary pattern before
@@ -53,6 +56,31 @@ def canonical_unit(resource: str, rate: bool = False) -> str:
         known = ", ".join(sorted(CANONICAL_BY_FAMILY))
         raise UnitError(f"unknown resource family {family!r} (known: {known})") from None
     return f"{unit}/h" if rate else unit
+
+
+# Stored units an energy meter may have besides kWh, and the basis a heating value is quoted on.
+FUEL_BASES: dict[str, str] = {"t": "mass", "m3": "volume"}
+
+
+def stored_unit(resource: str, unit: str, rate: bool = False) -> str:
+    """The unit a meter's readings are stored in: the family's canonical unit, except that an
+    energy meter reporting a mass or volume (a fuel) is stored in t or m3.
+
+    Raises ``UnitError`` when ``unit`` fits none of them, naming what would.
+    """
+    _check_syntax(unit)
+    canonical = canonical_unit(resource, rate=rate)
+    candidates = [canonical]
+    if resource.split(".", 1)[0] == "energy":
+        candidates += [f"{u}/h" if rate else u for u in FUEL_BASES]
+    for target in candidates:
+        try:
+            factor(unit, target)
+        except UnitError:
+            continue
+        return target
+    wanted = " or ".join(repr(c) for c in candidates)
+    raise UnitError(f"{_shown(unit)} does not convert to {wanted}")
 
 
 @lru_cache(maxsize=4096)

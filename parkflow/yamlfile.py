@@ -11,6 +11,8 @@ and take them here, so a person fixing either file sees every problem worded ali
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,14 +97,40 @@ def entry_id(node: dict[str, Any]) -> str | None:
     return str(node["id"]) if "id" in node else None
 
 
-def message(err: Any) -> str:
-    """pydantic's message for one error, without its prefixes; extra keys read as typos."""
+# The allowed values a refused choice lists ("Input should be 'in' or 'out'"), as pydantic
+# words them for a Literal or an enum.
+_CHOICE_ERRORS = ("literal_error", "enum")
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+
+Alias = Callable[[str], str | None]
+
+
+def message(err: Any, alias: Alias | None = None) -> str:
+    """pydantic's message for one error, without its prefixes; extra keys read as typos; a
+    refused choice names what was written and the allowed value it most likely meant."""
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if err["type"] == "extra_forbidden":
         msg = "unknown key (typo?)"
+    elif err["type"] in _CHOICE_ERRORS and isinstance(err.get("input"), str):
+        allowed = _QUOTED.findall(str(err.get("ctx", {}).get("expected", "")))
+        msg = f"{msg}, not {err['input']!r}"
+        guess = suggestion(err["input"], allowed, alias)
+        if guess is not None:
+            msg += f": did you mean {guess!r}?"
     return msg
+
+
+def suggestion(value: str, allowed: list[str], alias: Alias | None = None) -> str | None:
+    """The allowed value ``value`` most likely stands for: a known synonym first (``alias``),
+    then the closest spelling, compared in lower case; ``None`` when nothing is close."""
+    meant = alias(value) if alias is not None else None
+    if meant is not None and meant in allowed:
+        return meant
+    by_folded = {a.lower(): a for a in allowed}
+    close = difflib.get_close_matches(value.lower(), list(by_folded), n=1)
+    return by_folded[close[0]] if close else None
 
 
 def where(data: Any, loc: tuple[Any, ...], name_of: NameOf = entry_id) -> str:
@@ -162,13 +190,16 @@ def validate_model(
     origin: Origin,
     name_of: NameOf = entry_id,
     context: dict[str, Any] | None = None,
+    alias: Alias | None = None,
 ) -> _M:
-    """``data`` validated as ``model``, or ``fail`` with one problem per pydantic error."""
+    """``data`` validated as ``model``, or ``fail`` with one problem per pydantic error;
+    ``alias`` maps the file's known synonyms to the values they stand for."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         problems = [
-            problem_at(origin, data, tuple(e["loc"]), message(e), name_of) for e in exc.errors()
+            problem_at(origin, data, tuple(e["loc"]), message(e, alias), name_of)
+            for e in exc.errors()
         ]
         raise fail(problems) from exc
 

@@ -15,10 +15,10 @@ import pandas as pd
 from parkflow.registry import Registry
 from parkflow.store.ports import RollupRepository
 from parkflow.timeunits import DAY_MS, now_ms
-from service.detect import Surplus, build_panels_from_days, find_surpluses
+from service.detect import Surplus, build_panels_from_days, find_surpluses, kwh_factors
 from service.events import Event, diff, snapshots
 from service.knowledge import Knowledge
-from service.match import Opportunity, match_all
+from service.match import Matches, Opportunity, match_all
 from service.plan import Plan, make_plan
 from service.results import ResultsDb
 
@@ -41,6 +41,39 @@ def window_ms(now: pd.Timestamp, window_days: int) -> tuple[int, int]:
     return end - (window_days + 2) * DAY_MS, end
 
 
+def findings(
+    days: pd.DataFrame,
+    registry: Registry,
+    knowledge: Knowledge,
+    now: pd.Timestamp,
+    window_days: int,
+    *,
+    limit: int | None = None,
+) -> tuple[list[Surplus], list[Opportunity], list[str]]:
+    """Surpluses and ranked opportunities in the day rollups, and the meters left out (fuel
+    meters without a heating value). Pure: what a run does between its read and its save."""
+    surpluses, matches, problems = findings_for_plan(
+        days, registry, knowledge, now, window_days, limit=limit
+    )
+    return surpluses, matches.opportunities, problems
+
+
+def findings_for_plan(
+    days: pd.DataFrame,
+    registry: Registry,
+    knowledge: Knowledge,
+    now: pd.Timestamp,
+    window_days: int,
+    *,
+    limit: int | None = None,
+) -> tuple[list[Surplus], Matches, list[str]]:
+    """``findings`` with each park's plan input beside the ranked list (``make_plan``)."""
+    factors, problems = kwh_factors(registry, knowledge)
+    panels = build_panels_from_days(days, registry, now, window_days, factors)
+    surpluses = find_surpluses(panels, registry, knowledge)
+    return surpluses, match_all(surpluses, panels, registry, knowledge, now, limit=limit), problems
+
+
 def run_detection(
     store: RollupRepository,
     registry: Registry,
@@ -58,10 +91,12 @@ def run_detection(
     try:
         start_ms, end_ms = window_ms(now, window_days)
         days = store.day_rollups(None, start_ms, end_ms)
-        panels = build_panels_from_days(days, registry, now, window_days)
-        del days  # the panels carry the data
-        surpluses = find_surpluses(panels, registry, knowledge)
-        matches = match_all(surpluses, panels, registry, knowledge, now)
+        surpluses, matches, problems = findings_for_plan(
+            days, registry, knowledge, now, window_days
+        )
+        del days
+        for problem in problems:
+            log.warning("fuel meter left out: %s", problem, extra={"run_id": run_id})
         opportunities = matches.opportunities
         plan, _ = make_plan(matches.problems)
         del matches  # the plan's per-bucket input is not kept

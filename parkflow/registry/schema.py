@@ -8,13 +8,32 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from parkflow.errors import UnitError
 from parkflow.model import Direction, MeterKind
-from parkflow.units import canonical_unit, factor
+from parkflow.registry.vocabulary import (
+    COUPLING_MEANINGS,
+    DESTINATION_MEANINGS,
+    DIRECTION_MEANINGS,
+    EQUIPMENT_TYPE_MEANINGS,
+    FEED_MEANINGS,
+    INTEGRATION_MEANINGS,
+    METER_KIND_MEANINGS,
+    QCVN40_COLUMN_MEANINGS,
+    VOLTAGE_MEANINGS,
+    WOOD_TREATMENT_MEANINGS,
+)
+from parkflow.units import FUEL_BASES, factor, stored_unit
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")]
@@ -24,19 +43,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _meanings(meanings: dict[str, str]) -> dict[str, Any]:
+    """The JSON Schema extension that carries each allowed value's meaning (editors show it,
+    docs/registry.md is generated from it)."""
+    return {"x-meanings": dict(meanings)}
+
+
 # --- What matching needs (all optional: a registry without them still loads) ---------------
 
+# Each value's meaning is in parkflow/registry/vocabulary.py (DESTINATION_MEANINGS).
 Destination = Literal[
-    "sewer_to_wwtp",  # to the park's central wastewater plant, for a fee
-    "discharged",  # released to a river or drain after the tenant's own treatment
+    "sewer_to_wwtp",
+    "discharged",
     "landfill",
     "open_dump",
     "incineration",
-    "sold",  # sold off-site (a sale price goes in destination_vnd_per_unit, negative)
-    "vented",  # steam or heat released to air
-    "curtailed",  # generation switched off because nobody takes it
-    "grid_export",  # electricity sent to the grid
-    "self_use",  # generated on site and used by the tenant: only the excess is a surplus
+    "sold",
+    "vented",
+    "curtailed",
+    "grid_export",
+    "self_use",
     "other",
 ]
 Coupling = Literal["hour", "day", "week", "month"]
@@ -49,8 +75,8 @@ class Location(_Model):
     metres, distances inside a park are short, and a grid needs no projection maths.
     """
 
-    x_m: float
-    y_m: float
+    x_m: float = Field(description="metres east of the plan's origin")
+    y_m: float = Field(description="metres north of the plan's origin")
 
     @model_validator(mode="after")
     def _finite(self) -> Location:
@@ -65,8 +91,13 @@ class Use(_Model):
     Uses without a share split what the others leave, equally.
     """
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
-    share: float | None = Field(default=None, gt=0, le=1)
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] = Field(
+        description="the use, in lower_snake_case; rules name the uses they may replace"
+        " (`parkflow registry check` warns about names no rule knows)"
+    )
+    share: float | None = Field(
+        default=None, gt=0, le=1, description="fraction of the metered quantity, (0, 1]"
+    )
 
 
 class Quality(_Model):
@@ -77,21 +108,104 @@ class Quality(_Model):
     """
 
     qcvn40_column: Literal["A", "B", "C"] | None = Field(
-        default=None, description="QCVN 40:2011/BTNMT class the effluent meets"
+        default=None,
+        description="QCVN 40:2011/BTNMT class the effluent meets (the letter only: A, not"
+        " QCVN40:2011-A); rules gate effluent reuse on it",
+        json_schema_extra=_meanings(QCVN40_COLUMN_MEANINGS),
     )
-    temperature_c: float | None = Field(default=None, ge=-50, le=2000)
-    pressure_bar: float | None = Field(default=None, ge=0, le=300)
+    temperature_c: float | None = Field(
+        default=None,
+        ge=-50,
+        le=2000,
+        description="degrees Celsius; out-meters: the stream's, in-meters: what the use needs"
+        " (rules compare a supply's against a receiver's)",
+    )
+    pressure_bar: float | None = Field(
+        default=None,
+        ge=0,
+        le=300,
+        description="bar (gauge); out-meters: the stream's, in-meters: what the use needs",
+    )
+    # Fly ash and slag for cement and concrete: the properties TCVN 10302:2014 limits
+    loss_on_ignition_pct: float | None = Field(
+        default=None, ge=0, le=100, description="fly ash or slag: loss on ignition, % by mass"
+    )
+    so3_pct: float | None = Field(
+        default=None, ge=0, le=100, description="fly ash or slag: SO3, % by mass"
+    )
+    free_cao_pct: float | None = Field(
+        default=None, ge=0, le=100, description="fly ash or slag: free CaO, % by mass"
+    )
+    moisture_pct: float | None = Field(
+        default=None, ge=0, le=100, description="solids: moisture, % by mass"
+    )
+    chloride_pct: float | None = Field(
+        default=None, ge=0, le=100, description="fly ash or slag: chloride, % by mass"
+    )
+    wood_treatment: Literal["untreated", "heat_treated", "chemically_treated", "painted"] | None = (
+        Field(
+            default=None,
+            description="wood: how it was treated; only untreated or heat-treated wood is fuel",
+            json_schema_extra=_meanings(WOOD_TREATMENT_MEANINGS),
+        )
+    )
+
+
+class Replacement(_Model):
+    """A cumulative meter replaced, or its register swapped, at a known instant.
+
+    From ``at`` on, readings come from a new register that started at ``initial_reading``; the
+    drop is then not taken for a reset. The quantity across it is what the old register
+    counted after its last stored reading (when ``final_reading`` is given) plus what the new
+    one counted from ``initial_reading`` to its first stored reading.
+    """
+
+    at: AwareDatetime = Field(
+        description="when the new register started counting, with its UTC offset"
+        " (2025-03-04T10:00:00+07:00); a reading at this instant is the new register's"
+    )
+    initial_reading: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="the new register's reading when it was installed, in the meter's unit",
+    )
+    final_reading: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="the old register's reading when it was removed, in the meter's unit;"
+        " without it, what it counted after its last stored reading is not counted",
+    )
 
 
 class Meter(_Model):
-    id: Id
-    resource: ResourceName = Field(description="dotted name, e.g. water.potable or energy.steam")
-    direction: Direction
-    unit: str = Field(description="the unit the gateway reports in, e.g. m3, L, kWh, MWh, kW, t")
-    kind: MeterKind
+    """One metered stream of a tenant: what it measures, how it reports, and (optionally) what
+    matching needs to know about it. Its topic is ``<park>/<tenant>/<meter id>``."""
+
+    id: Id = Field(description="unique in the park; the last level of the meter's topic")
+    resource: ResourceName = Field(
+        description="dotted name, family first (water.potable, energy.steam); the family sets"
+        " the canonical unit"
+    )
+    direction: Direction = Field(
+        description="which way the stream flows for the tenant",
+        json_schema_extra=_meanings(DIRECTION_MEANINGS),
+    )
+    unit: str = Field(
+        description="the unit the gateway reports in, e.g. m3, L, kWh, MWh, kW, t; it must"
+        " convert to the resource family's canonical unit (per hour for rate meters); energy"
+        " meters of a fuel may report its mass or volume (t, kg, m3, L), converted to kWh"
+        " with the fuel's heating value"
+    )
+    kind: MeterKind = Field(
+        description="how a reading relates to the quantity",
+        json_schema_extra=_meanings(METER_KIND_MEANINGS),
+    )
     integration: Literal["trapezoid", "previous"] | None = Field(
         default=None,
         description="rate meters: trapezoid (linear between readings) or previous (step)",
+        json_schema_extra=_meanings(INTEGRATION_MEANINGS),
     )
     max_gap_s: float = Field(
         default=3600.0,
@@ -103,19 +217,30 @@ class Meter(_Model):
         gt=0,
         description="cumulative meters: the modulus the register wraps at (100000 for 5 digits)",
     )
+    replaced: list[Replacement] | None = Field(
+        default=None,
+        description="cumulative meters: each time the meter or its register was replaced, so"
+        " that the drop to the new register is not taken for a reset",
+    )
     min: float | None = Field(
         default=None, description="lowest plausible value, in the meter's unit"
     )
     max: float | None = Field(
         default=None, description="highest plausible value, in the meter's unit"
     )
-    description: str | None = None
+    description: str | None = Field(default=None, description="free text for people")
     uses: list[Use] | None = Field(
-        default=None, description="in-meters: what the intake is used for, with optional shares"
+        default=None,
+        description="in-meters: what the intake is used for, with optional shares; substitution"
+        " rules replace named uses (cooling_makeup, cleaning, water_heating, ...)",
     )
-    quality: Quality | None = None
+    quality: Quality | None = Field(
+        default=None, description="properties of the stream (see Quality)"
+    )
     destination: Destination | None = Field(
-        default=None, description="out-meters: where the stream goes today"
+        default=None,
+        description="out-meters: where the stream goes today",
+        json_schema_extra=_meanings(DESTINATION_MEANINGS),
     )
     destination_vnd_per_unit: float | None = Field(
         default=None,
@@ -131,6 +256,7 @@ class Meter(_Model):
         default=None,
         description="declared storage (tank, battery, thermal store, yard) that lets this"
         " stream be matched at this resolution instead of the rule's",
+        json_schema_extra=_meanings(COUPLING_MEANINGS),
     )
 
     @model_validator(mode="after")
@@ -161,6 +287,20 @@ class Meter(_Model):
                 raise ValueError("; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _replacements(self) -> Meter:
+        if self.replaced is None:
+            return self
+        if self.kind is not MeterKind.CUMULATIVE:
+            raise ValueError("replaced applies to cumulative meters only")
+        instants = [r.at for r in self.replaced]
+        twice = {a for a in instants if instants.count(a) > 1}
+        if twice:
+            raise ValueError(
+                "; ".join(f"replaced lists {a.isoformat()} twice" for a in sorted(twice))
+            )
+        return self
+
     def use_shares(self) -> dict[str, float]:
         """Each use's share of the metered quantity; uses without a share split the rest equally."""
         if not self.uses:
@@ -174,7 +314,7 @@ class Meter(_Model):
     def _check(self) -> Meter:
         rate = self.kind is MeterKind.RATE
         try:
-            factor(self.unit, canonical_unit(self.resource, rate=rate))
+            stored_unit(self.resource, self.unit, rate=rate)
         except UnitError as exc:
             what = "a rate unit such as kW or m3/h" if rate else "a quantity unit"
             raise ValueError(
@@ -194,7 +334,16 @@ class Meter(_Model):
 
     @property
     def canonical_unit(self) -> str:
-        return canonical_unit(self.resource, rate=self.kind is MeterKind.RATE)
+        """The unit readings are stored in: the resource family's canonical unit, or t or m3
+        for a fuel metered by mass or volume (``fuel_basis``)."""
+        return stored_unit(self.resource, self.unit, rate=self.kind is MeterKind.RATE)
+
+    @property
+    def fuel_basis(self) -> str | None:
+        """``mass`` or ``volume`` for an energy meter of a fuel metered as such, else None."""
+        if self.resource.split(".", 1)[0] != "energy":
+            return None
+        return FUEL_BASES.get(self.canonical_unit.removesuffix("/h"))
 
     @property
     def to_canonical(self) -> float:
@@ -205,14 +354,127 @@ class Meter(_Model):
         return self.integration or "trapezoid"
 
 
+# Each value's meaning is in parkflow/registry/vocabulary.py (EQUIPMENT_TYPE_MEANINGS).
+EquipmentType = Literal[
+    "boiler", "water_heater", "furnace", "kiln", "dryer", "generator", "chiller",
+    "cooling_tower", "other",
+]  # fmt: skip
+# Feeds a rule may need a receiver's equipment to accept (beyond the fuel it burns today);
+# meanings in FEED_MEANINGS.
+Feed = Literal[
+    "wood_waste", "biomass", "coal", "natural_gas", "lpg", "biogas", "fuel_oil", "waste_oil",
+    "waste_heat", "steam",
+]  # fmt: skip
+# What each kind of equipment makes when ``makes`` is not given.
+EQUIPMENT_MAKES: dict[str, str] = {
+    "boiler": "energy.steam",
+    "water_heater": "energy.hot_water",
+    "generator": "energy.electricity",
+}
+
+
+class Equipment(_Model):
+    """A tenant's plant that decides what a substitute may replace and what it is worth.
+
+    Rules ask for it (a wood-waste fuel needs a boiler that accepts wood), and valuation reads
+    it: steam or heat a neighbour supplies saves the fuel the tenant's own boiler burns for it,
+    ``fuel`` divided by ``efficiency``, not a park-wide default.
+    """
+
+    id: Id = Field(description="unique among the tenant's equipment")
+    type: EquipmentType = Field(
+        description="what kind of plant it is; rules name the types they need",
+        json_schema_extra=_meanings(EQUIPMENT_TYPE_MEANINGS),
+    )
+    fuel: ResourceName | None = Field(
+        default=None,
+        description="the energy resource it burns today, e.g. energy.natural_gas, energy.coal",
+    )
+    efficiency: float | None = Field(
+        default=None, gt=0, le=1.2, description="useful output per unit of fuel energy (0-1.2)"
+    )
+    makes: ResourceName | None = Field(
+        default=None,
+        description="what it produces (default: energy.steam for a boiler, energy.hot_water for"
+        " a water heater, energy.electricity for a generator)",
+    )
+    accepts: list[Feed] = Field(
+        default_factory=list,
+        json_schema_extra=_meanings(FEED_MEANINGS),
+        description="feeds it can take besides its fuel, e.g. wood_waste for a boiler with a"
+        " grate for wood",
+    )
+    meters: list[Id] = Field(
+        default_factory=list,
+        description="the tenant's meters it belongs to: its fuel meter, its output meter",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Equipment:
+        if self.fuel is not None and self.fuel.split(".", 1)[0] != "energy":
+            raise ValueError(f"fuel {self.fuel!r} is not an energy resource (energy.*)")
+        if len(set(self.accepts)) != len(self.accepts):
+            raise ValueError("accepts lists a feed twice")
+        return self
+
+    @property
+    def output(self) -> str | None:
+        return self.makes or EQUIPMENT_MAKES.get(self.type)
+
+    def serves(self, meter: Meter) -> bool:
+        """Whether this equipment is the one behind ``meter``: named in ``meters``, or, when
+        it names none, making the meter's resource."""
+        if self.meters:
+            return meter.id in self.meters
+        return self.output == meter.resource or self.fuel == meter.resource
+
+
+VoltageLevel = Literal[">=110kV", "22-110kV", "6-22kV", "<6kV"]
+
+
 class Tenant(_Model):
-    id: Id
-    name: str
-    sector: str | None = None
+    """A company in the park; it publishes on its own topics only (``<park>/<tenant>/#``)."""
+
+    id: Id = Field(description="unique in the park; the broker user and topic level")
+    name: str = Field(description="the company's name, for people")
+    sector: str | None = Field(
+        default=None,
+        description="free text, e.g. textile_dyeing; some rules exclude uses by sector"
+        " (food_beverage: no effluent for cleaning)",
+    )
+    supply_voltage: VoltageLevel | None = Field(
+        default=None,
+        description="the voltage level it buys electricity at, which sets its production tariff",
+        json_schema_extra=_meanings(VOLTAGE_MEANINGS),
+    )
     location: Location | None = Field(
         default=None, description="position on the park's site plan, metres (see Location)"
     )
-    meters: list[Meter] = Field(default_factory=list)
+    meters: list[Meter] = Field(default_factory=list, description="the tenant's meters")
+    equipment: list[Equipment] = Field(
+        default_factory=list,
+        description="boilers, heaters, kilns...: what rules require and what valuation reads",
+    )
+
+    @model_validator(mode="after")
+    def _equipment(self) -> Tenant:
+        ids = {m.id for m in self.meters}
+        problems = [
+            f"equipment id {d!r} is used twice" for d in _dupes([e.id for e in self.equipment])
+        ]
+        for e in self.equipment:
+            problems += [
+                f"equipment {e.id!r}: meter {m!r} is not a meter of tenant {self.id!r}"
+                for m in e.meters
+                if m not in ids
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def equipment_of(self, meter: Meter) -> list[Equipment]:
+        """The equipment behind one of this tenant's meters (see ``Equipment.serves``)."""
+        return [e for e in self.equipment if e.serves(meter)]
 
 
 class Exchange(_Model):
@@ -221,11 +483,15 @@ class Exchange(_Model):
     Give either ``quantity_per_day`` (canonical unit of the from-meter) or ``share`` of its flow.
     """
 
-    from_meter: Id
-    to_meter: Id
-    quantity_per_day: float | None = Field(default=None, gt=0)
-    share: float | None = Field(default=None, gt=0, le=1)
-    since: date
+    from_meter: Id = Field(description="the supplier's out-meter")
+    to_meter: Id = Field(description="the receiver's in-meter (another tenant's)")
+    quantity_per_day: float | None = Field(
+        default=None, gt=0, description="what flows per day, canonical unit of the from-meter"
+    )
+    share: float | None = Field(
+        default=None, gt=0, le=1, description="the fraction of the from-meter's flow, (0, 1]"
+    )
+    since: date = Field(description="the day the exchange started (YYYY-MM-DD)")
 
     @model_validator(mode="after")
     def _one_amount(self) -> Exchange:
@@ -239,9 +505,9 @@ class Exchange(_Model):
 class LinkCapex(_Model):
     """The investment a candidate link needs (pipe, conveyor, boiler conversion), for payback."""
 
-    from_meter: Id
-    to_meter: Id
-    capex_vnd: float = Field(ge=0)
+    from_meter: Id = Field(description="the supplier's out-meter")
+    to_meter: Id = Field(description="the receiver's in-meter (another tenant's)")
+    capex_vnd: float = Field(ge=0, description="the investment, VND")
 
     @model_validator(mode="after")
     def _finite(self) -> LinkCapex:
@@ -251,12 +517,25 @@ class LinkCapex(_Model):
 
 
 class Park(_Model):
-    id: Id
-    name: str
-    timezone: str = "Asia/Ho_Chi_Minh"
-    tenants: list[Tenant] = Field(default_factory=list)
-    exchanges: list[Exchange] = Field(default_factory=list)
-    link_capex: list[LinkCapex] = Field(default_factory=list)
+    """One industrial park: its tenants, the exchanges already running, candidate links' cost."""
+
+    id: Id = Field(description="unique in the file; the first level of every topic")
+    name: str = Field(description="the park's name, for people")
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh",
+        description="IANA zone; local days for rollups use its standard offset",
+    )
+    province: str | None = Field(
+        default=None,
+        description="the province or city, for tariffs set by province (water), e.g. Dong Nai",
+    )
+    tenants: list[Tenant] = Field(default_factory=list, description="the park's companies")
+    exchanges: list[Exchange] = Field(
+        default_factory=list, description="exchanges already running (see Exchange)"
+    )
+    link_capex: list[LinkCapex] = Field(
+        default_factory=list, description="investment candidate links need (see LinkCapex)"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Park:
@@ -301,8 +580,10 @@ class Park(_Model):
 
 
 class RegistryFile(_Model):
-    version: Literal[1] = 1
-    parks: list[Park]
+    """A registry file: the parks one deployment serves."""
+
+    version: Literal[1] = Field(default=1, description="the file format's version")
+    parks: list[Park] = Field(description="the parks")
 
     @model_validator(mode="after")
     def _unique(self) -> RegistryFile:

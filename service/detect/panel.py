@@ -78,11 +78,16 @@ def window_bounds(
 
 
 def build_panels_from_days(
-    days: pd.DataFrame, registry: Registry, now: pd.Timestamp, window_days: int
+    days: pd.DataFrame,
+    registry: Registry,
+    now: pd.Timestamp,
+    window_days: int,
+    scale: Mapping[str, float] | None = None,
 ) -> dict[str, Panel]:
     """One Panel per registry park from the ``day_rollups`` frame the stores return (columns
     park, meter, day in epoch ms, h00..h23; rows of unknown meters and hours outside the
-    window are dropped).
+    window are dropped). ``scale`` multiplies meters' rows (fuel meters' t or m3 into kWh,
+    ``fuels.kwh_factors``; NaN leaves a meter without data).
 
     The day rows are scattered straight into the matrices, never expanded to one row per
     meter-hour: at 20k meters such a long frame would be most of a detection run's memory.
@@ -90,7 +95,7 @@ def build_panels_from_days(
     parks = list(registry.parks.values())
     bounds = {p.id: window_bounds(now, p.timezone, window_days) for p in parks}
     if days.empty or not parks:
-        return {p.id: _panel(p.id, p.timezone, *bounds[p.id], registry, None) for p in parks}
+        return {p.id: _panel(p.id, p.timezone, *bounds[p.id], registry, None, scale) for p in parks}
     out: dict[str, Panel] = {}
     hour_columns = [f"h{i:02d}" for i in range(24)]
     values = days[hour_columns].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -105,7 +110,7 @@ def build_panels_from_days(
             secs = (day_s[rows][:, None] + offsets).ravel()
             mcode = np.repeat(codes_of(days["meter"], meters, rows), 24)
             data = (secs, mcode, values[rows].ravel())
-        out[p.id] = _panel(p.id, p.timezone, *bounds[p.id], registry, data)
+        out[p.id] = _panel(p.id, p.timezone, *bounds[p.id], registry, data, scale)
     return out
 
 
@@ -116,6 +121,7 @@ def _panel(
     end: pd.Timestamp,
     registry: Registry,
     data: tuple[IntArray, IntArray, FloatArray] | None,
+    scale: Mapping[str, float] | None = None,
 ) -> Panel:
     meters = tuple(m.id for t in registry.parks[park].tenants for m in t.meters)
     hours = pd.date_range(start, end, freq="h", inclusive="left")
@@ -142,13 +148,17 @@ def _panel(
         del flat
         sums[seen == 0] = np.nan
         values = sums.reshape(n_m, n_h)
+    row = {m: i for i, m in enumerate(meters)}
+    for m, f in (scale or {}).items():
+        if m in row:
+            values[row[m]] *= f  # values is this panel's own array
     return Panel(
         park=park,
         timezone=timezone,
         start=start,
         end=end,
         meters=meters,
-        row={m: i for i, m in enumerate(meters)},
+        row=row,
         values=values,
         day_of_hour=day_of_hour,
         hour_of_day=np.asarray(local.hour, dtype=np.int64),

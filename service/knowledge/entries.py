@@ -17,7 +17,14 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from parkflow.errors import UnitError
-from parkflow.registry.schema import Coupling, Destination, ResourceName
+from parkflow.registry.schema import (
+    Coupling,
+    Destination,
+    EquipmentType,
+    Feed,
+    ResourceName,
+    VoltageLevel,
+)
 from parkflow.units import CANONICAL_BY_FAMILY, canonical_unit, factor
 
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -89,10 +96,93 @@ class _MoneyPerUnit(_Model):
 
 
 class Price(_MoneyPerUnit):
-    """What a tenant pays to buy a resource today (the avoided cost when a substitute replaces it)."""
+    """What a tenant pays to buy a resource today (the avoided cost when a substitute replaces it).
+
+    ``province``: a tariff set by the province (water); the entry without one is the default
+    for parks whose province has none.
+    """
 
     resource: ResourceName
     vnd: float = Field(ge=0)
+    province: str | None = None
+
+
+TouBand = Literal["off_peak", "normal", "peak"]
+TOU_BANDS: tuple[TouBand, ...] = ("off_peak", "normal", "peak")
+_CLOCK = r"^([01][0-9]|2[0-4]):[0-5][0-9]$"
+
+
+class TouWindow(_Model):
+    """Part of the day in one band: ``start``-``end`` local clock (end may be 24:00; a window
+    over midnight is written as two)."""
+
+    band: TouBand
+    days: Literal["mon-sat", "sun", "all"]
+    start: Annotated[str, StringConstraints(pattern=_CLOCK)]
+    end: Annotated[str, StringConstraints(pattern=_CLOCK)]
+
+    @model_validator(mode="after")
+    def _order(self) -> TouWindow:
+        if not 0 <= _minutes(self.start) < _minutes(self.end) <= 24 * 60:
+            raise ValueError(f"start {self.start} must come before end {self.end} within a day")
+        return self
+
+    def covers(self, weekday: int) -> bool:
+        return self.days == "all" or (self.days == "sun") == (weekday == 6)
+
+
+def _minutes(clock: str) -> int:
+    h, m = clock.split(":")
+    return int(h) * 60 + int(m)
+
+
+class TimeOfUse(_Model):
+    """When each band of a time-of-use tariff applies; hours no window names are ``default``."""
+
+    windows: list[TouWindow] = Field(min_length=1)
+    default: TouBand = "normal"
+    source: Key
+
+    def band_weights(self, weekday: int, hour: int) -> tuple[float, float, float]:
+        """Share of one local clock hour in each band (off-peak, normal, peak): a band edge at
+        09:30 splits the hour half and half."""
+        lo, hi = hour * 60, hour * 60 + 60
+        share = dict.fromkeys(TOU_BANDS, 0.0)
+        named = 0.0
+        for w in self.windows:
+            if w.covers(weekday):
+                overlap = max(0, min(hi, _minutes(w.end)) - max(lo, _minutes(w.start))) / 60
+                share[w.band] += overlap
+                named += overlap
+        share[self.default] += max(0.0, 1.0 - named)
+        return share["off_peak"], share["normal"], share["peak"]
+
+
+class Tariff(_Model):
+    """A time-of-use production tariff for one voltage level, VND per ``per`` in each band."""
+
+    resource: ResourceName
+    voltage: VoltageLevel
+    bands: dict[TouBand, Annotated[float, Field(ge=0)]]
+    per: str
+    as_of: date
+    source: Key
+
+    @model_validator(mode="after")
+    def _check(self) -> Tariff:
+        missing = [b for b in TOU_BANDS if b not in self.bands]
+        if missing:
+            raise ValueError(f"bands needs a price for {', '.join(missing)}")
+        _finite(*self.bands.values())
+        _check_per(self.per, self.resource)
+        return self
+
+    def per_unit(self) -> tuple[float, float, float]:
+        """Off-peak, normal and peak prices per canonical unit."""
+        off, normal, peak = (
+            _per_canonical(self.bands[b], self.per, self.resource) for b in TOU_BANDS
+        )
+        return off, normal, peak
 
 
 class DisposalCost(_MoneyPerUnit):
@@ -201,42 +291,166 @@ class TransportMode(_Model):
         return CANONICAL_BY_FAMILY[self.family]
 
 
-class Gate(_Model):
-    """A quality condition on the supplying stream; unknown quality never passes a gate.
+GateAttribute = Literal[
+    "qcvn40_column",
+    "temperature_c",
+    "pressure_bar",
+    "loss_on_ignition_pct",
+    "so3_pct",
+    "free_cao_pct",
+    "moisture_pct",
+    "chloride_pct",
+    "wood_treatment",
+]
+CATEGORICAL = frozenset({"qcvn40_column", "wood_treatment"})
 
-    ``one_of``: the attribute is one of these values. ``at_least``: a fixed minimum.
+
+class Gate(_Model):
+    """A quality condition on the supplying stream.
+
+    ``one_of``: the attribute is one of these values. ``at_least`` / ``at_most``: fixed bounds.
     ``at_least_demand_plus``: at least the receiver's value (its quality) plus this margin.
+    ``if_unknown``: ``fail`` (an undeclared attribute never passes) or ``flag`` (the link is
+    proposed with the check to make before agreeing: a fly ash no lab has tested yet).
     """
 
-    attribute: Literal["qcvn40_column", "temperature_c", "pressure_bar"]
+    attribute: GateAttribute
     one_of: list[str] | None = None
     at_least: float | None = None
+    at_most: float | None = None
     at_least_demand_plus: float | None = None
+    if_unknown: Literal["fail", "flag"] = "fail"
+    check: str | None = Field(
+        default=None, description="what to confirm when the attribute is undeclared (flag)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Gate:
-        given = [x is not None for x in (self.one_of, self.at_least, self.at_least_demand_plus)]
-        if sum(given) != 1:
-            raise ValueError("give exactly one of one_of, at_least, at_least_demand_plus")
-        categorical = self.attribute == "qcvn40_column"
+        bounds = (self.one_of, self.at_least, self.at_most, self.at_least_demand_plus)
+        if sum(x is not None for x in bounds) != 1:
+            raise ValueError("give exactly one of one_of, at_least, at_most, at_least_demand_plus")
+        categorical = self.attribute in CATEGORICAL
         if categorical != (self.one_of is not None):
             raise ValueError(
-                "qcvn40_column takes one_of; temperature_c and pressure_bar take at_least"
-                " or at_least_demand_plus"
+                f"{', '.join(sorted(CATEGORICAL))} take one_of; the numeric attributes take"
+                " at_least, at_most or at_least_demand_plus"
             )
-        _finite(self.at_least, self.at_least_demand_plus)
+        if self.if_unknown == "flag" and not self.check:
+            raise ValueError("a gate that flags an unknown attribute says what to check")
+        _finite(self.at_least, self.at_most, self.at_least_demand_plus)
         return self
 
 
 class Cost(_Model):
+    """Pre-processing before a stream can be used (polishing, chipping, sorting): its money and
+    the emissions of the energy it takes, both per ``per`` unit of supply."""
+
     vnd: float = Field(ge=0)
+    t_co2e: float = Field(default=0.0, ge=0)
     per: str
     source: Key
 
     @model_validator(mode="after")
     def _check(self) -> Cost:
-        _finite(self.vnd)
+        _finite(self.vnd, self.t_co2e)
         return self
+
+
+class HeatingValue(_Model):
+    """The energy in a unit of a fuel metered by mass or volume (a net calorific value).
+
+    Stored as the source quotes it (``value`` in ``unit``, e.g. 15.6 MJ/kg); detection turns a
+    fuel meter's tonnes or cubic metres into kWh with it, so a boiler's wood in tonnes meets
+    the kWh a rule's ratio speaks of.
+    """
+
+    resource: ResourceName
+    basis: Literal["mass", "volume"]
+    value: float = Field(gt=0)
+    unit: str = Field(description="energy per mass or volume, e.g. MJ/kg, GJ/t, MJ/m3, kWh/L")
+    source: Key
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HeatingValue:
+        _finite(self.value)
+        if self.resource.split(".", 1)[0] != "energy":
+            raise ValueError(f"{self.resource!r} is not an energy resource (energy.*)")
+        try:
+            factor(self.unit, _HV_TARGET[self.basis])
+        except UnitError as exc:
+            raise ValueError(f"unit {self.unit!r} is not energy per {self.basis}: {exc}") from None
+        return self
+
+    @property
+    def kwh_per_stored_unit(self) -> float:
+        """kWh per t (mass) or per m3 (volume): the stored units of fuel meters."""
+        return self.value * factor(self.unit, _HV_TARGET[self.basis])
+
+
+_HV_TARGET = {"mass": "kWh/t", "volume": "kWh/m3"}
+
+
+LegalStatus = Literal["allowed", "conditional", "permit", "not_allowed"]
+LEGAL_STATUS_TEXT: dict[str, str] = {
+    "allowed": "allowed",
+    "conditional": "allowed with conditions",
+    "permit": "needs a permit or an eligibility check",
+    "not_allowed": "not allowed",
+}
+
+
+class Legal(_Model):
+    """What the law asks of an exchange a rule proposes, with its sources and date.
+
+    Shown with every opportunity the rule makes, so an operator does not put before tenants
+    an exchange the law forbids or conditions without saying so.
+    """
+
+    status: LegalStatus
+    summary: str = Field(description="what the law asks, in a sentence a tenant can act on")
+    conditions: list[str] = Field(default_factory=list)
+    sources: list[Key] = Field(min_length=1)
+    as_of: date
+
+    @property
+    def status_text(self) -> str:
+        return LEGAL_STATUS_TEXT[self.status]
+
+
+class HeatRecovery(_Model):
+    """Heat a source can give a user is bounded by the temperatures: a stream cooled from its
+    temperature Ts down to the user's Tu plus an approach gives (Ts - Tu - approach) /
+    (Ts - ambient) of the heat it carries above ambient. A 280 C exhaust raising 175 C steam
+    gives about a third, not the exchanger's 80 %."""
+
+    approach_k: float = Field(default=20.0, ge=0)
+    ambient_c: float = Field(default=25.0)
+
+    def share(self, supply_c: float, demand_c: float) -> float:
+        if supply_c <= self.ambient_c:
+            return 0.0
+        return min(
+            1.0, max(0.0, (supply_c - demand_c - self.approach_k) / (supply_c - self.ambient_c))
+        )
+
+
+class Exclusion(_Model):
+    """Uses a rule may not replace at receivers of these sectors (cleaning with effluent in a
+    food plant)."""
+
+    sectors: list[str] = Field(min_length=1)
+    uses: list[UseName] = Field(min_length=1)
+
+
+class ReceiverNeeds(_Model):
+    """What a receiver must have for a rule to propose it: equipment of one of these types,
+    accepting this feed. A receiver whose registry entry does not show it is never proposed."""
+
+    equipment: list[EquipmentType] = Field(min_length=1)
+    accepts: Feed | None = Field(
+        default=None, description="a feed the equipment must list in its accepts (or burn)"
+    )
 
 
 class Rule(_Model):
@@ -267,6 +481,20 @@ class Rule(_Model):
     min_matched_per_day: float = Field(
         default=0.0, ge=0, description="smaller matches (receiver units/day) are not proposed"
     )
+    heat_recovery: HeatRecovery | None = Field(
+        default=None,
+        description="bound the heat recovered by the supply's and the receiver's temperatures",
+    )
+    exclude: list[Exclusion] = Field(
+        default_factory=list, description="uses not replaced at receivers of some sectors"
+    )
+    receiver_needs: ReceiverNeeds | None = Field(
+        default=None,
+        description="equipment the receiver must have (a boiler accepting wood waste)",
+    )
+    legal: Legal | None = Field(
+        default=None, description="what the law asks of the exchange (Viet Nam first)"
+    )
     source: Key
     note: str | None = None
 
@@ -296,6 +524,20 @@ class Rule(_Model):
         if self.preprocessing is None:
             return 0.0
         return _per_canonical(self.preprocessing.vnd, self.preprocessing.per, self.supply[0])
+
+    @property
+    def preprocessing_co2e_per_unit(self) -> float:
+        if self.preprocessing is None:
+            return 0.0
+        return _per_canonical(self.preprocessing.t_co2e, self.preprocessing.per, self.supply[0])
+
+
+class Season(_Model):
+    """A season by calendar month, so a reader knows which seasons a window has seen."""
+
+    name: str
+    months: list[Annotated[int, Field(ge=1, le=12)]] = Field(min_length=1)
+    source: Key
 
 
 class Detection(_Model):
@@ -341,7 +583,20 @@ class Matching(_Model):
     capex_life_years: float = Field(
         default=10.0, gt=0, description="years over which a link's investment is recovered"
     )
+    default_voltage: VoltageLevel = Field(
+        default="22-110kV",
+        description="the tariff's voltage level for a tenant whose registry entry gives none",
+    )
+    default_efficiency: float = Field(
+        default=0.85,
+        gt=0,
+        le=1.2,
+        description="a boiler or heater whose registry entry gives no efficiency",
+    )
     source: Key
+    equipment_source: Key | None = Field(
+        default=None, description="the source of default_efficiency (an assumption)"
+    )
 
 
 def most_specific(table: dict[str, _T], resource: str, default: _T) -> _T:

@@ -19,12 +19,16 @@ from service.knowledge.entries import (
     Detection,
     DisposalCost,
     DisposalEmission,
+    HeatingValue,
     Key,
     Matching,
     Price,
     ResourceEmission,
     Rule,
+    Season,
     Source,
+    Tariff,
+    TimeOfUse,
     TransportMode,
     _Model,
     most_specific,
@@ -35,10 +39,12 @@ from service.knowledge.entries import (
 ENTRY_KEYS: dict[str, tuple[str, ...]] = {
     "sources": ("id",),
     "destinations": ("id",),
-    "prices": ("resource",),
+    "prices": ("resource", "province"),
     "disposal_costs": ("destination", "resource"),
     "resource_emissions": ("resource",),
     "disposal_emissions": ("destination", "resource"),
+    "heating_values": ("resource", "basis"),
+    "tariffs": ("resource", "voltage"),
     "transport_modes": ("id",),
     "rules": ("id",),
 }
@@ -47,10 +53,12 @@ ENTRY_KEYS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class _Index:
     sources: dict[str, Source]
-    prices: dict[str, Price]
+    prices: dict[tuple[str, str | None], Price]
     modes: dict[str, TransportMode]
     destinations: dict[str, DestinationInfo]
     emissions: dict[str, ResourceEmission]
+    heating: dict[tuple[str, str], HeatingValue]
+    tariffs: dict[tuple[str, str], Tariff]
 
 
 class Knowledge(_Model):
@@ -64,6 +72,10 @@ class Knowledge(_Model):
     disposal_costs: list[DisposalCost]
     resource_emissions: list[ResourceEmission]
     disposal_emissions: list[DisposalEmission]
+    heating_values: list[HeatingValue] = Field(default_factory=list)
+    tariffs: list[Tariff] = Field(default_factory=list)
+    time_of_use: TimeOfUse | None = None
+    seasons: list[Season] = Field(default_factory=list)
     transport_modes: list[TransportMode]
     rules: list[Rule]
     disable_rules: list[Key] = Field(default_factory=list)
@@ -76,10 +88,12 @@ class Knowledge(_Model):
         slow on the per-candidate path)."""
         return _Index(
             sources={s.id: s for s in self.sources},
-            prices={p.resource: p for p in self.prices},
+            prices={(p.resource, _province(p.province)): p for p in self.prices},
             modes={m.id: m for m in self.transport_modes},
             destinations={d.id: d for d in self.destinations},
             emissions={e.resource: e for e in self.resource_emissions},
+            heating={(h.resource, h.basis): h for h in self.heating_values},
+            tariffs={(t.resource, t.voltage): t for t in self.tariffs},
         )
 
     @model_validator(mode="after")
@@ -100,7 +114,8 @@ class Knowledge(_Model):
             seen: set[Any] = set()
             for i, e in enumerate(getattr(self, section)):
                 key = tuple(getattr(e, f) for f in fields)
-                k = key[0] if len(key) == 1 else key
+                named = tuple(x for x in key if x is not None)  # a default has no province
+                k = named[0] if len(named) == 1 else named
                 if k in seen:
                     out.append(((section, i), f"{k!r} is listed twice"))
                 seen.add(k)
@@ -119,6 +134,11 @@ class Knowledge(_Model):
                         f"transport {mode.id!r} moves {mode.unit}, the supply is in {r.supply_unit}",
                     )
                 )
+            for j, src in enumerate(r.legal.sources if r.legal is not None else []):
+                if src not in source_ids:
+                    out.append(
+                        (("rules", i, "legal", "sources", j), f"source {src!r} is not in sources")
+                    )
             if r.preprocessing is not None and r.preprocessing.source not in source_ids:
                 out.append(
                     (
@@ -130,10 +150,22 @@ class Knowledge(_Model):
         for i, rid in enumerate(self.disable_rules):
             if rid not in rule_ids:
                 out.append((("disable_rules", i), f"rule {rid!r} is unknown"))
-        if self.matching.source not in source_ids:
+        for i, season in enumerate(self.seasons):
+            if season.source not in source_ids:
+                out.append(
+                    (("seasons", i, "source"), f"source {season.source!r} is not in sources")
+                )
+        if self.time_of_use is not None and self.time_of_use.source not in source_ids:
             out.append(
-                (("matching", "source"), f"source {self.matching.source!r} is not in sources")
+                (
+                    ("time_of_use", "source"),
+                    f"source {self.time_of_use.source!r} is not in sources",
+                )
             )
+        for name in ("source", "equipment_source"):
+            src = getattr(self.matching, name)
+            if src is not None and src not in source_ids:
+                out.append((("matching", name), f"source {src!r} is not in sources"))
         return out
 
     # --- look-ups ---------------------------------------------------------------------------
@@ -151,8 +183,12 @@ class Knowledge(_Model):
     def destination(self, dest: str | None) -> DestinationInfo | None:
         return self.index.destinations.get(dest) if dest else None
 
-    def price(self, resource: str) -> Price | None:
-        return self.index.prices.get(resource)
+    def price(self, resource: str, province: str | None = None) -> Price | None:
+        """The price in the park's province when the knowledge has one, else the default."""
+        prices = self.index.prices
+        if province is not None and (found := prices.get((resource, _province(province)))):
+            return found
+        return prices.get((resource, None))
 
     def disposal_cost(self, destination: str | None, resource: str) -> DisposalCost | None:
         return _for_destination(self.disposal_costs, destination, resource)
@@ -166,14 +202,47 @@ class Knowledge(_Model):
         value, used = e.per_unit(year)
         return value, e, used
 
+    def tariff(self, resource: str, voltage: str | None) -> Tariff | None:
+        """The time-of-use tariff at this voltage (the default voltage when None); None when
+        the resource has none or no band schedule is known."""
+        if self.time_of_use is None:
+            return None
+        return self.index.tariffs.get((resource, voltage or self.matching.default_voltage))
+
+    def heating_value(self, resource: str, basis: str) -> HeatingValue | None:
+        return self.index.heating.get((resource, basis))
+
     def disposal_emission(self, destination: str | None, resource: str) -> DisposalEmission | None:
         return _for_destination(self.disposal_emissions, destination, resource)
+
+    def use_names(self) -> set[str]:
+        """The in-meter use names this knowledge knows: those its rules replace, and those it
+        labels (uses no rule may replace on purpose, such as boiler feed)."""
+        named = {u for r in self.rules for u in r.uses or ()}
+        return named | {k for k in self.labels if "." not in k}
+
+    def use_meanings(self) -> dict[str, str]:
+        """Each known use name in words, with the rules that may replace it (the registry
+        reference lists them)."""
+        out = {}
+        for name in sorted(self.use_names()):
+            rules = [r.id for r in self.active_rules() if name in (r.uses or ())]
+            by = ", ".join(f"`{r}`" for r in rules) if rules else "no rule: it is never replaced"
+            out[name] = (
+                f"{self.label(name)}; replaced by {by}" if rules else f"{self.label(name)}; {by}"
+            )
+        return out
 
     def label(self, name: str) -> str:
         """A plain-language name for a resource or use (``water.potable`` -> 'potable water')."""
         if name in self.labels:
             return self.labels[name]
         return name.rsplit(".", 1)[-1].replace("_", " ")
+
+
+def _province(name: str | None) -> str | None:
+    """Provinces compared without case or spacing differences ("Dong Nai", "dong nai")."""
+    return " ".join(name.casefold().split()) if name is not None else None
 
 
 _ByDestination = TypeVar("_ByDestination", DisposalCost, DisposalEmission)

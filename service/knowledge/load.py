@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from parkflow.errors import ConfigError
+from parkflow.registry.vocabulary import alias_of
 from parkflow.yamlfile import Origin, load_mapping, problem_at, read_text, validate_model
 from service.knowledge.knowledge import ENTRY_KEYS, Knowledge
 
@@ -141,7 +142,9 @@ def _parse(text: str, source: str) -> dict[str, Any]:
 
 def _validate(data: dict[str, Any], origin: Origin) -> Knowledge:
     context = {"defer_cross_check": True}  # reported below, each with its file and entry
-    knowledge = validate_model(Knowledge, data, KnowledgeError, origin, _entry_name, context)
+    knowledge = validate_model(
+        Knowledge, data, KnowledgeError, origin, _entry_name, context, alias=alias_of
+    )
     cross = knowledge.problems()
     if cross:
         raise KnowledgeError(

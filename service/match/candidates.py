@@ -21,6 +21,7 @@ from parkflow.registry.schema import Meter, Park, Tenant
 from service.detect.panel import FloatArray, IntArray, Panel, bucket_sums
 from service.detect.surplus import EPS, Streams, Surplus
 from service.knowledge import Knowledge, Rule
+from service.knowledge.entries import CATEGORICAL
 
 COUPLINGS = ("hour", "day", "week", "month")
 DAYS_PER_BUCKET = {"week": 7, "month": 30}
@@ -94,12 +95,40 @@ def _xy(t: Tenant) -> tuple[float, float]:
     return (t.location.x_m, t.location.y_m) if t.location else (np.nan, np.nan)
 
 
-def use_share(rule: Rule, meter: Meter) -> float:
-    """Share of an in-meter's intake that the rule may replace (0 when no listed use matches)."""
+def rule_uses(rule: Rule, tenant: Tenant | None) -> list[str] | None:
+    """The uses the rule may replace at this receiver: its list less what its exclusions take
+    out for the receiver's sector (None: the whole in-meter)."""
     if rule.uses is None:
+        return None
+    barred = {
+        u for x in rule.exclude if tenant is not None and tenant.sector in x.sectors for u in x.uses
+    }
+    return [u for u in rule.uses if u not in barred]
+
+
+def use_share(rule: Rule, meter: Meter, tenant: Tenant | None = None) -> float:
+    """Share of an in-meter's intake that the rule may replace (0 when no listed use matches)."""
+    uses = rule_uses(rule, tenant)
+    if uses is None:
         return 1.0
     shares = meter.use_shares()
-    return float(sum(shares.get(u, 0.0) for u in rule.uses))
+    return float(sum(shares.get(u, 0.0) for u in uses))
+
+
+def has_needs(rule: Rule, tenant: Tenant, meter: Meter) -> bool:
+    """Whether the receiver has what the rule needs (``Rule.receiver_needs``): equipment of a
+    listed type, tied to this meter when it names meters, that accepts the feed or burns it."""
+    needs = rule.receiver_needs
+    if needs is None:
+        return True
+    for e in tenant.equipment:
+        if e.type not in needs.equipment or (e.meters and meter.id not in e.meters):
+            continue
+        if needs.accepts is None or needs.accepts in e.accepts:
+            return True
+        if e.fuel == f"energy.{needs.accepts}":
+            return True
+    return False
 
 
 def candidate_pairs(sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
@@ -123,7 +152,14 @@ def candidate_pairs(sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
     for rule_idx, rule in enumerate(knowledge.active_rules()):
         s_idx = np.flatnonzero(np.isin(s_res, rule.supply))
         d_all = np.flatnonzero(np.isin(d_res, rule.demand))
-        shares = np.array([use_share(rule, sides.d_meters[d]) for d in d_all])
+        shares = np.array(
+            [
+                use_share(rule, sides.d_meters[d], sides.d_tenants[d])
+                if has_needs(rule, sides.d_tenants[d], sides.d_meters[d])
+                else 0.0
+                for d in d_all
+            ]
+        )
         d_idx, d_share = d_all[shares > 0], shares[shares > 0]
         if len(s_idx) == 0 or len(d_idx) == 0:
             continue
@@ -171,7 +207,7 @@ def candidate_pairs(sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
 
 def _attr(meters: tuple[Meter, ...], idx: IntArray, name: str) -> np.ndarray:
     values = [getattr(m.quality, name) if m.quality is not None else None for m in meters]
-    if name == "qcvn40_column":
+    if name in CATEGORICAL:
         return np.array(values, dtype=object)[idx] if len(values) else np.array([], dtype=object)
     arr = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
     return arr[idx] if len(arr) else np.array([], dtype=np.float64)
@@ -182,14 +218,34 @@ def _gates(rule: Rule, sides: Sides, si: IntArray, di: IntArray) -> np.ndarray:
     ok = np.ones(len(si), dtype=bool)
     for g in rule.gates:
         supply = _attr(sides.s_meta, si, g.attribute)
+        unknown = (
+            np.array([x is None for x in supply])
+            if g.attribute in CATEGORICAL
+            else np.isnan(supply)
+        )
         if g.one_of is not None:
-            ok &= np.isin(supply, g.one_of)
+            passed = np.isin(supply, g.one_of)
         elif g.at_least is not None:
-            ok &= supply >= g.at_least
-        elif g.at_least_demand_plus is not None:
+            passed = supply >= g.at_least
+        elif g.at_most is not None:
+            passed = supply <= g.at_most
+        else:
             demand = _attr(sides.d_meters, di, g.attribute)
-            ok &= supply >= demand + g.at_least_demand_plus
+            passed = supply >= demand + (g.at_least_demand_plus or 0.0)
+        ok &= passed | (unknown & (g.if_unknown == "flag"))
     return ok
+
+
+def checks_to_make(rule: Rule, supply: Meter) -> tuple[str, ...]:
+    """What a flagged gate asks to confirm for this supply (its attribute is undeclared)."""
+    out: list[str] = []
+    for g in rule.gates:
+        if g.if_unknown != "flag" or not g.check:
+            continue
+        value = getattr(supply.quality, g.attribute) if supply.quality is not None else None
+        if value is None and g.check not in out:
+            out.append(g.check)
+    return tuple(out)
 
 
 def _storage_level(meters: tuple[Meter, ...]) -> IntArray:
@@ -198,6 +254,35 @@ def _storage_level(meters: tuple[Meter, ...]) -> IntArray:
     return np.array(
         [COUPLINGS.index(m.storage) if m.storage else 0 for m in meters] or [0], dtype=np.int64
     )
+
+
+def _per_day(both: FloatArray, level: str, panel: Panel, starts: IntArray) -> FloatArray:
+    """Matched quantity per day of each bucket: hours summed by local day; longer buckets
+    spread over their days (a week's pick-up is a seventh of it per day)."""
+    if level == "hour":
+        if both.shape[1] == 0:
+            return both
+        out: FloatArray = np.add.reduceat(both, panel.day_starts, axis=1)
+        return out
+    days = np.diff(np.r_[starts, panel.n_hours]) / 24.0
+    spread: FloatArray = both / np.maximum(days, 1e-9)[None, :]
+    return spread
+
+
+def _heat_share(
+    rules: list[Rule], r_idx: IntArray, s_idx: IntArray, d_idx: IntArray, sides: Sides
+) -> FloatArray:
+    """Each candidate's recoverable share of the heat (1 where its rule sets no bound)."""
+    out = np.ones(len(r_idx))
+    ts = _attr(sides.s_meta, s_idx, "temperature_c")
+    td = _attr(sides.d_meters, d_idx, "temperature_c")
+    for i, rule in enumerate(rules):
+        hr = rule.heat_recovery
+        rows = np.flatnonzero(r_idx == i)
+        if hr is None or len(rows) == 0:
+            continue
+        out[rows] = [hr.share(float(a), float(b)) for a, b in zip(ts[rows], td[rows], strict=True)]
+    return np.nan_to_num(out)
 
 
 def bucket_starts(panel: Panel, coupling: str) -> IntArray:
@@ -265,13 +350,30 @@ def link_bounds(
     return bounds
 
 
+def band_matrix(panel: Panel, knowledge: Knowledge) -> FloatArray:
+    """(n_hours, 3): each hour column's share in the off-peak, normal and peak bands of the
+    time-of-use schedule (all normal when the knowledge has none)."""
+    tou = knowledge.time_of_use
+    out = np.zeros((panel.n_hours, 3))
+    if tou is None:
+        out[:, 1] = 1.0
+        return out
+    weekday = np.array([d.weekday() for d in panel.days], dtype=np.int64)[panel.day_of_hour]
+    table = np.array([[tou.band_weights(w, h) for h in range(24)] for w in range(7)])
+    out[:] = table[weekday, panel.hour_of_day]
+    return out
+
+
 def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.DataFrame:
     """Add the matched quantity (receiver units over the window) of each candidate: the sum over
-    coupling buckets of min(supply x effective ratio, demand x replaceable share)."""
+    coupling buckets of min(supply x effective ratio, demand x replaceable share), and how it
+    falls into the time-of-use bands (``band_off_peak``, ``band_normal``, ``band_peak``, in
+    receiver units): hour by hour where the coupling is the hour, else as the receiver's own
+    intake falls (stored energy is drawn when the receiver needs it)."""
     rules = knowledge.active_rules()
     out = cands.copy(deep=False)  # copy-on-write: new columns never reach the caller
     n = len(out)
-    s_idx, d_idx = out["s"].to_numpy(), out["d"].to_numpy()
+    s_idx, d_idx, r_idx = out["s"].to_numpy(), out["d"].to_numpy(), out["rule"].to_numpy()
     coupling = coupling_levels(out, sides, knowledge)
     ratio = np.array([rules[r].ratio for r in range(len(rules))])[out["rule"].to_numpy()]
     loss = np.array([knowledge.mode(r.transport).loss_per_km for r in rules])[
@@ -279,7 +381,11 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
     ]
     cap = np.array([r.max_demand_share for r in rules])[out["rule"].to_numpy()]
     out["coupling"] = coupling
-    out["eff_ratio"] = ratio * np.clip(1.0 - loss * out["distance_m"].to_numpy() / 1000.0, 0.0, 1.0)
+    out["eff_ratio"] = (
+        ratio
+        * np.clip(1.0 - loss * out["distance_m"].to_numpy() / 1000.0, 0.0, 1.0)
+        * _heat_share(rules, r_idx, s_idx, d_idx, sides)
+    )
     out["demand_factor"] = out["share"].to_numpy() * cap
     matched = np.zeros(n)
     buckets_matched = np.zeros(n, dtype=np.int64)
@@ -288,6 +394,10 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
     panel = sides.panel
     eff = out["eff_ratio"].to_numpy()
     factor = out["demand_factor"].to_numpy()
+    bands = band_matrix(panel, knowledge)
+    by_band = np.zeros((n, 3))
+    p10 = np.zeros(n)
+    p90 = np.zeros(n)
     for level in COUPLINGS:
         rows = np.flatnonzero(coupling == level)
         if len(rows) == 0:
@@ -298,6 +408,11 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
             r = rows[lo : lo + step]
             both = link_bounds(buckets, s_idx[r], d_idx[r], eff[r], factor[r])
             matched[r] = both.sum(axis=1)
+            per_day = _per_day(both, level, panel, buckets.starts)
+            if per_day.shape[1]:
+                p10[r], p90[r] = np.quantile(per_day, [0.1, 0.9], axis=1)
+            if level == "hour":
+                by_band[r] = both @ bands
             hit = both > EPS
             buckets_matched[r] = hit.sum(axis=1)
             if level == "hour":
@@ -306,7 +421,19 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
             elif level == "day":
                 days_matched[r] = buckets_matched[r]
         n_buckets[rows] = len(buckets.starts)
+        if level != "hour":
+            intake = np.nan_to_num(panel.values[sides.d_row[buckets.d_used]]) @ bands
+            total = intake.sum(axis=1, keepdims=True)
+            share = np.divide(intake, total, out=np.zeros_like(intake), where=total > 0)
+            share[total[:, 0] <= 0, 1] = 1.0
+            d_pos = np.searchsorted(buckets.d_used, d_idx[rows])
+            by_band[rows] = matched[rows, None] * share[d_pos]
     out["matched"] = matched
+    out["matched_p10_per_day"] = p10
+    out["matched_p90_per_day"] = p90
+    out["band_off_peak"] = by_band[:, 0]
+    out["band_normal"] = by_band[:, 1]
+    out["band_peak"] = by_band[:, 2]
     out["buckets_matched"] = buckets_matched
     out["n_buckets"] = n_buckets
     out["days_matched"] = days_matched

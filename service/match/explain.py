@@ -11,6 +11,7 @@ from parkflow.registry.schema import Meter, Tenant
 from service.detect.surplus import Surplus, stream_phrase
 from service.detect.text import fmt_hours, fmt_qty, fmt_vnd
 from service.knowledge import Knowledge, Rule
+from service.knowledge.entries import Legal
 from service.match.opportunity import Opportunity
 
 _COUPLING = {
@@ -31,7 +32,10 @@ def explain(
     demand_meter: Meter,
     rule: Rule,
     knowledge: Knowledge,
+    valued_as: str = "",
 ) -> str:
+    """``valued_as``: how the receiver's avoided purchase was valued (its boiler's fuel, or a
+    stated default), said after the figures."""
     stream = stream_phrase(supply_meter, knowledge)
     info = knowledge.destination(supply_meter.destination)
     what = f"{fmt_qty(o.supply_p50_per_day)} {o.supply_unit}/day of {stream}"
@@ -68,7 +72,9 @@ def explain(
     if v.co2e_avoided_t_per_year >= 0.05:
         gains.append(f"{fmt_qty(v.co2e_avoided_t_per_year)} t CO2e/yr avoided")
     elif v.co2e_avoided_t_per_year <= -0.05:
-        gains.append(f"{fmt_qty(-v.co2e_avoided_t_per_year)} t CO2e/yr more (transport)")
+        gains.append(
+            f"{fmt_qty(-v.co2e_avoided_t_per_year)} t CO2e/yr more (transport, pre-processing)"
+        )
     if v.landfill_diverted_t_per_year > 0:
         gains.append(f"{fmt_qty(v.landfill_diverted_t_per_year)} t/yr kept out of landfill")
     text = (
@@ -84,13 +90,48 @@ def explain(
             text += f"; simple payback {fmt_qty(v.payback_years)} years on {fmt_vnd(v.capex_vnd)}"
         else:
             text += f"; no payback on {fmt_vnd(v.capex_vnd)} at these prices"
+    if valued_as:
+        text += f"; {valued_as}"
     if o.competing_receivers:
         text += f"; {o.competing_receivers} other receiver(s) could take the same surplus"
+    if o.checks:
+        text += f". To confirm before agreeing: {'; '.join(o.checks)}"
+    if o.confidence is not None:
+        text += f". {confidence_text(o)}"
+    if rule.legal is not None:
+        text += f". Legal: {o.legal}"
+    else:
+        text += ". Legal: not screened (the rule states no legal requirements)"
     if v.assumptions:
         text += f". Figures rest on assumptions to confirm: {', '.join(v.assumptions)}"
     if rule.note:
         text += f". Note: {rule.note.strip()}"
     return text.rstrip(".") + "."
+
+
+def confidence_text(o: Opportunity) -> str:
+    c = o.confidence
+    assert c is not None
+    text = f"Confidence {c.level}: {c.assumption_share:.0%} of the value rests on assumed figures"
+    if c.conversion_assumed:
+        text += " and the quantity on an assumed conversion"
+    text += (
+        f"; {fmt_qty(c.matched_p10_per_day)}-{fmt_qty(c.matched_p90_per_day)} {o.demand_unit}/day"
+        f" matched on 8 days in 10 (P10-P90), {fmt_vnd(c.park_vnd_p10)}-"
+        f"{fmt_vnd(c.park_vnd_p90)}/yr; {c.days} days of data"
+    )
+    if c.all_seasons:
+        seen = " and ".join(c.seasons) or "no"
+        text += f", {seen} season" + ("" if len(c.seasons) == len(c.all_seasons) else " only")
+    return text
+
+
+def legal_text(legal: Legal) -> str:
+    """The rule's legal status and what it asks, with its sources, for a tenant to act on."""
+    text = f"{legal.status_text}: {legal.summary.strip().rstrip('.')}"
+    if legal.conditions:
+        text += " (" + "; ".join(c.strip().rstrip(".") for c in legal.conditions) + ")"
+    return f"{text} [{', '.join(legal.sources)}, as of {legal.as_of.isoformat()}]"
 
 
 def _signed(x: float) -> str:

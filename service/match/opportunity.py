@@ -29,6 +29,29 @@ class Value:
 
 
 @dataclass(frozen=True, slots=True)
+class Confidence:
+    """How far an opportunity's figures can be trusted, for a reader to weigh them.
+
+    ``assumption_share``: the share of the value's parts (avoided purchase, avoided disposal,
+    transport, pre-processing) whose figure is a marked assumption. The P10-P90 range is of
+    the quantity matched per day (per coupling bucket, spread over its days) over the window,
+    and the park value scaled by it. ``seasons``: the seasons the window's days fall in, of all
+    the knowledge names; a window inside one season has not seen the other.
+    """
+
+    level: str  # high, medium or low
+    assumption_share: float
+    conversion_assumed: bool  # the quantity rests on an assumed ratio or blend share
+    matched_p10_per_day: float
+    matched_p90_per_day: float
+    park_vnd_p10: float
+    park_vnd_p90: float
+    days: int
+    seasons: tuple[str, ...]
+    all_seasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Opportunity:
     """One candidate exchange; quantities per day are window averages in canonical units."""
 
@@ -61,6 +84,13 @@ class Opportunity:
     competing_receivers: int  # other viable receivers of the same surplus (kept or not)
     value: Value
     explanation: str
+    # what the law asks (the rule's legal screen): allowed, conditional, permit, not_allowed;
+    # "unknown" when the rule states none
+    legal_status: str = "unknown"
+    legal: str = ""
+    # quality the rule needs that the registry does not declare: to confirm before agreeing
+    checks: tuple[str, ...] = ()
+    confidence: Confidence | None = None
 
 
 def opportunity_id(park: str, from_meter: str, to_meter: str, rule: str) -> str:

@@ -10,18 +10,25 @@ import numpy as np
 import pandas as pd
 
 from parkflow.registry.registry import Registry
+from parkflow.registry.schema import Meter, Tenant
 from parkflow.units import canonical_unit
 from service.detect.panel import Panel
 from service.detect.surplus import EPS, Surplus, available_streams
+from service.detect.text import fmt_vnd
 from service.knowledge import Knowledge, Rule
+from service.knowledge.entries import TOU_BANDS
 from service.match.candidates import (
     Sides,
     build_sides,
     candidate_pairs,
+    checks_to_make,
     demand_mean,
+    rule_uses,
     size_pairs,
 )
-from service.match.explain import explain
+from service.match.confidence import confidence
+from service.match.displaced import displaced, displaced_phrase
+from service.match.explain import explain, legal_text
 from service.match.links import park_problem
 from service.match.opportunity import Opportunity, opportunity_id
 from service.match.value import SourceNotes, add_values, describe_value, value_sources
@@ -113,7 +120,9 @@ _ROW_COLUMNS = (
     "park_index", "id", "s", "d", "rule", "eff_ratio", "matched", "distance_m",
     "distance_assumed", "coupling", "demand_mean", "buckets_matched", "n_buckets",
     "days_matched", "competing", "supplier_vnd", "receiver_vnd", "park_vnd", "water_m3",
-    "co2e_t", "landfill_t", "capex_vnd", "payback_years",
+    "co2e_t", "landfill_t", "capex_vnd", "payback_years", "receiver_price", "band_off_peak",
+    "band_normal", "band_peak", "purchase_vnd", "transport_vnd", "prep_vnd",
+    "matched_p10_per_day", "matched_p90_per_day",
 )  # fmt: skip
 
 
@@ -169,6 +178,24 @@ def _park_table(sides: Sides, knowledge: Knowledge, year: int) -> pd.DataFrame:
     return valued
 
 
+def _tou_phrase(
+    row: Mapping[str, Any], receiver: Tenant, meter: Meter, knowledge: Knowledge
+) -> str:
+    matched = float(row["matched"])
+    shares = [float(row[f"band_{b}"]) / matched if matched > 0 else 0.0 for b in TOU_BANDS]
+    voltage = receiver.supply_voltage or f"{knowledge.matching.default_voltage} (default)"
+    split = ", ".join(
+        f"{share:.0%} {band.replace('_', '-')}"
+        for band, share in zip(TOU_BANDS, shares, strict=True)
+        if share >= 0.005
+    )
+    return (
+        f"{knowledge.label(meter.resource)} valued at the {voltage} production tariff by time"
+        f" of use over the hours exchanged ({split}): {fmt_vnd(float(row['receiver_price']))}"
+        f"/{canonical_unit(meter.resource)} on average"
+    )
+
+
 def _opportunity(
     rank: int,
     sides: Sides,
@@ -201,7 +228,7 @@ def _opportunity(
         to_meter=demand_meter.id,
         demand_resource=demand_meter.resource,
         demand_unit=canonical_unit(demand_meter.resource),
-        uses=tuple(u for u in (rule.uses or ()) if u in demand_meter.use_shares()),
+        uses=tuple(u for u in (rule_uses(rule, receiver) or ()) if u in demand_meter.use_shares()),
         distance_m=float(row["distance_m"]),
         distance_assumed=bool(row["distance_assumed"]),
         coupling=str(row["coupling"]),
@@ -216,10 +243,37 @@ def _opportunity(
         days_matched=int(row["days_matched"]),
         competing_receivers=int(row["competing"]),
         value=describe_value(
-            row, value_sources(rule, supply_meter, demand_meter, knowledge, year, cache)
+            row,
+            value_sources(
+                rule,
+                supply_meter,
+                demand_meter,
+                receiver,
+                knowledge,
+                year,
+                cache,
+                sides.park.province,
+            ),
         ),
     )
+    fields["checks"] = checks_to_make(rule, supply_meter)
+    fields["confidence"] = confidence(
+        row, rule, supply_meter, demand_meter, receiver, knowledge, sides, year
+    )
+    if rule.legal is not None:
+        fields["legal_status"] = rule.legal.status
+        fields["legal"] = legal_text(rule.legal)
     draft = Opportunity(**fields, explanation="")
-    text = explain(draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge)
+    bought = displaced_phrase(
+        displaced(demand_meter, receiver, knowledge, year, sides.park.province),
+        demand_meter,
+        receiver,
+        knowledge,
+    )
+    if knowledge.tariff(demand_meter.resource, receiver.supply_voltage) is not None:
+        bought = _tou_phrase(row, receiver, demand_meter, knowledge)
+    text = explain(
+        draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge, bought
+    )
     # a second construction is cheaper than dataclasses.replace on the hot path
     return Opportunity(**fields, explanation=text)

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parkflow.registry.schema import Meter
+from parkflow.registry.schema import Meter, Tenant
 from parkflow.units import canonical_unit
 from service.knowledge import Knowledge, Rule
 from service.match.candidates import Sides
+from service.match.displaced import displaced
 from service.match.opportunity import Value
 
 
@@ -53,20 +54,48 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
             for sur in sides.surpluses
         ]
     )
-    d_price = np.array([_price(m.resource, knowledge) for m in sides.d_meters])
-    d_ef = np.array([knowledge.resource_emission(m.resource, year)[0] for m in sides.d_meters])
+    bought = [
+        displaced(m, t, knowledge, year, sides.park.province)
+        for m, t in zip(sides.d_meters, sides.d_tenants, strict=True)
+    ]
+    d_price = np.array([b.vnd_per_unit for b in bought])
+    # a time-of-use tariff values what is exchanged by the band it falls in
+    tariffs = [
+        knowledge.tariff(m.resource, t.supply_voltage)
+        for m, t in zip(sides.d_meters, sides.d_tenants, strict=True)
+    ]
+    d_tou = np.array([t.per_unit() if t is not None else (np.nan,) * 3 for t in tariffs])
+    d_has_tou = np.array([t is not None for t in tariffs])
+    d_ef = np.array([b.t_co2e_per_unit for b in bought])
     d_water = np.array([m.resource.split(".", 1)[0] == "water" for m in sides.d_meters])
     modes = [knowledge.mode(rule.transport) for rule in rules]
     mode_vnd = np.array([mo.vnd_per_unit_km for mo in modes])[r]
     mode_ef = np.array([mo.t_co2e_per_unit_km for mo in modes])[r]
     prep = np.array([rule.preprocessing_vnd_per_unit for rule in rules])[r]
+    prep_ef = np.array([rule.preprocessing_co2e_per_unit for rule in rules])[r]
 
     transport_vnd = supply_yr * km * mode_vnd
     prep_vnd = supply_yr * prep
     out["demand_per_year"] = demand_yr
     out["supply_per_year"] = supply_yr
     out["supplier_vnd"] = supply_yr * s_disposal[s]
-    out["receiver_vnd"] = demand_yr * d_price[d] - transport_vnd - prep_vnd
+    if len(d_has_tou) and d_has_tou.any():
+        banded = out[["band_off_peak", "band_normal", "band_peak"]].to_numpy()
+        matched = out["matched"].to_numpy()
+        tou_price = np.divide(
+            (banded * np.nan_to_num(d_tou[d])).sum(axis=1),
+            matched,
+            out=np.zeros_like(matched),
+            where=matched > 0,
+        )
+        price = np.where(d_has_tou[d], tou_price, d_price[d])
+    else:
+        price = d_price[d]
+    out["receiver_price"] = price
+    out["receiver_vnd"] = demand_yr * price - transport_vnd - prep_vnd
+    out["purchase_vnd"] = demand_yr * price
+    out["transport_vnd"] = transport_vnd
+    out["prep_vnd"] = prep_vnd
     out["park_vnd"] = out["supplier_vnd"] + out["receiver_vnd"]
     out["water_m3"] = np.where(d_water[d], demand_yr, 0.0)
     out["co2e_t"] = (
@@ -74,6 +103,7 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
         + supply_yr * s_disp_ef[s]
         - supply_yr * s_displaced_ef[s]
         - supply_yr * km * mode_ef
+        - supply_yr * prep_ef
     )
     out["landfill_t"] = np.where(s_landfill[s], supply_yr, 0.0)
     n_d = len(sides.d_meters)
@@ -93,6 +123,10 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
 
 
 _COLUMNS = (
+    "receiver_price",
+    "purchase_vnd",
+    "transport_vnd",
+    "prep_vnd",
     "demand_per_year",
     "supply_per_year",
     "supplier_vnd",
@@ -104,11 +138,6 @@ _COLUMNS = (
     "capex_vnd",
     "payback_years",
 )
-
-
-def _price(resource: str, knowledge: Knowledge) -> float:
-    p = knowledge.price(resource)
-    return p.vnd_per_unit if p is not None else 0.0
 
 
 def _disposal_vnd(i: int, sides: Sides, knowledge: Knowledge) -> float:
@@ -139,18 +168,25 @@ def value_sources(
     rule: Rule,
     supply: Meter,
     demand: Meter,
+    receiver: Tenant,
     knowledge: Knowledge,
     year: int,
     cache: dict[tuple[object, ...], SourceNotes] | None = None,
+    province: str | None = None,
 ) -> SourceNotes:
     """Source ids behind a link's figures, those that are assumptions, and notes on missing
-    figures; memoised on what decides them (many links share a rule and resources)."""
+    or defaulted figures; memoised on what decides them (many links share a rule and
+    resources)."""
+    bought = displaced(demand, receiver, knowledge, year, province)
     key = (
+        province,
+        receiver.supply_voltage,
         rule.id,
         supply.resource,
         supply.destination,
         supply.destination_vnd_per_unit is None,
         demand.resource,
+        *bought.key(),
     )
     if cache is not None and key in cache:
         return cache[key]
@@ -158,11 +194,29 @@ def value_sources(
     notes: list[str] = []
     if rule.preprocessing is not None:
         sources.append(rule.preprocessing.source)
-    price = knowledge.price(demand.resource)
-    if price is not None:
+    tariff = knowledge.tariff(bought.resource, receiver.supply_voltage)
+    price = knowledge.price(bought.resource, province)
+    if tariff is not None and knowledge.time_of_use is not None:
+        sources += [tariff.source, knowledge.time_of_use.source]
+        if receiver.supply_voltage is None and price is not None:
+            sources.append(price.source)  # whose note states the default voltage
+            notes.append(
+                f"{receiver.id} gives no supply_voltage: billed at the"
+                f" {knowledge.matching.default_voltage} production tariff"
+            )
+    elif price is not None:
         sources.append(price.source)
     else:
-        notes.append(f"no price for {demand.resource}: its avoided purchase counted as 0")
+        notes.append(f"no price for {bought.resource}: its avoided purchase counted as 0")
+    if bought.efficiency_assumed and knowledge.matching.equipment_source is not None:
+        sources.append(knowledge.matching.equipment_source)
+    if bought.default:
+        notes.append(
+            f"no boiler or fuel named behind {demand.id}: {demand.resource} valued at its"
+            " default price and emission factor"
+        )
+        if knowledge.matching.equipment_source is not None:
+            sources.append(knowledge.matching.equipment_source)
     if supply.destination_vnd_per_unit is None:
         cost = knowledge.disposal_cost(supply.destination, supply.resource)
         if cost is not None:
@@ -172,11 +226,11 @@ def value_sources(
                 f"no disposal cost for {supply.resource} to {supply.destination or 'unknown'}:"
                 " counted as 0"
             )
-    _, ef, used_year = knowledge.resource_emission(demand.resource, year)
+    _, ef, used_year = knowledge.resource_emission(bought.resource, year)
     if ef is not None:
         sources.append(ef.source)
         if used_year is not None and used_year != year:
-            notes.append(f"{demand.resource} emission factor of {used_year} used for {year}")
+            notes.append(f"{bought.resource} emission factor of {used_year} used for {year}")
     disp = knowledge.disposal_emission(supply.destination, supply.resource)
     if disp is not None:
         sources.append(disp.source)

@@ -26,7 +26,7 @@ from parkflow.model import Direction, MeterKey, MeterKind, Point
 from parkflow.registry.schema import Meter
 from parkflow.store.rollup_rows import DayRollup
 from parkflow.timeunits import DAY_MS, HOUR_MS, HOURS_PER_DAY
-from service.rollups.counters import Interval, bucketize, intervals
+from service.rollups.counters import Interval, Replacement, bucketize, intervals
 
 NAN = math.nan
 
@@ -39,13 +39,30 @@ class MeterMaths:
     rollover: float | None = None
     integration: str = "trapezoid"
     max_gap_ms: int = HOUR_MS
+    replacements: tuple[Replacement, ...] = ()
 
     @classmethod
     def of(cls, meter: Meter) -> MeterMaths:
-        # Stored readings are in the canonical unit; the registry gives the modulus in the
-        # meter's own (a litre register wrapping at 1e8 L wraps at 1e5 m3 as stored).
-        rollover = None if meter.rollover is None else meter.rollover * meter.to_canonical
-        return cls(meter.kind, rollover, meter.integration_rule, round(meter.max_gap_s * 1000))
+        # Stored readings are in the canonical unit; the registry gives the modulus and the
+        # replaced registers' readings in the meter's own (a litre register wrapping at 1e8 L
+        # wraps at 1e5 m3 as stored).
+        scale = meter.to_canonical
+        rollover = None if meter.rollover is None else meter.rollover * scale
+        replacements = tuple(
+            Replacement(
+                round(r.at.timestamp() * 1000),
+                r.initial_reading * scale,
+                None if r.final_reading is None else r.final_reading * scale,
+            )
+            for r in meter.replaced or ()
+        )
+        return cls(
+            meter.kind,
+            rollover,
+            meter.integration_rule,
+            round(meter.max_gap_s * 1000),
+            replacements,
+        )
 
     def intervals(self, points: Iterable[Point]) -> list[Interval]:
         return intervals(
@@ -54,6 +71,7 @@ class MeterMaths:
             rollover=self.rollover,
             integration=self.integration,
             max_gap_ms=self.max_gap_ms,
+            replacements=self.replacements,
         )
 
     def joins(self, t0: int, t1: int) -> bool:

@@ -5,9 +5,10 @@ kept by one process: the store holds every raw reading, and quantities are deriv
 sorted series, so late, out-of-order or duplicated readings (and several ingestors sharing one
 meter's stream) give the same answer.
 
-- cumulative: an ever-growing register. A drop is a reset (counting restarts from 0), or a
-  rollover when the meter declares the modulus it wraps at and the wrap explains the drop.
-  Never negative consumption.
+- cumulative: an ever-growing register. Across a declared replacement the readings come from
+  two registers, and the quantity is what each counted (``Replacement``). Otherwise a drop is
+  a rollover when the meter declares the modulus it wraps at and the wrap explains the drop,
+  or a reset (counting restarts from 0). Never negative consumption.
 - delta: each reading is the quantity since the previous reading.
 - rate: an instantaneous rate (per hour), integrated by the trapezoid or the step ("previous")
   rule; gaps longer than ``max_gap_ms`` are no data, not zero.
@@ -19,6 +20,7 @@ have measured, nor an infinity that would stop the rollups of the whole park.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -27,6 +29,17 @@ from parkflow.model import PHYSICAL_LIMIT, MeterKind, dedupe_points
 from parkflow.timeunits import HOUR_MS
 
 ROLLOVER_PLAUSIBLE = 0.5  # a wrap may not account for more than half the register
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """A register replaced at ``at_ms``: readings from then on are the new register's, which
+    started at ``initial``; ``final`` is the old register's last value, when known (both in the
+    stored unit)."""
+
+    at_ms: int
+    initial: float = 0.0
+    final: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,30 @@ def counter_step(previous: float, current: float, rollover: float | None = None)
     return max(current, 0.0)  # reset: the register restarted from zero and counted to `current`
 
 
+def replaced_step(
+    previous: float,
+    current: float,
+    between: Sequence[Replacement],
+    rollover: float | None = None,
+) -> float:
+    """Consumption between two readings with the registers replaced in between (sorted by
+    time): what the first register counted after ``previous`` up to its final value (nothing
+    when that is not known), what any register read by no stored reading counted, and what the
+    last one counted from its initial value to ``current``.
+
+    The old register's part is never negative (a final value below the last reading counts
+    nothing); the new register's follows the usual maths from its initial value, so a new
+    register that wraps or resets before its first stored reading is still counted.
+    """
+    total = 0.0
+    start = previous
+    for r in between:
+        if r.final is not None:
+            total += max(r.final - start, 0.0)
+        start = r.initial
+    return total + counter_step(start, current, rollover)
+
+
 def intervals(
     kind: MeterKind,
     points: Iterable[tuple[int, float]],
@@ -57,14 +94,23 @@ def intervals(
     rollover: float | None = None,
     integration: str = "trapezoid",
     max_gap_ms: int = HOUR_MS,
+    replacements: Sequence[Replacement] = (),
 ) -> list[Interval]:
+    """The intervals between consecutive readings and what flowed in each; ``replacements``
+    (cumulative meters) are the instants a new register started."""
     series = dedupe_points(points)
     out: list[Interval] = []
     if kind is MeterKind.CUMULATIVE:
-        out = [
-            Interval(t0, t1, counter_step(v0, v1, rollover))
-            for (t0, v0), (t1, v1) in pairwise(series)
-        ]
+        swaps = sorted(replacements, key=lambda r: r.at_ms)
+        instants = [r.at_ms for r in swaps]
+        for (t0, v0), (t1, v1) in pairwise(series):
+            # A replacement at t belongs to the interval (t0, t1] that holds it: a reading at
+            # the replacement instant is the new register's.
+            between = swaps[bisect_left(instants, t0 + 1) : bisect_left(instants, t1 + 1)]
+            if between:
+                out.append(Interval(t0, t1, replaced_step(v0, v1, between, rollover)))
+            else:
+                out.append(Interval(t0, t1, counter_step(v0, v1, rollover)))
     elif kind is MeterKind.DELTA:
         previous_ts: int | None = None
         for ts, value in series:

@@ -6,7 +6,7 @@ hourly flows (``flows.expected_hourly``):
 - supply: the out-meter's flow, less what registered exchanges take (a share of each day or a
   quantity per day, spread over the day's hours in proportion to the flow); for generation
   meant for the tenant's own use (``Case.own_use``), only each hour's generation beyond it;
-- demand: the in-meter's intake;
+- demand: the in-meter's intake (a fuel meter's tonnes times the design's heating value);
 - matched: in each bucket of the case's coupling (an hour; a local day; 7 days; 28 days, the
   window; counted from the window's first day) the smaller of supply x ``per_unit`` and
   demand x ``share``, summed over the buckets and divided by the window's days;
@@ -52,7 +52,7 @@ DISTANCE_MARGIN = 0.1
 SHARE_MARGIN = 0.1  # of days a stream must flow on
 OWN_USE_MARGIN = 0.1  # generation must clearly exceed, or stay below, own use in every hour
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-AS_STATED: tuple[Reason, ...] = ("quality_mismatch", "use_not_replaceable")
+AS_STATED: tuple[Reason, ...] = ("quality_mismatch", "use_not_replaceable", "equipment_missing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +201,7 @@ def _figures(
         close = int(np.flatnonzero(near)[0]) if near.any() else None
         supply = np.maximum(supply - use, 0.0)
     supply = _after_exchanges(park, case.supply, supply, window)
-    demand = window.hourly[case.demand]
+    demand = window.hourly[case.demand] * case.demand_scale
     days = window.per_day(supply)
     offered, wanted = supply * case.per_unit, demand * case.share
     return _Figures(

@@ -49,7 +49,8 @@ SATURDAY_HALF = (1.0,) * 5 + (0.5, 0.0)
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """The designed flow through one meter, canonical units per hour."""
+    """The designed flow through one meter, in the unit its readings are stored in per hour
+    (canonical; t/h or m3/h for a fuel metered by mass or volume)."""
 
     meter: str
     level: float  # per hour at shape 1, weekday 1, mid-season

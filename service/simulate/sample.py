@@ -84,6 +84,8 @@ def default_profiles() -> dict[str, Profile]:
         p("lv-boiler-fuel", 60, TWO_SHIFTS),
         p("lv-elec", 300),
         p("lv-water", 10),
+        # Bia Song Lam: brewing round the clock; its boiler's wood chips in t/h.
+        p("bs-boiler-fuel", 0.1, CONTINUOUS, noise=0.05),
     ]
     return {x.meter: x for x in profiles}
 

@@ -16,7 +16,7 @@ def test_demo_ingests_detects_and_explains(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    assert "12 tenants' gateways published 10 days" in text
+    assert "13 tenants' gateways published 10 days" in text
     assert "quarantined" in text and "out_of_range" in text  # the planted spikes
     assert "exchange opportunities" in text
     assert " 1 " in text.split("detection:", 1)[1]  # a ranked table follows

@@ -61,6 +61,14 @@ def test_registry_reports_every_problem_with_file_entry_and_reason(tmp_path: Pat
         assert hits, f"no problem for {where} mentioning {reason!r} in:\n" + "\n".join(problems)
 
 
+def _replaced(kind: str, replacements: str) -> str:
+    return (
+        "parks:\n  - id: p1\n    name: P\n    tenants:\n      - id: a\n        name: A\n"
+        "        meters:\n          - {id: m, resource: water.potable, direction: in, unit: m3,"
+        f" kind: {kind}, replaced: [{replacements}]}}\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "where", "reason"),
     [
@@ -84,6 +92,26 @@ def test_registry_reports_every_problem_with_file_entry_and_reason(tmp_path: Pat
             "park id 'p1' is used twice",
         ),
         ("parks:\n  - {id: p1}\n", "parks[0] (p1).name", "Field required"),
+        (
+            _replaced("delta", "{at: 2025-03-04T10:00:00+07:00}"),
+            "parks[0] (p1).tenants[0] (a).meters[0] (m)",
+            "replaced applies to cumulative meters only",
+        ),
+        (
+            _replaced("cumulative", "{at: 2025-03-04 10:00:00}"),
+            "parks[0] (p1).tenants[0] (a).meters[0] (m).replaced[0].at",
+            "timezone",
+        ),
+        (
+            _replaced("cumulative", "{at: 2025-03-04T10:00:00+07:00}, {at: 2025-03-04T03:00:00Z}"),
+            "parks[0] (p1).tenants[0] (a).meters[0] (m)",
+            "replaced lists 2025-03-04T10:00:00+07:00 twice",
+        ),
+        (
+            _replaced("cumulative", "{at: 2025-03-04T10:00:00+07:00, initial_reading: .nan}"),
+            "parks[0] (p1).tenants[0] (a).meters[0] (m).replaced[0].initial_reading",
+            "finite",
+        ),
         ("version: 2\nparks: []\n", "version", "Input should be 1"),
         ("parks:\n  - id: [unclosed\n", "line ", "YAML syntax"),
         ("- just\n- a list\n", "", "top level must be a mapping"),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry, parse_registry
 from service.knowledge import DEFAULT_KNOWLEDGE, Knowledge, load_knowledge
 from service.match import Opportunity
-from tests.support.registries import build, changed, with_links
+from tests.support.registries import build, changed, with_equipment, with_links
 from tests.support.rollups import day_rollups, detect
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -34,6 +34,7 @@ parks:
   - id: p
     name: P
     timezone: Asia/Ho_Chi_Minh
+    province: Ho Chi Minh City
     tenants:
       - id: wwtp
         name: Central WWTP
@@ -101,6 +102,13 @@ parks:
         location: {{x_m: 0, y_m: 2000}}
         meters:
           - {{id: lpg, resource: energy.lpg, direction: in, unit: kWh, kind: delta, uses: [{{name: water_heating}}], quality: {{temperature_c: 80}}}}
+      - id: woodfire
+        name: Wood Boiler Co
+        location: {{x_m: 0, y_m: 2000}}
+        meters:
+          - {{id: chips, resource: energy.biomass, direction: in, unit: kg, kind: delta, uses: [{{name: boiler_fuel}}]}}
+        equipment:
+          - {{id: wb-boiler, type: boiler, fuel: energy.biomass, efficiency: 0.8, accepts: [wood_waste], meters: [chips]}}
       - id: power
         name: Power Plant
         meters:
@@ -172,17 +180,19 @@ def test_column_a_effluent_to_cooling_make_up(knowledge: Knowledge) -> None:
     assert o.supply_p50_per_day == pytest.approx(180.0) and o.demand_per_day == pytest.approx(150.0)
     water_yr = 26 * 150 * 365 / 28
     # avoided potable water minus pumping (300 VND/m3-km x 0.32 km) and polishing (2,000 VND/m3)
-    receiver = water_yr * (17000 - 300 * 0.32 - 2000)
+    receiver = water_yr * (12100 - 300 * 0.32 - 2000)
     v = o.value
     assert v.water_saved_m3_per_year == pytest.approx(water_yr)
     assert v.receiver_vnd_per_year == pytest.approx(receiver)
     assert v.supplier_vnd_per_year == 0.0  # discharging costs the WWTP nothing today
     assert v.park_vnd_per_year == pytest.approx(receiver)
-    assert v.co2e_avoided_t_per_year == 0.0 and v.landfill_diverted_t_per_year == 0.0
+    # potable water carries no factor here; the polishing's electricity is counted against it
+    assert v.co2e_avoided_t_per_year == pytest.approx(-water_yr * 0.00033)
+    assert v.landfill_diverted_t_per_year == 0.0
     assert v.capex_vnd == 1.5e9 and v.payback_years == pytest.approx(1.5e9 / receiver)
-    assert "ref-langson-water-2024" in v.sources and "ref-qcvn40" in v.sources
+    assert "ref-hcmc-water-2025" in v.sources and "ref-qcvn40" in v.sources
     assert "assume-transport-2026" in v.assumptions
-    assert "ref-langson-water-2024" not in v.assumptions
+    assert "ref-hcmc-water-2025" not in v.assumptions
     text = o.explanation
     for piece in (
         "Central WWTP discharges 180 m3/day of column-A treated effluent on 26 of 28 days",
@@ -266,31 +276,94 @@ def test_declared_storage_lets_the_day_shift_take_night_steam(knowledge: Knowled
     assert food.competing_receivers == 1 and by_to["paper-steam"].competing_receivers == 1
 
 
-def test_pallets_buffer_over_the_week_into_a_fuel(knowledge: Knowledge) -> None:
-    series = {
+KWH_PER_T_WOOD = 15.6e3 / 3.6  # IPCC wood and wood waste, 15.6 MJ/kg
+
+
+def pallet_series() -> dict[str, np.ndarray]:
+    return {
         "pallets": flat(0.12 / 24),  # 0.12 t/day to landfill
-        "lpg": np.where(DAY % 7 < 3, 1000.0 / 24, 0.0),  # 1,000 kWh/day on 3 days a week
+        # the wood-fired boiler burns 0.4 t of chips a day on 3 days a week (stored in t)
+        "chips": np.where(DAY % 7 < 3, 0.4 / 24, 0.0),
+        "lpg": flat(1000.0 / 24),  # an LPG water heater: no grate for wood
     }
-    opps = run(registry(), series, knowledge)
-    assert [o.id for o in opps] == ["p:pallets>lpg:pallets_to_biomass_fuel"]
+
+
+def test_pallets_fire_a_boiler_whose_fuel_is_weighed_in_tonnes(knowledge: Knowledge) -> None:
+    """A fuel meter in kg is stored in t and matched in kWh through its heating value."""
+    opps = run(registry(), pallet_series(), knowledge)
+    assert [o.id for o in opps] == ["p:pallets>chips:pallets_to_biomass_fuel"]
     o = opps[0]
-    # per week: min(0.84 t x 3,475 kWh/t, 3,000 kWh) = 2,919 kWh; a day-by-day match would
-    # only give 3 x min(417, 1,000) = 1,251
+    assert o.demand_unit == "kWh" and o.supply_unit == "t"
+    # per week: min(0.84 t x 4,333 kWh/t, 1.2 t x 4,333 kWh/t of chips) = 3,640 kWh; a day by
+    # day match would only give 3 x min(520, 1,733)
     assert o.coupling == "week" and (o.buckets_matched, o.n_buckets) == (4, 4)
-    assert o.matched_per_day == pytest.approx(417.0)
+    assert o.matched_per_day == pytest.approx(0.84 * 4333 / 7)
+    assert o.demand_per_day == pytest.approx(1.2 / 7 * KWH_PER_T_WOOD)
     assert o.supply_used_per_day == pytest.approx(0.12)
-    kwh, t, km = 417.0 * 365, 0.12 * 365, 1.2
+    kwh, t, km = 0.84 * 4333 / 7 * 365, 0.12 * 365, 1.2
     v = o.value
-    assert v.receiver_vnd_per_year == pytest.approx(kwh * 1750 - t * km * 3000 - t * 250000)
+    assert v.receiver_vnd_per_year == pytest.approx(kwh * 346 - t * km * 3000 - t * 250000)
     assert v.supplier_vnd_per_year == pytest.approx(t * 700000)
-    assert v.park_vnd_per_year == pytest.approx(
-        kwh * 1750 - t * km * 3000 - t * 250000 + t * 700000
-    )
-    assert v.co2e_avoided_t_per_year == pytest.approx(kwh * 0.227e-3 + t * 0.3 - t * km * 1e-4)
+    # wood for wood: no fossil CO2 avoided, only the landfill's methane, less the truck's and
+    # the chipper's electricity
+    assert v.co2e_avoided_t_per_year == pytest.approx(t * 0.3 - t * km * 1e-4 - t * 0.0165)
     assert v.landfill_diverted_t_per_year == pytest.approx(43.8)
-    assert "Laundry uses 429 kWh/day of LPG for water heating 1,200 m away" in o.explanation
-    assert "0.12 t/day replacing 417 kWh/day of LPG" in o.explanation
-    assert "in 4 of 4 weeks" in o.explanation and "43.8 t/yr kept out of landfill" in o.explanation
+    assert "ref-ipcc-2006-combustion" in v.sources and "assume-fuel-prices-2026" in v.sources
+    assert "Wood Boiler Co uses 743 kWh/day of biomass fuel for boiler fuel" in o.explanation
+    assert "0.12 t/day replacing 520 kWh/day of biomass fuel" in o.explanation
+
+
+def test_a_receiver_without_the_equipment_a_rule_needs_is_never_proposed(
+    knowledge: Knowledge,
+) -> None:
+    series = pallet_series()
+    # the LPG heater needs wood-burning equipment the registry does not show: never proposed
+    assert all(o.to_meter != "lpg" for o in run(registry(), series, knowledge))
+    lpg_only = {"type": "water_heater", "fuel": "energy.lpg", "efficiency": 0.9}
+    doc = with_equipment(PARK, "laundry", {"id": "lh", **lpg_only})
+    assert all(o.to_meter != "lpg" for o in run(build(doc), series, knowledge))
+    # a dual-fuel heater that accepts wood waste is a receiver
+    dual = {"id": "lh", **lpg_only, "accepts": ["wood_waste"]}
+    assert "lpg" in {
+        o.to_meter for o in run(build(with_equipment(PARK, "laundry", dual)), series, knowledge)
+    }
+    # the same heater tied to another of the tenant's meters does not make this one a receiver
+    doc = with_equipment(PARK, "laundry", dual | {"meters": ["lpg2"]})
+    laundry = next(t for t in doc["tenants"] if t["id"] == "laundry")
+    laundry["meters"].append(
+        {"id": "lpg2", "resource": "energy.lpg", "direction": "in", "unit": "kWh", "kind": "delta"}
+    )
+    assert all(o.to_meter != "lpg" for o in run(build(doc), series, knowledge))
+
+
+def test_a_gas_boiler_values_steam_at_its_gas(knowledge: Knowledge) -> None:
+    """Steam a tenant raises itself saves its boiler's fuel / efficiency, not a coal default."""
+    gas = {"id": "pm-boiler", "type": "boiler", "fuel": "energy.natural_gas", "efficiency": 0.9}
+    reg = build(with_equipment(PARK, "paper", {**gas, "meters": ["paper-steam"]}))
+    (o,) = run(reg, steam_series(), knowledge)
+    kwh_yr = 2400.0 * 365
+    gas_t_per_kwh = 56.1 * 3.6e-6  # IPCC 56.1 t CO2/TJ
+    assert o.value.receiver_vnd_per_year == pytest.approx(kwh_yr * 1045 / 0.9)
+    assert o.value.co2e_avoided_t_per_year == pytest.approx(kwh_yr * gas_t_per_kwh / 0.9)
+    # against the default (steam from a coal boiler at 80%) it is about half
+    assert o.value.co2e_avoided_t_per_year < 0.55 * kwh_yr * 0.426e-3
+    assert "steam valued as the natural gas Paper Mill's pm-boiler (90% efficient)" in (
+        o.explanation
+    )
+    assert not any("default" in n for n in o.value.notes)
+    # no efficiency given: the stated default, and its assumption among the sources
+    (o,) = run(
+        build(with_equipment(PARK, "paper", gas | {"efficiency": None})), steam_series(), knowledge
+    )
+    assert o.value.receiver_vnd_per_year == pytest.approx(kwh_yr * 1045 / 0.85)
+    assert "assume-equipment-2026" in o.value.sources and "(assumed)" in o.explanation
+
+
+def test_steam_with_no_boiler_named_is_valued_at_the_stated_default(knowledge: Knowledge) -> None:
+    (o,) = run(registry(), steam_series(), knowledge)
+    assert o.value.receiver_vnd_per_year == pytest.approx(2400.0 * 365 * 750)
+    assert "the registry names no boiler or fuel behind paper-steam" in o.explanation
+    assert any("paper-steam" in n and "default" in n for n in o.value.notes)
 
 
 def test_fly_ash_is_capped_at_the_blend_share(knowledge: Knowledge) -> None:
@@ -302,7 +375,7 @@ def test_fly_ash_is_capped_at_the_blend_share(knowledge: Knowledge) -> None:
     assert o.distance_assumed and o.distance_m == 1000.0
     assert o.matched_per_day == pytest.approx(6.0)  # 30% of 20 t/day
     assert o.value.co2e_avoided_t_per_year == pytest.approx(
-        6 * 365 * 0.718 + 6 * 365 * 0.07 - 6 * 365 * 1.0 * 1e-4
+        6 * 365 * 0.718 - 6 * 365 * 1.0 * 1e-4 - 6 * 365 * 0.0033  # inert ash: no methane
     )
     assert "(up to 30% of it replaceable)" in o.explanation
     assert "distance assumed" in o.explanation
@@ -345,6 +418,7 @@ def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
         "mf-pallets": flat(0.02),
         "cl-pallets": flat(0.001),
         "lv-boiler-fuel": flat(60.0),
+        "bs-boiler-fuel": flat(0.1),  # t/h of wood chips
         "cl-solar": np.where(midday, 400.0, 0.0),
         "mf-elec": np.where(midday, 300.0, 100.0),
         "tcn-elec": flat(200.0),
@@ -353,11 +427,10 @@ def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
     ids = {o.id for o in opps}
     for planted in (
         "songlam:wwtp-effluent>hc-cooling:effluent_a_reuse",
-        "songlam:wwtp-effluent>mf-water:effluent_a_reuse",
         "songlam:hc-steam-vent>gs-steam:steam_to_steam",
         "songlam:gs-boiler>det-steam:steam_to_steam",
         "songlam:nd-flyash>gx-cement:ash_slag_to_cement",
-        "songlam:mf-pallets>lv-boiler-fuel:pallets_to_biomass_fuel",
+        "songlam:mf-pallets>bs-boiler-fuel:pallets_to_biomass_fuel",
         "songlam:vt-plastic>tcn-feedstock:scrap_plastic_to_recycler",
         "songlam:cl-solar>mf-elec:solar_to_neighbour",
     ):
@@ -372,6 +445,8 @@ def test_sample_park_planted_opportunities(knowledge: Knowledge) -> None:
     pairs = {(o.from_meter, o.to_meter) for o in opps}
     assert ("hc-steam-vent", "det-steam") not in pairs  # 6 bar < 8 bar
     assert ("hc-steam-vent", "mf-steam") not in pairs  # vents at night, day shift
+    assert ("mf-pallets", "lv-boiler-fuel") not in pairs  # an LPG water heater burns no wood
+    assert ("wwtp-effluent", "mf-water") not in pairs  # a food plant never cleans with effluent
     nd = next(o for o in opps if o.to_meter == "nd-makeup")
     assert nd.uses == ("cooling_makeup",)  # never the boiler feed share
     assert nd.matched_per_day == pytest.approx(0.2 * 480)
@@ -449,3 +524,249 @@ def test_matched_never_exceeds_either_side_in_any_bucket(
     for o in opps:
         assert o.matched_per_day * DAYS <= np.minimum(offered, wanted).sum() + 1e-6
         assert o.supply_used_per_day * DAYS <= s.sum() + 1e-6
+
+
+def test_exported_solar_sent_to_a_neighbour_gives_up_its_sale_to_evn(knowledge: Knowledge) -> None:
+    """Decree 58/2025 lets rooftop solar sell part of its output to EVN: that sale is lost."""
+    from tests.support.registries import meter, park, tenant
+
+    reg = build(
+        park(
+            "p",
+            tenant(
+                "pv",
+                meter(
+                    "pv-out",
+                    "energy.solar_export",
+                    "out",
+                    "kWh",
+                    "delta",
+                    destination="grid_export",
+                ),
+                location={"x_m": 0, "y_m": 0},
+            ),
+            tenant(
+                "plant",
+                meter("plant-elec", "energy.electricity", "in", "kWh", "delta"),
+                location={"x_m": 0, "y_m": 500 / 1.2},
+            ),
+        )
+    )
+    midday = (CLOCK >= 9) & (CLOCK < 15)
+    series = {"pv-out": np.where(midday, 100.0, 0.0), "plant-elec": flat(200.0)}
+    (o,) = run(reg, series, knowledge)
+    supply_yr = 600.0 * 365
+    assert o.supply_used_per_day == pytest.approx(600.0)
+    assert o.value.supplier_vnd_per_year == pytest.approx(-1000 * supply_yr)
+    delivered = supply_yr * (1 - 0.01 * 0.5)  # the private line loses 1 %/km
+    # the 22-110 kV production tariff (the default voltage) by hour: 09-15 on a weekday is
+    # 2 h peak (09:30-11:30) and 4 h normal; the window's 4 Sundays have no peak
+    weekday = 2 * 3398 + 4 * 1833
+    sunday = 6 * 1833
+    price = (24 * weekday + 4 * sunday) / (28 * 6)
+    assert o.value.receiver_vnd_per_year == pytest.approx(delivered * price)
+    assert "electricity valued at the 22-110kV (default) production tariff by time of use" in (
+        o.explanation
+    )
+    assert "(71% normal, 29% peak): 2,280 VND/kWh on average" in o.explanation
+    assert any("no supply_voltage" in n for n in o.value.notes)
+    assert "ref-evn-1279-2025" in o.value.sources and "ref-evn-tou-hours" in o.value.sources
+    # exported power already displaced grid power: only the line loss changes the CO2e
+    ef = 0.6592e-3
+    assert o.value.co2e_avoided_t_per_year == pytest.approx(delivered * ef - supply_yr * ef)
+    assert "assume-solar-export-2026" in o.value.assumptions
+    # the legal screen travels with the opportunity and its explanation
+    assert o.legal_status == "permit"
+    assert "Legal: needs a permit or an eligibility check: Tenant-to-tenant electricity" in (
+        o.explanation
+    )
+    assert "ref-decree-57-2025, as of 2026-12-02" in o.legal
+
+
+def test_electricity_is_valued_by_the_receivers_voltage_and_the_hours_it_flows(
+    knowledge: Knowledge,
+) -> None:
+    """Night power at an off-peak tariff is worth far less than the all-customer average."""
+    from tests.support.registries import meter, park, tenant
+
+    def reg(voltage: str | None) -> Registry:
+        extra = {"supply_voltage": voltage} if voltage else {}
+        return build(
+            park(
+                "p",
+                tenant(
+                    "gen",
+                    meter(
+                        "gen-out",
+                        "energy.solar_export",
+                        "out",
+                        "kWh",
+                        "delta",
+                        destination="curtailed",
+                    ),
+                    location={"x_m": 0, "y_m": 0},
+                ),
+                tenant(
+                    "plant",
+                    meter("plant-elec", "energy.electricity", "in", "kWh", "delta"),
+                    location={"x_m": 0, "y_m": 0.1},
+                    **extra,
+                ),
+            )
+        )
+
+    night = CLOCK < 4  # 00-04: off-peak every day
+    series = {"gen-out": np.where(night, 100.0, 0.0), "plant-elec": flat(200.0)}
+    (o,) = run(reg("<6kV"), series, knowledge)
+    assert o.value.receiver_vnd_per_year == pytest.approx(o.matched_per_day * 365 * 1300)
+    assert "(100% off-peak): 1,300 VND/kWh" in o.explanation
+    assert not any("supply_voltage" in n for n in o.value.notes)
+    (o,) = run(reg(">=110kV"), series, knowledge)
+    assert o.value.receiver_vnd_per_year == pytest.approx(o.matched_per_day * 365 * 1146)
+
+
+def _heat_park(exhaust_c: float, sector: str | None = None) -> Registry:
+    from tests.support.registries import meter, park, tenant
+
+    return build(
+        park(
+            "p",
+            tenant(
+                "mill",
+                meter("exhaust", "energy.waste_heat", "out", "kWh", "delta", destination="vented",
+                      quality={"temperature_c": exhaust_c}),
+                location={"x_m": 0, "y_m": 0},
+            ),
+            tenant(
+                "dye",
+                meter("dye-steam", "energy.steam", "in", "kWh", "delta",
+                      quality={"temperature_c": 175, "pressure_bar": 8}),
+                meter("dye-water", "water.potable", "in", "m3", "delta", uses=[{"name": "cleaning"}]),
+                location={"x_m": 0, "y_m": 100},
+                **({"sector": sector} if sector else {}),
+            ),
+            tenant(
+                "wwtp",
+                meter("eff", "water.treated_effluent", "out", "m3", "delta",
+                      quality={"qcvn40_column": "A"}, destination="discharged"),
+                location={"x_m": 100, "y_m": 100},
+            ),
+        )
+    )  # fmt: skip
+
+
+def test_heat_recovered_is_bounded_by_the_temperatures(knowledge: Knowledge) -> None:
+    """A 280 C exhaust raising 175 C steam gives about a third of its heat, not 80 %."""
+    series = {"exhaust": flat(1000.0), "dye-steam": flat(2000.0)}
+    (o,) = [o for o in run(_heat_park(280), series, knowledge) if o.rule == "waste_heat_to_steam"]
+    share = 0.9 * (280 - 175 - 20) / (280 - 25)
+    assert share == pytest.approx(0.3, abs=0.001)
+    assert o.matched_per_day == pytest.approx(24_000 * share * (1 - 0.03 * 0.12))
+    hotter = run(_heat_park(500), series, knowledge)
+    (h,) = [o for o in hotter if o.rule == "waste_heat_to_steam"]
+    # a hotter source gives more of its heat: (500 - 195) / (500 - 25)
+    assert h.matched_per_day == pytest.approx(24_000 * 0.9 * 305 / 475 * (1 - 0.03 * 0.12))
+
+
+def test_a_food_plant_is_never_offered_effluent_for_cleaning(knowledge: Knowledge) -> None:
+    series = {
+        "eff": flat(10.0),
+        "dye-water": flat(10.0),
+        "exhaust": flat(0.0),
+        "dye-steam": flat(0.0),
+    }
+    plain = {o.to_meter for o in run(_heat_park(280), series, knowledge)}
+    assert "dye-water" in plain  # cleaning with column-A effluent
+    food = {o.to_meter for o in run(_heat_park(280, "food_beverage"), series, knowledge)}
+    assert "dye-water" not in food
+
+
+def test_fly_ash_properties_gate_the_cement_link_or_are_flagged_to_confirm(
+    knowledge: Knowledge,
+) -> None:
+    """TCVN 10302:2014's properties: declared and out of limits, no link; undeclared, a link
+    with the tests to make before agreeing."""
+    series = {"ash": flat(10 / 24), "cement": flat(20 / 24)}
+    (o,) = run(registry(), series, knowledge)  # the test park declares no ash properties
+    assert "loss on ignition <= 12% (TCVN 10302:2014)" in o.checks and len(o.checks) == 5
+    assert "To confirm before agreeing: loss on ignition <= 12%" in o.explanation
+    good = {"loss_on_ignition_pct": 5, "so3_pct": 1, "free_cao_pct": 1, "moisture_pct": 0.5,
+            "chloride_pct": 0.01}  # fmt: skip
+    (o,) = run(build(changed(PARK, "ash", quality=good)), series, knowledge)
+    assert o.checks == () and "To confirm" not in o.explanation
+    high_loi = build(changed(PARK, "ash", quality={**good, "loss_on_ignition_pct": 15}))
+    assert run(high_loi, series, knowledge) == []
+
+
+def test_chemically_treated_pallets_are_not_fuel(knowledge: Knowledge) -> None:
+    series = pallet_series()
+    (o,) = run(registry(), series, knowledge)
+    assert any("ISPM 15" in c for c in o.checks)  # undeclared: to confirm
+    ht = build(changed(PARK, "pallets", quality={"wood_treatment": "heat_treated"}))
+    (o,) = run(ht, series, knowledge)
+    assert o.checks == ()
+    treated = build(changed(PARK, "pallets", quality={"wood_treatment": "chemically_treated"}))
+    assert run(treated, series, knowledge) == []
+
+
+def test_literature_rules_waste_paper_and_biogas(knowledge: Knowledge) -> None:
+    from tests.support.registries import meter, park, tenant
+
+    def reg(accepts: list[str]) -> Registry:
+        return build(
+            park(
+                "p",
+                tenant(
+                    "print",
+                    meter("paper", "waste.paper", "out", "t", "delta", destination="landfill"),
+                    meter("gas-out", "energy.biogas", "out", "kWh", "delta", destination="vented"),
+                    location={"x_m": 0, "y_m": 0},
+                ),
+                tenant(
+                    "mill",
+                    meter("fibre", "material.recovered_paper", "in", "t", "delta"),
+                    meter("ng", "energy.natural_gas", "in", "kWh", "delta", uses=[{"name": "boiler_fuel"}]),
+                    location={"x_m": 0, "y_m": 500},
+                    equipment=[{"id": "b", "type": "boiler", "fuel": "energy.natural_gas", "accepts": accepts}],
+                ),
+            )
+        )  # fmt: skip
+
+    series = {
+        "paper": flat(1 / 24),
+        "fibre": flat(5 / 24),
+        "gas-out": flat(100.0),
+        "ng": flat(500.0),
+    }
+    found = {o.rule: o for o in run(reg(["biogas"]), series, knowledge)}
+    paper = found["waste_paper_to_paper_mill"]
+    assert paper.matched_per_day == pytest.approx(0.9)  # 90% usable after sorting
+    assert paper.legal_status == "conditional"
+    gas = found["biogas_to_boiler_fuel"]
+    assert gas.matched_per_day == pytest.approx(2400.0)
+    # biogenic CO2 is not counted: the natural gas it displaces is all avoided
+    assert gas.value.co2e_avoided_t_per_year == pytest.approx(2400 * 365 * 56.1 * 3.6e-6)
+    without = {o.rule for o in run(reg([]), series, knowledge)}
+    assert "biogas_to_boiler_fuel" not in without  # the boiler does not accept biogas
+
+
+def test_each_opportunity_says_how_firm_its_figures_are(knowledge: Knowledge) -> None:
+    (o,) = run(registry(), water_series(), knowledge)
+    c = o.confidence
+    assert c is not None
+    water_yr = 26 * 150 * 365 / 28
+    purchase, pipe, polish = water_yr * 12100, water_yr * 300 * 0.32, water_yr * 2000
+    # HCMC's tariff is published; the pumping cost and the polishing are assumptions
+    assert c.assumption_share == pytest.approx((pipe + polish) / (purchase + pipe + polish))
+    assert not c.conversion_assumed  # effluent replaces water one for one
+    # 150 m3 on 26 days, none on 2: the 10th percentile day still takes 150
+    assert c.matched_p10_per_day == pytest.approx(150)
+    assert c.matched_p90_per_day == pytest.approx(150)
+    assert c.days == 28 and c.seasons == ("rainy",) and c.all_seasons == ("dry", "rainy")
+    assert c.level == "medium"  # one season seen
+    assert "Confidence medium: 15% of the value rests on assumed figures" in o.explanation
+    assert "28 days of data, rainy season only" in o.explanation
+    # fly ash: the 30% blend is an assumed conversion; undeclared quality, placeholder prices
+    (ash,) = run(registry(), {"ash": flat(10 / 24), "cement": flat(20 / 24)}, knowledge)
+    assert ash.confidence is not None and ash.confidence.conversion_assumed
+    assert ash.confidence.level == "low"  # the cement price and disposal fee are assumptions

@@ -576,3 +576,33 @@ def test_extreme_stored_values_are_no_data_and_stop_no_other_meter(
     assert all(math.isnan(h) or abs(h) <= 1e12 for r in kcum for h in r.hours)
     assert math.fsum(r.total for r in kcum) == pytest.approx(12.0 + 8.0)
     assert any(k.meter == "dlt" for k, _ in rows)
+
+
+def test_a_declared_meter_replacement_through_the_worker(
+    backend: tuple[Clock, StoreFactory],
+) -> None:
+    """The registry says the water meter was replaced at 05:30 local: its new register started
+    at 1000 and the old one ended at 153. The hour holding it counts 3 + 2, not a reset's 1002,
+    however the readings arrive."""
+    doc = yaml.safe_load(REGISTRY_YAML)
+    [cum] = [m for m in doc["parks"][0]["tenants"][0]["meters"] if m["id"] == "cum"]
+    cum.pop("rollover")
+    swap = datetime.fromtimestamp(at(5, 30) / 1000, UTC).isoformat()
+    cum["replaced"] = [{"at": swap, "initial_reading": 1000, "final_reading": 153}]
+    registry = parse_registry(yaml.safe_dump(doc))
+    key = METERS["cum"].key
+    old = [reading("cum", at(h), 100.0 + 10 * h) for h in range(6)]  # 100 .. 150 at 05:00
+    new = [reading("cum", at(h), 1002.0 + 10 * (h - 6)) for h in range(6, 10)]  # 1002 at 06:00
+    clock, make = backend
+    store = make()
+    worker = RollupWorker(store, registry, margin_ms=MARGIN)
+    for batch in (new, old):  # the new register's readings first: order must not matter
+        store.write(WriteBatch(readings=tuple(batch)))
+        clock.tick()
+        run(worker, clock)
+    got = stored_rows(store)
+    assert got == {k: v for k, v in got.items() if k[0] == key}
+    expect_hours(list(got[(key, D)].hours), {h: 10.0 for h in range(9)} | {5: 5.0})
+    want = scratch_rows(store, registry)
+    assert sorted(got, key=str) == sorted(want, key=str)
+    assert all(got[k].same_as(row) for k, row in want.items())

@@ -267,3 +267,20 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
             proc.wait()
     err = proc.stderr.read() if proc.stderr else ""
     assert '"level": "error"' not in err, err[-2000:]
+
+
+def test_a_fuel_meter_without_a_heating_value_is_logged_as_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.support.registries import build, meter, park, tenant
+
+    registry = build(
+        park("p", tenant("a", meter("gas", "energy.natural_gas", "in", "m3", "delta")))
+    )
+    store = SqliteStore(tmp_path / "store.sqlite")
+    state = ResultsDb(tmp_path / "state.sqlite")
+    with caplog.at_level("WARNING", logger="parkflow.service"):
+        run_detection(store, registry, load_knowledge(), state, now=NOW)
+    store.close()
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "meter gas (p/a): energy.natural_gas metered in m3" in record.getMessage()

@@ -136,7 +136,8 @@ def test_default_scenario_is_the_sample_park(base: RegistryFile, knowledge: Know
     assert reasons[("gs-boiler", "mf-steam")] == "no_temporal_overlap"
     assert reasons[("thep-heat", "det-steam")] == "too_far"
     assert reasons[("wwtp-effluent", "lv-water")] == "too_far"
-    assert reasons[("cl-pallets", "lv-boiler-fuel")] == "too_small"
+    assert reasons[("cl-pallets", "bs-boiler-fuel")] == "too_small"
+    assert reasons[("mf-pallets", "lv-boiler-fuel")] == "equipment_missing"  # an LPG heater
     assert reasons[("nd-steam", "gs-steam")] == "already_exchanged"  # sold whole
     assert reasons[("wwtp-effluent", "thep-water")] == "already_exchanged"
     assert reasons[("wwtp-effluent", "vt-water")] == "use_not_replaceable"
@@ -145,7 +146,7 @@ def test_default_scenario_is_the_sample_park(base: RegistryFile, knowledge: Know
         ("hc-steam-vent", "gs-steam", "steam_to_steam"),
         ("gs-boiler", "det-steam", "steam_to_steam"),
         ("nd-flyash", "gx-cement", "ash_slag_to_cement"),
-        ("mf-pallets", "lv-boiler-fuel", "pallets_to_biomass_fuel"),
+        ("mf-pallets", "bs-boiler-fuel", "pallets_to_biomass_fuel"),
         ("vt-plastic", "tcn-feedstock", "scrap_plastic_to_recycler"),
         ("cl-solar", "mf-elec", "solar_to_neighbour"),
     } <= truth.opportunity_keys

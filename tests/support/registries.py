@@ -77,3 +77,13 @@ def with_links(
     if link_capex is not None:
         out["link_capex"] = [dict(c) for c in link_capex]
     return out
+
+
+def with_equipment(doc: Doc, tenant_id: str, *equipment: Mapping[str, Any]) -> Doc:
+    """A copy of a park where one tenant lists this equipment (boilers, heaters)."""
+    out = copy.deepcopy(doc)
+    for t in out["tenants"]:
+        if t["id"] == tenant_id:
+            t["equipment"] = [dict(e) for e in equipment]
+            return out
+    raise KeyError(f"no tenant {tenant_id!r} in park {doc['id']!r}")

@@ -18,11 +18,12 @@ from parkflow.model import MeterKey
 from parkflow.registry import Registry
 from parkflow.store import MemoryStore
 from parkflow.timeunits import DAY_MS, HOUR_MS
-from service.detect import Surplus, build_panels_from_days, find_surpluses
+from service.detect import Surplus
 from service.knowledge import Knowledge
-from service.match import Opportunity, match, match_all
+from service.match import Opportunity
 from service.plan import Plan, make_plan
 from service.rollups.compute import day_rows, standard_offset_ms
+from service.runs import findings, findings_for_plan
 
 
 def day_rollups(
@@ -68,9 +69,8 @@ def detect(
     limit: int | None = None,
 ) -> tuple[list[Surplus], list[Opportunity]]:
     """Surpluses and ranked opportunities in the day rollups, as ``run_detection`` finds them."""
-    panels = build_panels_from_days(days, registry, now, window_days)
-    surpluses = find_surpluses(panels, registry, knowledge)
-    return surpluses, match(surpluses, panels, registry, knowledge, now, limit=limit)
+    surpluses, opportunities, _ = findings(days, registry, knowledge, now, window_days, limit=limit)
+    return surpluses, opportunities
 
 
 def detect_and_plan(
@@ -81,8 +81,6 @@ def detect_and_plan(
     window_days: int = 28,
 ) -> tuple[list[Surplus], list[Opportunity], Plan]:
     """Surpluses, ranked opportunities and the park's plan, as ``run_detection`` makes them."""
-    panels = build_panels_from_days(days, registry, now, window_days)
-    surpluses = find_surpluses(panels, registry, knowledge)
-    matches = match_all(surpluses, panels, registry, knowledge, now)
+    surpluses, matches, _ = findings_for_plan(days, registry, knowledge, now, window_days)
     plan, _ = make_plan(matches.problems)
     return surpluses, matches.opportunities, plan
