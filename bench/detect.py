@@ -2,7 +2,8 @@
 
 What is measured: one `run_detection` pass (the same function `parkflow serve` schedules):
 read the day rollups of the window from the store, build the hourly panel, find surpluses,
-match and size them, diff against the previous run and save results and events. Wall time and
+match and size them, solve the park's plan, diff against the previous run and save results,
+the plan and events. Wall time and
 the peak RSS of a fresh process that does only that, for parks of 1k, 5k and 20k meters.
 
 The synthetic park: the sample park (12 tenants, 36 meters with designed 15-minute flows, see
@@ -20,7 +21,9 @@ Generating and loading is set-up, done in a separate process (cached between run
 used, so that a measured process holds only what the pass needs.
 
 The last line printed is one JSON object: for each store, a list with, per size, `meters`,
-`seconds`, `peak_rss_mib`, and the counts found.
+`seconds`, `peak_rss_mib`, the counts found, `plan_s` (the plan's share of `seconds`),
+`plan_vnd_per_year` and `ranked_vnd_per_year` (the plan's value and the ranked list's sum,
+which counts alternatives that exclude each other).
 """
 
 from __future__ import annotations
@@ -178,6 +181,10 @@ def measure(kind: str, where: Path, influx_url: str | None) -> dict[str, float]:
         "peak_rss_mib": round(peak, 1),
         "surpluses": len(result.surpluses),
         "opportunities": len(result.opportunities),
+        "plan_s": round(result.plan.seconds, 3),
+        "plan_links": len(result.plan.links),
+        "plan_vnd_per_year": round(result.plan.park_vnd_per_year),
+        "ranked_vnd_per_year": round(sum(o.value.park_vnd_per_year for o in result.opportunities)),
     }
 
 

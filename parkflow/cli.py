@@ -118,7 +118,10 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     setup_logging("text", level=30)
     run_id = detect_now(_service_settings(args))
-    print(f"detection run {run_id} done; see `parkflow surpluses` and `parkflow opportunities`")
+    print(
+        f"detection run {run_id} done; see `parkflow plan`, `parkflow opportunities` and"
+        " `parkflow surpluses`"
+    )
     return EXIT_OK
 
 
@@ -134,7 +137,14 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from parkflow.tables import opportunities_table, surpluses_table
+    from parkflow.tables import (
+        ALTERNATIVES_NOTE,
+        opportunities_table,
+        plan_table,
+        plan_totals,
+        surpluses_table,
+        with_plan,
+    )
     from service.results import ResultsDb
 
     state = ResultsDb(_service_settings(args).state_path)
@@ -146,9 +156,16 @@ def _cmd_results(args: argparse.Namespace) -> int:
         if args.command == "surpluses":
             rows = state.surpluses(run.id, tenant=args.tenant)
             print(surpluses_table(rows, explain=args.explain))
-        else:
-            rows = state.opportunities(run.id, tenant=args.tenant)
+        elif args.command == "opportunities":
+            rows = with_plan(
+                state.opportunities(run.id, tenant=args.tenant), state.plan_links(run.id)
+            )
+            print(f"{ALTERNATIVES_NOTE}\n")
             print(opportunities_table(rows, explain=args.explain))
+            print(f"\n{plan_totals(state.plan(run.id))}")
+        else:
+            print(plan_totals(state.plan(run.id)) + "\n")
+            print(plan_table(state.plan_links(run.id, tenant=args.tenant)))
         print(f"\nrun {run.id}, window {run.window_days} days, finished {_when(run.finished_ms)}")
         return EXIT_OK
     finally:
@@ -305,12 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
         ("detect", "update rollups and run detection now", _cmd_detect),
         ("surpluses", "the latest run's surpluses, as a table", _cmd_results),
         ("opportunities", "the latest run's ranked opportunities, as a table", _cmd_results),
+        (
+            "plan",
+            "the latest run's plan: the exchanges the park runs, and its totals",
+            _cmd_results,
+        ),
     ):
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
         sp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
-        if name in ("surpluses", "opportunities"):
+        if name in ("surpluses", "opportunities", "plan"):
             sp.add_argument("--tenant", help="only what concerns this tenant")
+        if name in ("surpluses", "opportunities"):
             sp.add_argument("--explain", action="store_true", help="add the plain-language text")
         sp.set_defaults(func=func)
 

@@ -3,8 +3,8 @@
 An in-process MQTT broker; the simulated sample park (12 tenants, 36 meters) publishing a month
 of readings with the faults real gateways produce (counter resets, gaps, duplicates, late and
 out-of-order batches, spikes); the ingestor validating them into an SQLite file; then the
-service's rollups and a detection run, and what it found: surpluses and ranked, explained
-exchange opportunities.
+service's rollups and a detection run, and what it found: surpluses, ranked and explained
+exchange opportunities (alternatives), and the park's plan among them with its totals.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from ingest.pipeline import Ingestor
 from ingest.settings import IngestSettings
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
 from parkflow.store import ReadingQuery, SqliteStore
-from parkflow.tables import opportunities_table
+from parkflow.tables import (
+    ALTERNATIVES_NOTE,
+    opportunities_table,
+    plan_table,
+    plan_totals,
+    with_plan,
+)
 from parkflow.timeunits import now_ms
 from service.knowledge import load_knowledge
 from service.results import ResultsDb
@@ -87,14 +93,18 @@ def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
             f"\ndetection: {len(result.surpluses)} surpluses,"
             f" {len(result.opportunities)} exchange opportunities ({result.seconds:.1f} s)\n"
         )
-        rows = state.opportunities(result.run_id)[:top]
+        planned = state.plan_links(result.run_id)
+        rows = with_plan(state.opportunities(result.run_id)[:top], planned)
+        print(f"{ALTERNATIVES_NOTE}\n")
         print(opportunities_table(rows, explain=True))
+        print(f"\n{plan_totals(state.plan(result.run_id))}:\n")
+        print(plan_table(planned))
     finally:
         state.close()
         store.close()
     print(
         f"\nexplore: PARKFLOW_SQLITE_PATH={db} PARKFLOW_STATE_PATH={state_path}"
-        " parkflow opportunities --explain   (or: parkflow surpluses)"
+        " parkflow plan   (or: parkflow opportunities --explain, parkflow surpluses)"
     )
     return 0
 

@@ -50,7 +50,8 @@ def opportunities_table(rows: Sequence[dict[str, Any]], explain: bool = False) -
         "from_tenant": "from",
         "to_tenant": "to",
         "rule": "rule",
-        "matched_per_day": "matched/day",
+        "matched_per_day": "alone/day",
+        "planned_per_day": "planned/day",
         "demand_unit": "unit",
         "distance_m": "m",
         "value.park_vnd_per_year": "VND/yr (park)",
@@ -59,3 +60,50 @@ def opportunities_table(rows: Sequence[dict[str, Any]], explain: bool = False) -
         "legal_status": "legal",
     }
     return _table(rows, columns, explain)
+
+
+ALTERNATIVES_NOTE = (
+    "alternatives: rows sharing a surplus or a receiver exclude each other; the plan's totals"
+    " are below"
+)
+
+
+def with_plan(
+    rows: Sequence[dict[str, Any]], plan_rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Ranked rows with what the plan gives each (0 for an alternative it leaves out)."""
+    planned = {p["opportunity_id"]: p["matched_per_day"] for p in plan_rows}
+    return [{**r, "planned_per_day": planned.get(r["id"], 0.0)} for r in rows]
+
+
+def plan_totals(totals: dict[str, Any] | None) -> str:
+    """One line of the plan's totals: the only sums of opportunities parkflow reports."""
+    if totals is None:
+        return "the park's plan: none saved with this run (run detection again)"
+    capex = totals["capex_vnd"]
+    return (
+        f"the park's plan: {totals['n_links']} exchanges,"
+        f" {totals['park_vnd_per_year'] / 1e9:,.2f} bn VND/yr for the park"
+        f" (net of the yearly cost of {capex / 1e9:,.2f} bn VND invested),"
+        f" {totals['co2e_avoided_t_per_year']:,.0f} t CO2e/yr avoided,"
+        f" {totals['water_saved_m3_per_year']:,.0f} m3/yr of water saved,"
+        f" {totals['landfill_diverted_t_per_year']:,.0f} t/yr kept out of landfill"
+        f" (solver: {totals['status']})"
+    )
+
+
+def plan_table(rows: Sequence[dict[str, Any]]) -> str:
+    columns = {
+        "rank": "alt #",
+        "from_tenant": "from",
+        "to_tenant": "to",
+        "rule": "rule",
+        "matched_per_day": "planned/day",
+        "alone_per_day": "alone/day",
+        "demand_unit": "unit",
+        "build": "build",
+        "park_vnd_per_year": "VND/yr (park)",
+        "co2e_avoided_t_per_year": "tCO2e/yr",
+    }
+    build = {True: "yes", False: "no", None: "-"}
+    return _table([{**r, "build": build[r.get("built")]} for r in rows], columns, explain=False)

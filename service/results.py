@@ -1,7 +1,8 @@
 """The service's own durable state: detection runs, their results, and the events between them.
 
 Kept in SQLite whatever store holds the readings: results and events are small, relational,
-and must survive restarts (events feed alerts).
+and must survive restarts (events feed alerts). Schema 2 adds the park's plan (``plans``,
+``plan_links``); a schema-1 file gains the two tables on opening, its runs without a plan.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from parkflow.store.sqlite.connection import read_error, write_error
 from service.detect import Surplus
 from service.events import Event, Snapshot
 from service.match import Opportunity
+from service.plan import Plan
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -74,6 +76,25 @@ CREATE TABLE IF NOT EXISTS events (
     after REAL
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events(created_ms);
+CREATE TABLE IF NOT EXISTS plans (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    park_vnd_per_year REAL NOT NULL,
+    co2e_avoided_t_per_year REAL NOT NULL,
+    water_saved_m3_per_year REAL NOT NULL,
+    landfill_diverted_t_per_year REAL NOT NULL,
+    capex_vnd REAL NOT NULL,
+    status TEXT NOT NULL,
+    n_links INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plan_links (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    opportunity_id TEXT NOT NULL,
+    park TEXT NOT NULL,
+    park_vnd_per_year REAL NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run_id, opportunity_id)
+);
 """
 
 
@@ -158,8 +179,9 @@ class ResultsDb:
         surpluses: Sequence[Surplus],
         opportunities: Sequence[Opportunity],
         events: Sequence[Event],
+        plan: Plan,
     ) -> None:
-        """Results and events of a run land together or not at all."""
+        """Results, the plan and events of a run land together or not at all."""
         with self._tx() as db:
             db.executemany(
                 "INSERT INTO surpluses VALUES (?,?,?,?,?,?,?)",
@@ -201,6 +223,27 @@ class ResultsDb:
                         e.after,
                     )
                     for e in events
+                ],
+            )
+            db.execute(
+                "INSERT INTO plans VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    plan.park_vnd_per_year,
+                    plan.co2e_avoided_t_per_year,
+                    plan.water_saved_m3_per_year,
+                    plan.landfill_diverted_t_per_year,
+                    plan.capex_vnd,
+                    plan.status,
+                    len(plan.links),
+                    _json(dataclasses.replace(plan, links=())),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO plan_links VALUES (?,?,?,?,?)",
+                [
+                    (run_id, pl.opportunity_id, pl.park, pl.park_vnd_per_year, _json(pl))
+                    for pl in plan.links
                 ],
             )
             db.execute(
@@ -253,6 +296,43 @@ class ResultsDb:
             args += (tenant, tenant)
         rows = self._read(sql + " ORDER BY rank", args).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def plan(self, run_id: int) -> dict[str, Any] | None:
+        """The plan's totals of a run (None for a run saved before plans were), without links."""
+        row = self._read("SELECT data, n_links FROM plans WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        totals: dict[str, Any] = json.loads(row[0])
+        del totals["links"]
+        totals["n_links"] = row[1]
+        return totals
+
+    def plan_links(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The plan's links, best first, each with its opportunity's tenants, rule and units."""
+        sql = (
+            "SELECT p.data, o.from_tenant, o.to_tenant, o.data FROM plan_links p"
+            " JOIN opportunities o ON o.run_id = p.run_id AND o.id = p.opportunity_id"
+            " WHERE p.run_id=?"
+        )
+        args: tuple[Any, ...] = (run_id,)
+        if tenant is not None:
+            sql += " AND (o.from_tenant=? OR o.to_tenant=?)"
+            args += (tenant, tenant)
+        rows = self._read(sql + " ORDER BY p.park_vnd_per_year DESC", args).fetchall()
+        out = []
+        for data, a, b, opp in rows:
+            item = json.loads(data)
+            o = json.loads(opp)
+            item.update(
+                from_tenant=a,
+                to_tenant=b,
+                rule=o["rule"],
+                rank=o["rank"],
+                supply_unit=o["supply_unit"],
+                demand_unit=o["demand_unit"],
+            )
+            out.append(item)
+        return out
 
     def events(self, since_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         cur = self._read(

@@ -1,6 +1,6 @@
-"""One detection run: rollups from the store -> surpluses -> matches -> events -> state.
+"""One detection run: rollups from the store -> surpluses -> matches -> plan -> events -> state.
 
-Everything here but the reads and the final save is pure (detect/, match/, events.py).
+Everything here but the reads and the final save is pure (detect/, match/, plan/, events.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from parkflow.timeunits import DAY_MS, now_ms
 from service.detect import Surplus, build_panels_from_days, find_surpluses, kwh_factors
 from service.events import Event, diff, snapshots
 from service.knowledge import Knowledge
-from service.match import Opportunity, match
+from service.match import Matches, Opportunity, match_all
+from service.plan import Plan, make_plan
 from service.results import ResultsDb
 
 log = logging.getLogger("parkflow.service")
@@ -28,7 +29,8 @@ log = logging.getLogger("parkflow.service")
 class RunResult:
     run_id: int
     surpluses: list[Surplus]
-    opportunities: list[Opportunity]
+    opportunities: list[Opportunity]  # ranked alternatives: rows sharing a side exclude each other
+    plan: Plan  # what the park runs of them; every total reported is the plan's
     events: list[Event]
     seconds: float
 
@@ -50,10 +52,26 @@ def findings(
 ) -> tuple[list[Surplus], list[Opportunity], list[str]]:
     """Surpluses and ranked opportunities in the day rollups, and the meters left out (fuel
     meters without a heating value). Pure: what a run does between its read and its save."""
+    surpluses, matches, problems = findings_for_plan(
+        days, registry, knowledge, now, window_days, limit=limit
+    )
+    return surpluses, matches.opportunities, problems
+
+
+def findings_for_plan(
+    days: pd.DataFrame,
+    registry: Registry,
+    knowledge: Knowledge,
+    now: pd.Timestamp,
+    window_days: int,
+    *,
+    limit: int | None = None,
+) -> tuple[list[Surplus], Matches, list[str]]:
+    """``findings`` with each park's plan input beside the ranked list (``make_plan``)."""
     factors, problems = kwh_factors(registry, knowledge)
     panels = build_panels_from_days(days, registry, now, window_days, factors)
     surpluses = find_surpluses(panels, registry, knowledge)
-    return surpluses, match(surpluses, panels, registry, knowledge, now, limit=limit), problems
+    return surpluses, match_all(surpluses, panels, registry, knowledge, now, limit=limit), problems
 
 
 def run_detection(
@@ -73,16 +91,21 @@ def run_detection(
     try:
         start_ms, end_ms = window_ms(now, window_days)
         days = store.day_rollups(None, start_ms, end_ms)
-        surpluses, opportunities, problems = findings(days, registry, knowledge, now, window_days)
+        surpluses, matches, problems = findings_for_plan(
+            days, registry, knowledge, now, window_days
+        )
         del days
         for problem in problems:
             log.warning("fuel meter left out: %s", problem, extra={"run_id": run_id})
+        opportunities = matches.opportunities
+        plan, _ = make_plan(matches.problems)
+        del matches  # the plan's per-bucket input is not kept
         previous = state.latest_run()
         before_s, before_o = state.snapshots(previous.id if previous else None)
         events = diff(
             before_s, snapshots(surpluses), before_o, snapshots(opportunities), change_threshold
         )
-        state.finish_run(run_id, now_ms(), surpluses, opportunities, events)
+        state.finish_run(run_id, now_ms(), surpluses, opportunities, events, plan)
     except Exception:
         # Recorded with the run, then raised as it is: a store outage stays a StoreError (the
         # command exits 3, the scheduler tries again), a bug stays a bug.
@@ -96,8 +119,11 @@ def run_detection(
             "run_id": run_id,
             "surpluses": len(surpluses),
             "opportunities": len(opportunities),
+            "plan_links": len(plan.links),
+            "plan_vnd_per_year": round(plan.park_vnd_per_year),
+            "plan_status": plan.status,
             "events": len(events),
             "seconds": round(seconds, 3),
         },
     )
-    return RunResult(run_id, surpluses, opportunities, events, seconds)
+    return RunResult(run_id, surpluses, opportunities, plan, events, seconds)

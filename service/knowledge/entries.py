@@ -577,6 +577,12 @@ class Matching(_Model):
     max_receivers_per_surplus: int = Field(
         default=5, ge=1, description="best receivers kept per surplus; the rest are counted"
     )
+    capex_discount_rate: float = Field(
+        default=0.10, ge=0, lt=1, description="yearly rate the plan annualises link capex at"
+    )
+    capex_life_years: float = Field(
+        default=10.0, gt=0, description="years over which a link's investment is recovered"
+    )
     default_voltage: VoltageLevel = Field(
         default="22-110kV",
         description="the tariff's voltage level for a tenant whose registry entry gives none",

@@ -293,6 +293,63 @@ def bucket_starts(panel: Panel, coupling: str) -> IntArray:
     return panel.day_starts[:: DAYS_PER_BUCKET[coupling]]
 
 
+def coupling_levels(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> np.ndarray:
+    """The effective coupling of each candidate: the coarsest of the rule's and of both sides'
+    declared storage."""
+    rules = knowledge.active_rules()
+    level = np.maximum.reduce(
+        [
+            np.array([COUPLINGS.index(r.coupling) for r in rules], dtype=np.int64)[
+                cands["rule"].to_numpy()
+            ],
+            _storage_level(sides.s_meta)[cands["s"].to_numpy()],
+            _storage_level(sides.d_meters)[cands["d"].to_numpy()],
+        ]
+    )
+    return np.array(COUPLINGS, dtype=object)[level]
+
+
+@dataclass(frozen=True, eq=False)
+class BucketSides:
+    """Both sides of a set of candidates summed into one coupling's buckets: what each surplus
+    offers (supplier units) and what each demand meter takes in (receiver units, before the
+    rule's replaceable share), one row per distinct surplus and demand meter."""
+
+    starts: IntArray  # first panel hour of each bucket
+    s_used: IntArray  # surplus positions, sorted; supply row i is surplus s_used[i]
+    d_used: IntArray
+    supply: FloatArray  # (len(s_used), n_buckets)
+    demand: FloatArray  # (len(d_used), n_buckets)
+
+    def supply_of(self, s: IntArray) -> FloatArray:
+        return self.supply[np.searchsorted(self.s_used, s)]
+
+    def demand_of(self, d: IntArray) -> FloatArray:
+        return self.demand[np.searchsorted(self.d_used, d)]
+
+
+def bucket_sides(sides: Sides, coupling: str, s_idx: IntArray, d_idx: IntArray) -> BucketSides:
+    """Supply and demand of the given surpluses and demand meters per ``coupling`` bucket; the
+    one place both sizing and the park's plan read per-bucket quantities from."""
+    starts = bucket_starts(sides.panel, coupling)
+    s_used = np.unique(s_idx)
+    d_used = np.unique(d_idx)
+    supply, _ = bucket_sums(sides.streams.hourly[sides.s_row[s_used]], starts)
+    demand, _ = bucket_sums(sides.panel.values[sides.d_row[d_used]], starts)
+    return BucketSides(starts, s_used, d_used, supply, demand)
+
+
+def link_bounds(
+    buckets: BucketSides, s: IntArray, d: IntArray, eff: FloatArray, factor: FloatArray
+) -> FloatArray:
+    """What each link can carry alone in each bucket, receiver units: the smaller of the supply
+    times the effective ratio and the demand times the replaceable share."""
+    offered = buckets.supply_of(s) * eff[:, None]
+    wanted = buckets.demand_of(d) * factor[:, None]
+    bounds: FloatArray = np.minimum(offered, wanted)
+    return bounds
+
+
 def band_matrix(panel: Panel, knowledge: Knowledge) -> FloatArray:
     """(n_hours, 3): each hour column's share in the off-peak, normal and peak bands of the
     time-of-use schedule (all normal when the knowledge has none)."""
@@ -317,14 +374,7 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
     out = cands.copy(deep=False)  # copy-on-write: new columns never reach the caller
     n = len(out)
     s_idx, d_idx, r_idx = out["s"].to_numpy(), out["d"].to_numpy(), out["rule"].to_numpy()
-    level = np.maximum.reduce(
-        [
-            np.array([COUPLINGS.index(r.coupling) for r in rules], dtype=np.int64)[r_idx],
-            _storage_level(sides.s_meta)[s_idx],
-            _storage_level(sides.d_meters)[d_idx],
-        ]
-    )
-    coupling = np.array(COUPLINGS, dtype=object)[level]
+    coupling = coupling_levels(out, sides, knowledge)
     ratio = np.array([rules[r].ratio for r in range(len(rules))])[out["rule"].to_numpy()]
     loss = np.array([knowledge.mode(r.transport).loss_per_km for r in rules])[
         out["rule"].to_numpy()
@@ -342,6 +392,8 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
     days_matched = np.zeros(n, dtype=np.int64)
     n_buckets = np.zeros(n, dtype=np.int64)
     panel = sides.panel
+    eff = out["eff_ratio"].to_numpy()
+    factor = out["demand_factor"].to_numpy()
     bands = band_matrix(panel, knowledge)
     by_band = np.zeros((n, 3))
     p10 = np.zeros(n)
@@ -350,24 +402,13 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
         rows = np.flatnonzero(coupling == level)
         if len(rows) == 0:
             continue
-        starts = bucket_starts(panel, level)
-        s_used = np.unique(s_idx[rows])
-        d_used = np.unique(d_idx[rows])
-        supply_b, _ = bucket_sums(sides.streams.hourly[sides.s_row[s_used]], starts)
-        demand_b, _ = bucket_sums(panel.values[sides.d_row[d_used]], starts)
-        s_pos = np.searchsorted(s_used, s_idx[rows])
-        d_pos = np.searchsorted(d_used, d_idx[rows])
-        eff = out["eff_ratio"].to_numpy()
-        factor = out["demand_factor"].to_numpy()
-        step = max(1, SIZE_CHUNK_CELLS // max(1, len(starts)))
+        buckets = bucket_sides(sides, level, s_idx[rows], d_idx[rows])
+        step = max(1, SIZE_CHUNK_CELLS // max(1, len(buckets.starts)))
         for lo in range(0, len(rows), step):
-            part = slice(lo, lo + step)
-            r = rows[part]
-            offered = supply_b[s_pos[part]] * eff[r, None]
-            wanted = demand_b[d_pos[part]] * factor[r, None]
-            both = np.minimum(offered, wanted)
+            r = rows[lo : lo + step]
+            both = link_bounds(buckets, s_idx[r], d_idx[r], eff[r], factor[r])
             matched[r] = both.sum(axis=1)
-            per_day = _per_day(both, level, panel, starts)
+            per_day = _per_day(both, level, panel, buckets.starts)
             if per_day.shape[1]:
                 p10[r], p90[r] = np.quantile(per_day, [0.1, 0.9], axis=1)
             if level == "hour":
@@ -379,12 +420,13 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
                 days_matched[r] = (per_day > 0).sum(axis=1)
             elif level == "day":
                 days_matched[r] = buckets_matched[r]
-        n_buckets[rows] = len(starts)
+        n_buckets[rows] = len(buckets.starts)
         if level != "hour":
-            intake = np.nan_to_num(panel.values[sides.d_row[d_used]]) @ bands
+            intake = np.nan_to_num(panel.values[sides.d_row[buckets.d_used]]) @ bands
             total = intake.sum(axis=1, keepdims=True)
             share = np.divide(intake, total, out=np.zeros_like(intake), where=total > 0)
             share[total[:, 0] <= 0, 1] = 1.0
+            d_pos = np.searchsorted(buckets.d_used, d_idx[rows])
             by_band[rows] = matched[rows, None] * share[d_pos]
     out["matched"] = matched
     out["matched_p10_per_day"] = p10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,18 @@ from service.match.candidates import (
 from service.match.confidence import confidence
 from service.match.displaced import displaced, displaced_phrase
 from service.match.explain import explain, legal_text
+from service.match.links import park_problem
 from service.match.opportunity import Opportunity, opportunity_id
 from service.match.value import SourceNotes, add_values, describe_value, value_sources
+from service.plan import ParkProblem
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """The ranked alternatives, and per park the plan's input built from the same table."""
+
+    opportunities: list[Opportunity]
+    problems: list[ParkProblem]
 
 
 def match(
@@ -41,17 +52,33 @@ def match(
     *,
     limit: int | None = None,
 ) -> list[Opportunity]:
-    """Ranked opportunities for the given surpluses: best annual park value first.
+    """Ranked opportunities for the given surpluses (``match_all`` without the plan's input)."""
+    return match_all(surpluses, panels, registry, knowledge, now, limit=limit).opportunities
+
+
+def match_all(
+    surpluses: Sequence[Surplus],
+    panels: Mapping[str, Panel],
+    registry: Registry,
+    knowledge: Knowledge,
+    now: pd.Timestamp,
+    *,
+    limit: int | None = None,
+) -> Matches:
+    """Ranked opportunities for the given surpluses, best annual park value first, and each
+    park's plan input over all of them (``limit`` cuts the list, not the plan).
 
     ``panels`` are the ones the surpluses were found in (``find_surpluses``): sizing reads the
     same hours the surpluses were judged on. Each receiver is sized independently for each
     surplus (no allocation of one stream among several receivers); the best
     ``matching.max_receivers_per_surplus`` are kept and ``competing_receivers`` counts the
-    other viable ones. CO2e uses emission factors of ``now``'s year.
+    other viable ones; these are alternatives, which ``service.plan`` allocates. CO2e uses
+    emission factors of ``now``'s year.
     """
     year = int(now.tz_convert("UTC").year)
     parks: list[Sides] = []
     tables: list[pd.DataFrame] = []
+    problems: list[ParkProblem] = []
     for park_id in sorted({s.park for s in surpluses}):
         if park_id not in panels or park_id not in registry.parks:
             continue
@@ -62,8 +89,9 @@ def match(
         if not table.empty:
             tables.append(table.assign(park_index=len(parks)))
             parks.append(sides)
+            problems.append(park_problem(sides, table, knowledge))
     if not tables:
-        return []
+        return Matches([], [])
     ranked = pd.concat(tables, ignore_index=True)
     ranked["neg_value"] = -ranked["park_vnd"]
     ranked["neg_co2e"] = -ranked["co2e_t"]
@@ -73,7 +101,7 @@ def match(
     cache: dict[tuple[object, ...], SourceNotes] = {}
     rules = knowledge.active_rules()
     columns = {c: ranked[c].to_numpy() for c in _ROW_COLUMNS}
-    return [
+    opportunities = [
         _opportunity(
             i + 1,
             parks[int(columns["park_index"][i])],
@@ -85,6 +113,7 @@ def match(
         )
         for i in range(len(ranked))
     ]
+    return Matches(opportunities, problems)
 
 
 _ROW_COLUMNS = (

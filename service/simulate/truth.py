@@ -3,7 +3,8 @@
 The truth lists the cases the scenario plants (``cases``): the opportunities, with the figures
 the scenario declares for them over the detection window (supply and demand per day, the share
 replaceable, the coupling, and the matched quantity per day), and the non-opportunities with
-their reason; plus the faults planted in the readings and what the ingest path must make of
+their reason; the surpluses planted with competing receivers, which no plan may give more
+than they hold (``competitions``); plus the faults planted in the readings and what the ingest path must make of
 them. A test, or an operator trying a new rule set, scores what detection proposes against it
 (``score``), quantities within a stated tolerance.
 """
@@ -61,6 +62,41 @@ class Truth:
     @property
     def non_opportunity_keys(self) -> set[Key]:
         return {v.key for v in self.non_opportunities}
+
+    @property
+    def competitions(self) -> tuple[Competition, ...]:
+        """The planted cases of competing receivers: surpluses whose planted receivers would
+        together take more than the surplus holds (declared figures, plain arithmetic), so
+        that a plan must choose; what it may take in all is the surplus itself."""
+        by_supply: dict[str, list[Verdict]] = {}
+        for v in self.opportunities:
+            by_supply.setdefault(v.from_meter, []).append(v)
+        out = []
+        for meter, vs in sorted(by_supply.items()):
+            wanted = sum(v.matched_per_day / v.per_unit for v in vs)
+            supply = max(v.supply_per_day for v in vs)
+            if len(vs) > 1 and wanted > supply:
+                out.append(
+                    Competition(
+                        meter,
+                        tuple(sorted(v.key for v in vs)),
+                        supply,
+                        vs[0].supply_unit,
+                        wanted,
+                    )
+                )
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Competition:
+    """One surplus planted with more receivers than it can serve."""
+
+    from_meter: str
+    receivers: tuple[Key, ...]
+    supply_per_day: float  # what a plan may take of it in all, supplier units
+    supply_unit: str
+    alternatives_per_day: float  # what its receivers would take alone, summed
 
 
 def build_truth(
@@ -159,6 +195,16 @@ def to_json(truth: Truth) -> str:
         "variants": dict(truth.variants),
         "opportunities": [link(v) for v in truth.opportunities],
         "non_opportunities": [link(v) for v in truth.non_opportunities],
+        "competing_receivers": [
+            {
+                "from_meter": c.from_meter,
+                "receivers": [list(k) for k in c.receivers],
+                "supply_per_day": round(c.supply_per_day, 6),
+                "supply_unit": c.supply_unit,
+                "alternatives_per_day": round(c.alternatives_per_day, 6),
+            }
+            for c in truth.competitions
+        ],
         "faults": [fault(f) for f in truth.faults],
         "delivery": dict(truth.delivery),
     }

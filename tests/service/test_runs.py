@@ -100,6 +100,72 @@ def test_runs_store_results_and_events(
     state.close()
 
 
+def test_the_sample_parks_plan_allocates_what_the_ranked_list_offers_twice(
+    park_db: tuple[Path, Registry, list[tuple[str, str, str]]], tmp_path: Path
+) -> None:
+    """The sample park offers one solar surplus to four receivers and one effluent surplus to
+    five: the plan's totals are below the ranked list's sum, never below its best row, and
+    what the plan gives a link is never more than the link alone."""
+    path, registry, _planted = park_db
+    store = SqliteStore(path)
+    state = ResultsDb(tmp_path / "state.sqlite")
+    result = run_detection(store, registry, load_knowledge(), state, now=NOW)
+    store.close()
+    plan, opps = result.plan, result.opportunities
+    assert plan.status == "optimal" and plan.links
+    ranked = sum(o.value.park_vnd_per_year for o in opps)
+    assert plan.park_vnd_per_year < 0.8 * ranked  # competing receivers: well below
+    assert plan.park_vnd_per_year >= max(o.value.park_vnd_per_year for o in opps) * 0.999
+    assert plan.co2e_avoided_t_per_year < sum(o.value.co2e_avoided_t_per_year for o in opps)
+    by_id = {o.id: o for o in opps}
+    for pl in plan.links:
+        o = by_id[pl.opportunity_id]
+        assert pl.matched_per_day <= o.matched_per_day * (1 + 1e-9)
+        assert pl.alone_per_day == pytest.approx(o.matched_per_day)
+    solar = [pl for pl in plan.links if pl.opportunity_id.startswith("songlam:cl-solar>")]
+    offered = next(o for o in opps if o.from_meter == "cl-solar")
+    assert sum(pl.supply_used_per_day for pl in solar) <= offered.supply_p50_per_day * 1.2
+    totals = state.plan(result.run_id)
+    assert totals is not None and totals["n_links"] == len(plan.links)
+    assert totals["park_vnd_per_year"] == pytest.approx(plan.park_vnd_per_year)
+    rows = state.plan_links(result.run_id)
+    assert [r["opportunity_id"] for r in rows] == [pl.opportunity_id for pl in plan.links]
+    json.dumps(rows, allow_nan=False)
+    tenant = rows[0]["to_tenant"]
+    assert all(
+        tenant in (r["from_tenant"], r["to_tenant"])
+        for r in state.plan_links(result.run_id, tenant=tenant)
+    )
+    state.close()
+
+
+def test_a_schema_1_results_file_gains_the_plan_tables(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    raw = sqlite3.connect(path)
+    raw.execute(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_ms INTEGER NOT NULL,"
+        " finished_ms INTEGER, trigger TEXT NOT NULL, window_days INTEGER NOT NULL,"
+        " status TEXT NOT NULL, error TEXT, n_surpluses INTEGER NOT NULL DEFAULT 0,"
+        " n_opportunities INTEGER NOT NULL DEFAULT 0)"
+    )
+    raw.execute(
+        "INSERT INTO runs(started_ms, finished_ms, trigger, window_days, status)"
+        " VALUES (1, 2, 'manual', 28, 'ok')"
+    )
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    state = ResultsDb(path)
+    run = state.latest_run()
+    assert run is not None and state.plan(run.id) is None and state.plan_links(run.id) == []
+    state.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone() == (2,)
+    raw.close()
+
+
 def test_cli_detect_and_views(
     park_db: tuple[Path, Registry, list[tuple[str, str, str]]], tmp_path: Path
 ) -> None:
@@ -127,7 +193,13 @@ def test_cli_detect_and_views(
     opps = cli("opportunities", "--explain")
     assert opps.returncode == 0, opps.stderr
     lines = opps.stdout.splitlines()
-    assert lines[0].split()[:3] == ["#", "from", "to"]
+    assert lines[0].startswith("alternatives: rows sharing a surplus or a receiver exclude")
+    assert lines[2].split()[:3] == ["#", "from", "to"]
+    assert "the park's plan:" in opps.stdout and "planned/day" in lines[2]
+    plan = cli("plan")
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.startswith("the park's plan:") and "solver: optimal" in plan.stdout
+    assert "planned/day" in plan.stdout and "alone/day" in plan.stdout
     for from_meter, to_meter, _rule in planted:
         assert f"{from_meter}>{to_meter}" in opps.stdout
     assert "VND/yr" in opps.stdout and "m3/day" in opps.stdout

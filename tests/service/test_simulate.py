@@ -46,13 +46,14 @@ from service.simulate import (
     generate,
     prepare,
     score,
+    to_json,
 )
 from service.simulate.messages import Plan
 from service.simulate.scenario import unclear
 from service.simulate.truth import Key, keys_from_json
 from tests.support.ingestor_proc import IngestorPool, wait_receiving
 from tests.support.mosquitto import MosquittoServer, wait_until
-from tests.support.rollups import day_rollup_frame, detect
+from tests.support.rollups import day_rollup_frame, detect, detect_and_plan
 
 TZ = "Asia/Ho_Chi_Minh"
 NOW = pd.Timestamp("2026-11-28 10:30", tz=TZ)
@@ -227,6 +228,33 @@ def test_default_scenario_detection_finds_every_planted_opportunity(
     assert plan.duplicates > 0 and {"out_of_range", "not_finite", "future_ts"} <= set(reasons)
     kinds = {f.kind for f in truth.faults}
     assert {"reset", "rollover", "gap", "spike", "duplicate", "out_of_order", "resend"} <= kinds
+
+
+def test_the_plan_gives_no_surplus_planted_with_competing_receivers_more_than_it_holds(
+    base: RegistryFile, knowledge: Knowledge
+) -> None:
+    """The truth declares which surpluses have more receivers than they can serve; detection
+    ranks each receiver alone (the alternatives take more than the surplus), the plan never
+    gives them more than the declared surplus."""
+    sim = prepare(base, None, knowledge, NOW_MS, PURE_DAYS)
+    registry = Registry(sim.scenario.registry)
+    readings, _ = validate_messages(registry, sim.plan, NOW_MS)
+    _, opps, plan = detect_and_plan(registry, day_rollups(registry, readings), knowledge, NOW)
+    competitions = sim.truth.competitions
+    assert {"cl-solar", "wwtp-effluent"} <= {c.from_meter for c in competitions}
+    by_id = {o.id: o for o in opps}
+    assert plan.status == "optimal"
+    for c in competitions:
+        assert c.alternatives_per_day > c.supply_per_day
+        ranked = [o for o in opps if o.from_meter == c.from_meter]
+        assert sum(o.supply_used_per_day for o in ranked) > c.supply_per_day
+        planned = [pl for pl in plan.links if by_id[pl.opportunity_id].from_meter == c.from_meter]
+        taken = sum(pl.supply_used_per_day for pl in planned)
+        assert 0 < taken <= c.supply_per_day * (1 + MATCHED_TOLERANCE), c
+    doc = json.loads(to_json(sim.truth))
+    assert {c["from_meter"] for c in doc["competing_receivers"]} == {
+        c.from_meter for c in competitions
+    }
 
 
 def test_random_seeds_find_every_planted_opportunity(

@@ -21,8 +21,9 @@ from parkflow.timeunits import DAY_MS, HOUR_MS
 from service.detect import Surplus
 from service.knowledge import Knowledge
 from service.match import Opportunity
+from service.plan import Plan, make_plan
 from service.rollups.compute import day_rows, standard_offset_ms
-from service.runs import findings
+from service.runs import findings, findings_for_plan
 
 
 def day_rollups(
@@ -70,3 +71,16 @@ def detect(
     """Surpluses and ranked opportunities in the day rollups, as ``run_detection`` finds them."""
     surpluses, opportunities, _ = findings(days, registry, knowledge, now, window_days, limit=limit)
     return surpluses, opportunities
+
+
+def detect_and_plan(
+    registry: Registry,
+    days: pd.DataFrame,
+    knowledge: Knowledge,
+    now: pd.Timestamp,
+    window_days: int = 28,
+) -> tuple[list[Surplus], list[Opportunity], Plan]:
+    """Surpluses, ranked opportunities and the park's plan, as ``run_detection`` makes them."""
+    surpluses, matches, _ = findings_for_plan(days, registry, knowledge, now, window_days)
+    plan, _ = make_plan(matches.problems)
+    return surpluses, matches.opportunities, plan

@@ -1,0 +1,96 @@
+"""What the plan takes (a park's candidate links and what each side holds, bucket by bucket)
+and what it gives back (the links it runs, with quantities and value, and the park's totals)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+COUPLINGS = ("hour", "day", "week", "month")  # finest first; each is made of whole finer buckets
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One side that links share: a surplus (supplier units) or a receiver's replaceable
+    demand (receiver units), as a quantity per bucket of each coupling its links use."""
+
+    key: str
+    side: Literal["supply", "demand"]
+    capacity: Mapping[str, FloatArray]  # coupling -> quantity per bucket
+
+
+@dataclass(frozen=True, eq=False)
+class LinkInput:
+    """A candidate link as matching sized it alone, with its per-unit value.
+
+    ``bounds`` is what the link could carry alone in each bucket of its coupling (receiver
+    units); values are per receiver unit delivered; ``annual_capex_vnd`` is the investment
+    spread over its life (0 when the link needs none, then it is no yes/no decision).
+    """
+
+    id: str
+    supply: str  # Node key
+    demand: str  # Node key
+    coupling: str
+    ratio: float  # receiver units per supplier unit, transport losses included
+    bounds: FloatArray
+    vnd_per_unit: float
+    co2e_t_per_unit: float
+    water_m3_per_unit: float
+    landfill_t_per_unit: float
+    capex_vnd: float | None
+    annual_capex_vnd: float
+
+
+@dataclass(frozen=True, eq=False)
+class ParkProblem:
+    """Everything the plan needs of one park; ``starts`` are the first panel hour of each
+    bucket per coupling, ``per_year`` scales the window to a year."""
+
+    park: str
+    starts: Mapping[str, IntArray]
+    nodes: Mapping[str, Node]
+    links: tuple[LinkInput, ...]
+    n_days: int
+    per_year: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLink:
+    """A link the plan runs; quantities per day are window averages in canonical units."""
+
+    opportunity_id: str
+    park: str
+    matched_per_day: float  # receiver units delivered
+    supply_used_per_day: float  # supplier units taken
+    alone_per_day: float  # what the link would carry with no competitor
+    built: bool | None  # None when the link needs no investment
+    capex_vnd: float | None
+    annual_capex_vnd: float  # charged only when built
+    park_vnd_per_year: float  # flow value less the annualised investment
+    co2e_avoided_t_per_year: float
+    water_saved_m3_per_year: float
+    landfill_diverted_t_per_year: float
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The park's plan: the links it runs and the totals every report shows."""
+
+    links: tuple[PlanLink, ...]
+    park_vnd_per_year: float
+    co2e_avoided_t_per_year: float
+    water_saved_m3_per_year: float
+    landfill_diverted_t_per_year: float
+    capex_vnd: float  # investment of the links built
+    status: str  # optimal, or what kept a component from it
+    components: int  # independent groups of links (sharing a surplus or a receiver)
+    solver_calls: int
+    seconds: float
