@@ -48,6 +48,9 @@ class Sides:
     d_xy: FloatArray
     d_daily: FloatArray  # (n_d, n_days) daily intake on days with data, NaN otherwise
     tenants: Mapping[str, Tenant]
+    # (n_d, n_hours) what each demand meter could take from outside: its intake, but nothing
+    # in hours its own tenant generates more of the resource than it uses (``own_need``)
+    d_values: FloatArray
 
     def tenant(self, tenant_id: str) -> Tenant:
         return self.tenants[tenant_id]
@@ -69,7 +72,7 @@ def build_sides(
                 d_t.append(t)
                 d_m.append(m)
     d_row = np.array([panel.row[m.id] for m in d_m], dtype=np.int64)
-    sums, counts = panel.daily_sums(panel.values[d_row])
+    sums, counts = panel.daily_sums(panel.values[d_row])  # what it uses, for the text
     day_len = np.diff(np.r_[panel.day_starts, panel.n_hours])
     valid = counts >= np.minimum(knowledge.detection.min_hours_per_day, day_len)
     return Sides(
@@ -88,7 +91,31 @@ def build_sides(
         d_xy=np.array([xy[t.id] for t in d_t], dtype=np.float64).reshape(-1, 2),
         d_daily=np.where(valid, sums, np.nan),
         tenants={t.id: t for t in park.tenants},
+        d_values=own_need(park, panel, d_m, d_row),
     )
+
+
+def own_need(park: Park, panel: Panel, meters: list[Meter], rows: IntArray) -> FloatArray:
+    """Demand meters' hourly intake, zero in the hours their tenant's own generation of the
+    resource (a self_use out-meter: its boiler, its solar) exceeds what it uses: a tenant with
+    a surplus of its own in an hour is no receiver in that hour."""
+    need = panel.values[rows].copy()
+    where = {m.id: i for i, m in enumerate(meters)}
+    for t in park.tenants:
+        for gen in t.meters:
+            if gen.direction is not Direction.OUT or gen.destination != "self_use":
+                continue
+            resource = gen.offsets or gen.resource
+            ins = [m for m in t.meters if m.direction is Direction.IN and m.resource == resource]
+            if not ins:
+                continue
+            made = panel.values[panel.row[gen.id]]
+            used = panel.values[[panel.row[m.id] for m in ins]].sum(axis=0)
+            own_surplus = np.nan_to_num(made - used) > 0
+            for m in ins:
+                if m.id in where:
+                    need[where[m.id], own_surplus] = 0.0
+    return need
 
 
 def _xy(t: Tenant) -> tuple[float, float]:
@@ -335,7 +362,7 @@ def bucket_sides(sides: Sides, coupling: str, s_idx: IntArray, d_idx: IntArray) 
     s_used = np.unique(s_idx)
     d_used = np.unique(d_idx)
     supply, _ = bucket_sums(sides.streams.hourly[sides.s_row[s_used]], starts)
-    demand, _ = bucket_sums(sides.panel.values[sides.d_row[d_used]], starts)
+    demand, _ = bucket_sums(sides.d_values[d_used], starts)
     return BucketSides(starts, s_used, d_used, supply, demand)
 
 
@@ -422,7 +449,7 @@ def size_pairs(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge) -> pd.Da
                 days_matched[r] = buckets_matched[r]
         n_buckets[rows] = len(buckets.starts)
         if level != "hour":
-            intake = np.nan_to_num(panel.values[sides.d_row[buckets.d_used]]) @ bands
+            intake = np.nan_to_num(sides.d_values[buckets.d_used]) @ bands
             total = intake.sum(axis=1, keepdims=True)
             share = np.divide(intake, total, out=np.zeros_like(intake), where=total > 0)
             share[total[:, 0] <= 0, 1] = 1.0

@@ -35,7 +35,7 @@ from service.plan.model import (
 )
 
 EPS = 1e-9
-VND_SCALE = 1e-6  # the objective in millions of VND keeps HiGHS's tolerances meaningful
+VND_SCALE = 1e-6  # millions of VND; each component's objective is normalised too
 SLACK = 1e-9  # a node row whose links together cannot exceed it is left out
 MIP_REL_GAP = (
     1e-3  # a plan proven within 0.1 % of the best one; tighter costs seconds on large parks
@@ -236,6 +236,12 @@ def _formulate(problem: ParkProblem, group: Sequence[int]) -> _Block:
         n_rows += len(cap_cols)
     integrality = np.zeros(n_vars, dtype=np.int64)
     integrality[list(y_col.values())] = 1
+    # Each component's objective scaled to a largest coefficient of 1: components are
+    # independent, so this changes no answer, and a link worth little per unit stays above
+    # HiGHS's optimality tolerance (1e-7) instead of being taken for zero.
+    top = float(np.abs(cost).max()) if len(cost) else 0.0
+    if top > 0:
+        cost = cost / top
     empty_i = np.zeros(0, dtype=np.int64)
     return _Block(
         group=group,
@@ -284,6 +290,8 @@ def _run(block: _Block, *, relax: bool) -> tuple[FloatArray | None, str]:
     """The block's relaxation (``relax``) or its mixed-integer programme, by HiGHS; the
     solution (None when there is none) and a status."""
     n_vars = block.n_vars
+    if n_vars == 0:  # every link of the block has nothing to carry in any bucket
+        return np.zeros(0), "optimal"
     constraints = []
     matrix = None
     if len(block.rhs):

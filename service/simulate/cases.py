@@ -28,6 +28,7 @@ Reason = Literal[
     "too_small",
     "no_temporal_overlap",
     "equipment_missing",  # the receiver's registered equipment cannot take the supply
+    "own_generation",  # the receiver makes more than it uses whenever the supply flows
 ]
 Variants = Mapping[str, str]
 
@@ -46,6 +47,9 @@ class Case:
     per_unit: float = 1.0  # receiver units one unit of supply replaces
     own_use: str | None = None  # the supply is generation beyond this in-meter's use, by hour
     demand_scale: float = 1.0  # receiver units per unit its meter stores (a fuel's kWh per t)
+    # the receiver's own generation meter: in hours it makes more than the demand meter uses,
+    # the receiver needs nothing from outside
+    receiver_generation: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -121,7 +125,9 @@ def _steam(v: Variants) -> list[Case]:
              " night shift uses; the dye house takes steam round the clock", own_use=boiler[1]),
         Case(boiler[0], "mf-steam", rule, None if mf_all_day else "no_temporal_overlap",
              mf_night if mf_all_day else mf_day, own_use=boiler[1]),
-        Case(vent, "gs-steam", rule, None, "steam vented at night, the paper line runs 24 h"),
+        Case(vent, "gs-steam", rule, "own_generation", "steam is vented at night, when the"
+             " paper mill's own boiler already makes more than its line uses",
+             receiver_generation=boiler[0]),
         Case(vent, "mf-steam", rule, None if mf_all_day else "no_temporal_overlap",
              mf_night if mf_all_day else mf_day),
     ]  # fmt: skip
@@ -138,10 +144,28 @@ def _steam(v: Variants) -> list[Case]:
     ]
     if v["nd_steam_committed"] == "all":
         why = "all of the utility's steam is already sold to the dye house and the food plant"
-        out.append(Case("nd-steam", "gs-steam", rule, "already_exchanged", why))
+        out.append(
+            Case(
+                "nd-steam",
+                "gs-steam",
+                rule,
+                "already_exchanged",
+                why,
+                receiver_generation=boiler[0],
+            )
+        )
     else:
         why = "contracts take 80% of the utility's steam; the rest could feed the paper mill"
-        out.append(Case("nd-steam", "gs-steam", rule, None, why))
+        out.append(
+            Case(
+                "nd-steam",
+                "gs-steam",
+                rule,
+                None,
+                why + " by day (at night its own boiler makes more than it uses)",
+                receiver_generation=boiler[0],
+            )
+        )
     return out
 
 

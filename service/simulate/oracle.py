@@ -119,6 +119,7 @@ class _Figures:
     demand_per_day: float
     matched_per_day: float  # at the case's coupling
     matched_by_day: float  # the same day by day: what timing alone costs
+    matched_without_own: float  # were the receiver's own generation not counted
     own_use_close: int | None  # first hour generation and own use are within the margin
 
 
@@ -204,14 +205,19 @@ def _figures(
     demand = window.hourly[case.demand] * case.demand_scale
     days = window.per_day(supply)
     offered, wanted = supply * case.per_unit, demand * case.share
+    own_wanted = wanted
+    if case.receiver_generation is not None:
+        own = window.hourly[case.receiver_generation] > window.hourly[case.demand] * (1 + TINY)
+        own_wanted = np.where(own, 0.0, wanted)
     return _Figures(
         distance_m=_route(s_tenant, d_tenant, knowledge),
         supply_per_day=float(days.mean()) if len(days) else 0.0,
         supply_p50=float(np.median(days)) if len(days) else 0.0,
         present=float(np.mean(days > TINY)) if len(days) else 0.0,
         demand_per_day=float(demand.sum()) / max(1, window.n_days),
-        matched_per_day=window.matched(offered, wanted, case.coupling),
-        matched_by_day=window.matched(offered, wanted, "day"),
+        matched_per_day=window.matched(offered, own_wanted, case.coupling),
+        matched_by_day=window.matched(offered, own_wanted, "day"),
+        matched_without_own=window.matched(offered, wanted, case.coupling),
         own_use_close=close,
     )
 
@@ -278,6 +284,14 @@ def _unclear(
         return f"median {f.supply_p50:.4g}/day, {f.matched_per_day:.4g}/day matched: not small"
     if not lasting:
         return f"median {f.supply_p50:.4g}/day on {f.present:.0%} of days: not clearly a surplus"
+    if case.reason == "own_generation":
+        if f.matched_per_day < need * CLEAR_BELOW and f.matched_without_own >= need * CLEAR_ABOVE:
+            return None
+        return (
+            f"{f.matched_per_day:.4g}/day matched beyond the receiver's own generation,"
+            f" {f.matched_without_own:.4g} without it: its own generation is not clearly what"
+            " decides"
+        )
     if case.reason == "no_temporal_overlap":
         if f.matched_per_day < need * CLEAR_BELOW and f.matched_by_day >= need * CLEAR_ABOVE:
             return None
