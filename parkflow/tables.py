@@ -81,10 +81,14 @@ def plan_totals(totals: dict[str, Any] | None) -> str:
     if totals is None:
         return "the park's plan: none saved with this run (run detection again)"
     capex = totals["capex_vnd"]
+    invested = (
+        f" (net of the yearly cost of the {capex / 1e9:,.2f} bn VND invested)"
+        if capex > 0
+        else " (no investment)"
+    )
     return (
         f"the park's plan: {totals['n_links']} exchanges,"
-        f" {totals['park_vnd_per_year'] / 1e9:,.2f} bn VND/yr for the park"
-        f" (net of the yearly cost of {capex / 1e9:,.2f} bn VND invested),"
+        f" {totals['park_vnd_per_year'] / 1e9:,.2f} bn VND/yr for the park{invested},"
         f" {totals['co2e_avoided_t_per_year']:,.0f} t CO2e/yr avoided,"
         f" {totals['water_saved_m3_per_year']:,.0f} m3/yr of water saved,"
         f" {totals['landfill_diverted_t_per_year']:,.0f} t/yr kept out of landfill"

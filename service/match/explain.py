@@ -122,7 +122,8 @@ def confidence_text(o: Opportunity) -> str:
     )
     if c.all_seasons:
         seen = " and ".join(c.seasons) or "no"
-        text += f", {seen} season" + ("" if len(c.seasons) == len(c.all_seasons) else " only")
+        text += f", {seen} season" + ("s" if len(c.seasons) > 1 else "")
+        text += "" if len(c.seasons) == len(c.all_seasons) else " only"
     return text
 
 
