@@ -503,16 +503,32 @@ class Exchange(_Model):
 
 
 class LinkCapex(_Model):
-    """The investment a candidate link needs (pipe, conveyor, boiler conversion), for payback."""
+    """The investment a candidate link needs (pipe, conveyor, boiler conversion) and, if the
+    park has agreed them, its terms: who builds it and the price per unit between the two."""
 
     from_meter: Id = Field(description="the supplier's out-meter")
     to_meter: Id = Field(description="the receiver's in-meter (another tenant's)")
-    capex_vnd: float = Field(ge=0, description="the investment, VND")
+    capex_vnd: float = Field(default=0.0, ge=0, description="the investment, VND")
+    built_by: Literal["receiver", "supplier"] = Field(
+        default="receiver",
+        description="who invests and is repaid out of its side",
+        json_schema_extra=_meanings(
+            {"receiver": "the receiver builds and owns the link", "supplier": "the supplier does"}
+        ),
+    )
+    transfer_vnd_per_unit: float | None = Field(
+        default=None,
+        description="the price the receiver pays the supplier per supplier unit (negative: a"
+        " gate fee the supplier pays); without it the net benefit is split by the knowledge"
+        " base's share",
+    )
 
     @model_validator(mode="after")
     def _finite(self) -> LinkCapex:
         if not math.isfinite(self.capex_vnd):
             raise ValueError("capex_vnd must be finite")
+        if self.transfer_vnd_per_unit is not None and not math.isfinite(self.transfer_vnd_per_unit):
+            raise ValueError("transfer_vnd_per_unit must be finite")
         return self
 
 

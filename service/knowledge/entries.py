@@ -583,6 +583,22 @@ class Matching(_Model):
     capex_life_years: float = Field(
         default=10.0, gt=0, description="years over which a link's investment is recovered"
     )
+    opex_share: float = Field(
+        default=0.03, ge=0, lt=1, description="yearly operation and upkeep, share of the capex"
+    )
+    supplier_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="the supplier's share of a link's net benefit when no price is set",
+    )
+    supplier_shares: dict[Selector, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="the supplier's share by supply resource or family, over supplier_share",
+    )
+    finance_source: Key | None = Field(
+        default=None, description="the source of the money settings (an assumption)"
+    )
     default_voltage: VoltageLevel = Field(
         default="22-110kV",
         description="the tariff's voltage level for a tenant whose registry entry gives none",

@@ -162,7 +162,7 @@ class Knowledge(_Model):
                     f"source {self.time_of_use.source!r} is not in sources",
                 )
             )
-        for name in ("source", "equipment_source"):
+        for name in ("source", "equipment_source", "finance_source"):
             src = getattr(self.matching, name)
             if src is not None and src not in source_ids:
                 out.append((("matching", name), f"source {src!r} is not in sources"))

@@ -12,6 +12,7 @@ from service.detect.surplus import Surplus, stream_phrase
 from service.detect.text import fmt_hours, fmt_qty, fmt_vnd
 from service.knowledge import Knowledge, Rule
 from service.knowledge.entries import Legal
+from service.match.finance import Finance
 from service.match.opportunity import Opportunity
 
 _COUPLING = {
@@ -64,7 +65,8 @@ def explain(
     v = o.value
     money = (
         f"about {fmt_vnd(v.park_vnd_per_year)}/yr for the park ({receiver.name}"
-        f" {_signed(v.receiver_vnd_per_year)}, {supplier.name} {_signed(v.supplier_vnd_per_year)})"
+        f" {_signed(v.receiver_vnd_per_year)}, {supplier.name} {_signed(v.supplier_vnd_per_year)}"
+        " before any transfer price)"
     )
     gains = []
     if v.water_saved_m3_per_year > 0:
@@ -85,7 +87,9 @@ def explain(
     )
     if gains:
         text += ", " + ", ".join(gains)
-    if v.capex_vnd is not None:
+    if v.finance is not None:
+        text += "; " + finance_text(v.finance, supplier, receiver, v.capex_vnd, knowledge)
+    elif v.capex_vnd is not None:
         if v.payback_years is not None:
             text += f"; simple payback {fmt_qty(v.payback_years)} years on {fmt_vnd(v.capex_vnd)}"
         else:
@@ -107,6 +111,36 @@ def explain(
     if rule.note:
         text += f". Note: {rule.note.strip()}"
     return text.rstrip(".") + "."
+
+
+def finance_text(
+    f: Finance, supplier: Tenant, receiver: Tenant, capex: float | None, knowledge: Knowledge
+) -> str:
+    """Each party after the transfer price, and the investor's return on what it builds."""
+    if f.transfer_vnd_per_year >= 0:
+        pays = f"{receiver.name} pays {supplier.name} {fmt_vnd(f.transfer_vnd_per_year)}/yr"
+    else:
+        pays = f"{supplier.name} pays {receiver.name} {fmt_vnd(-f.transfer_vnd_per_year)}/yr"
+    text = (
+        f"at a transfer price splitting the net benefit ({pays}) {supplier.name} gains"
+        f" {_signed(f.supplier_net_vnd_per_year)}/yr and {receiver.name}"
+        f" {_signed(f.receiver_net_vnd_per_year)}/yr"
+    )
+    if capex:
+        m = knowledge.matching
+        investor = receiver.name if f.investor == "receiver" else supplier.name
+        irr = f"IRR {f.irr:.0%}" if f.irr is not None else "no IRR"
+        payback = (
+            f"discounted payback {fmt_qty(f.discounted_payback_years)} years"
+            if f.discounted_payback_years is not None
+            else f"not repaid within {round(m.capex_life_years)} years"
+        )
+        text += (
+            f"; {investor} invests {fmt_vnd(capex)}: NPV {_signed(f.npv_vnd)} over"
+            f" {round(m.capex_life_years)} years at {m.capex_discount_rate:.0%}, {irr},"
+            f" {payback}"
+        )
+    return text
 
 
 def confidence_text(o: Opportunity) -> str:

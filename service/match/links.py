@@ -11,19 +11,13 @@ import pandas as pd
 
 from service.knowledge import Knowledge
 from service.match.candidates import COUPLINGS, Sides, bucket_sides, bucket_starts, link_bounds
+from service.match.finance import annuity_factor
 from service.plan import LinkInput, Node, ParkProblem
 from service.plan.model import FloatArray
 
 
 def demand_key(meter: str) -> str:
     return f"demand:{meter}"
-
-
-def annuity_factor(rate: float, years: float) -> float:
-    """Share of an investment paid each year to recover it over its life at ``rate``."""
-    if rate == 0:
-        return 1.0 / years
-    return float(rate / (1.0 - (1.0 + rate) ** -years))
 
 
 def park_problem(sides: Sides, table: pd.DataFrame, knowledge: Knowledge) -> ParkProblem:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.match.finance import Finance
+
 
 @dataclass(frozen=True, slots=True)
 class Value:
@@ -15,17 +17,19 @@ class Value:
     other; the park total does not change.
     """
 
-    supplier_vnd_per_year: float
-    receiver_vnd_per_year: float
-    park_vnd_per_year: float
+    # money in integer dong, as the parties book it (floats stay inside the sizing arrays)
+    supplier_vnd_per_year: int
+    receiver_vnd_per_year: int
+    park_vnd_per_year: int
     water_saved_m3_per_year: float
     co2e_avoided_t_per_year: float
     landfill_diverted_t_per_year: float
-    capex_vnd: float | None
+    capex_vnd: int | None
     payback_years: float | None
     sources: tuple[str, ...]  # knowledge source ids behind the figures used
     assumptions: tuple[str, ...]  # those of them that are marked assumptions
     notes: tuple[str, ...]  # figures that were missing and counted as zero
+    finance: Finance | None = None  # each party after the transfer price; the investor's NPV
 
 
 @dataclass(frozen=True, slots=True)

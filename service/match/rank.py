@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from service.detect.panel import Panel
 from service.detect.surplus import EPS, Surplus, available_streams
 from service.detect.text import fmt_vnd
 from service.knowledge import Knowledge, Rule
-from service.knowledge.entries import TOU_BANDS
+from service.knowledge.entries import TOU_BANDS, most_specific
 from service.match.candidates import (
     Sides,
     build_sides,
@@ -29,6 +29,7 @@ from service.match.candidates import (
 from service.match.confidence import confidence
 from service.match.displaced import displaced, displaced_phrase
 from service.match.explain import explain, legal_text
+from service.match.finance import Finance, Terms, split
 from service.match.links import park_problem
 from service.match.opportunity import Opportunity, opportunity_id
 from service.match.value import SourceNotes, add_values, describe_value, value_sources
@@ -123,6 +124,7 @@ _ROW_COLUMNS = (
     "co2e_t", "landfill_t", "capex_vnd", "payback_years", "receiver_price", "band_off_peak",
     "band_normal", "band_peak", "purchase_vnd", "transport_vnd", "prep_vnd",
     "matched_p10_per_day", "matched_p90_per_day",
+    "supply_per_year",
 )  # fmt: skip
 
 
@@ -176,6 +178,43 @@ def _park_table(sides: Sides, knowledge: Knowledge, year: int) -> pd.DataFrame:
         for s, d, r in zip(valued["s"], valued["d"], valued["rule"], strict=True)
     ]
     return valued
+
+
+def _finance(
+    row: Mapping[str, Any],
+    sides: Sides,
+    resource: str,
+    supply: Meter,
+    demand: Meter,
+    knowledge: Knowledge,
+) -> Finance:
+    m = knowledge.matching
+    terms_entry = next(
+        (c for c in sides.park.link_capex if c.from_meter == supply.id and c.to_meter == demand.id),
+        None,
+    )
+    capex = float(row["capex_vnd"])
+    n_days = max(1, sides.panel.n_days)
+    mean = float(row["matched"]) / n_days
+    p10, p90 = (float(row[f"matched_p{q}_per_day"]) / mean if mean > 0 else 1.0 for q in (10, 90))
+    terms = Terms(
+        supplier_share=most_specific(m.supplier_shares, resource, m.supplier_share),
+        price_vnd_per_unit=terms_entry.transfer_vnd_per_unit if terms_entry else None,
+        investor=terms_entry.built_by if terms_entry else "receiver",
+        rate=m.capex_discount_rate,
+        years=max(1, round(m.capex_life_years)),
+        opex_share=m.opex_share,
+    )
+    return split(
+        supplier_vnd=float(row["supplier_vnd"]),
+        receiver_vnd=float(row["receiver_vnd"]),
+        purchase_vnd=float(row["purchase_vnd"]),
+        supply_per_year=float(row["supply_per_year"]),
+        capex_vnd=None if np.isnan(capex) else capex,
+        volume_p10=p10,
+        volume_p90=p90,
+        terms=terms,
+    )
 
 
 def _tou_phrase(
@@ -255,6 +294,10 @@ def _opportunity(
                 sides.park.province,
             ),
         ),
+    )
+    fields["value"] = replace(
+        fields["value"],
+        finance=_finance(row, sides, surplus.resource, supply_meter, demand_meter, knowledge),
     )
     fields["checks"] = checks_to_make(rule, supply_meter)
     fields["confidence"] = confidence(

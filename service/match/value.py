@@ -251,13 +251,13 @@ def describe_value(row: Mapping[str, Any], sources: SourceNotes) -> Value:
     capex = float(row["capex_vnd"])
     payback = float(row["payback_years"])
     return Value(
-        supplier_vnd_per_year=float(row["supplier_vnd"]),
-        receiver_vnd_per_year=float(row["receiver_vnd"]),
-        park_vnd_per_year=float(row["park_vnd"]),
+        supplier_vnd_per_year=round(float(row["supplier_vnd"])),
+        receiver_vnd_per_year=round(float(row["receiver_vnd"])),
+        park_vnd_per_year=round(float(row["park_vnd"])),
         water_saved_m3_per_year=float(row["water_m3"]),
         co2e_avoided_t_per_year=float(row["co2e_t"]),
         landfill_diverted_t_per_year=float(row["landfill_t"]),
-        capex_vnd=None if np.isnan(capex) else capex,
+        capex_vnd=None if np.isnan(capex) else round(capex),
         payback_years=None if np.isnan(payback) else payback,
         sources=sources[0],
         assumptions=sources[1],

@@ -72,9 +72,10 @@ class PlanLink:
     supply_used_per_day: float  # supplier units taken
     alone_per_day: float  # what the link would carry with no competitor
     built: bool | None  # None when the link needs no investment
-    capex_vnd: float | None
-    annual_capex_vnd: float  # charged only when built
-    park_vnd_per_year: float  # flow value less the annualised investment
+    # money in integer dong, as reported (the solver works in floats)
+    capex_vnd: int | None
+    annual_capex_vnd: int  # charged only when built
+    park_vnd_per_year: int  # flow value less the annualised investment
     co2e_avoided_t_per_year: float
     water_saved_m3_per_year: float
     landfill_diverted_t_per_year: float
@@ -85,11 +86,11 @@ class Plan:
     """The park's plan: the links it runs and the totals every report shows."""
 
     links: tuple[PlanLink, ...]
-    park_vnd_per_year: float
+    park_vnd_per_year: int
     co2e_avoided_t_per_year: float
     water_saved_m3_per_year: float
     landfill_diverted_t_per_year: float
-    capex_vnd: float  # investment of the links built
+    capex_vnd: int  # investment of the links built
     status: str  # optimal, or what kept a component from it
     components: int  # independent groups of links (sharing a surplus or a receiver)
     solver_calls: int

@@ -201,9 +201,29 @@ def test_column_a_effluent_to_cooling_make_up(knowledge: Knowledge) -> None:
         "on 26 of 28 days",
         f"about {receiver / 1e6:.1f} million VND/yr for the park",
         f"{round(water_yr):,} m3/yr of water",
-        f"simple payback {1.5e9 / receiver:.2f} years on 1.5 bn VND",
     ):
         assert piece in text, (piece, text)
+    # each party's money: the net benefit after upkeep (3 % of the capex a year) and the
+    # capex's annuity (10 years at 10 %) split half and half; the receiver builds the pipe
+    f = v.finance
+    assert f is not None and f.investor == "receiver"
+    capex, opex = 1.5e9, 0.03 * 1.5e9
+    annuity = capex * 0.1 / (1 - 1.1**-10)
+    net = receiver - opex - annuity
+    assert f.transfer_vnd_per_year == round(net / 2)  # the WWTP gave up nothing: half to it
+    assert f.supplier_net_vnd_per_year == round(net / 2)
+    assert f.receiver_net_vnd_per_year == round(net / 2)
+    flow = net / 2 + annuity  # the receiver's yearly cash before repaying the pipe
+    pv = (1 - 1.1**-10) / 0.1
+    assert f.npv_vnd == round(-capex + flow * pv)
+    assert f.irr is not None and f.discounted_payback_years is not None
+    assert [s.case for s in f.sensitivity] == [
+        "base", "price -20%", "price +20%", "volume P10", "volume P90",
+    ]  # fmt: skip
+    low = f.sensitivity[1]
+    assert low.park_vnd_per_year == round(receiver - 0.2 * water_yr * 12100)
+    assert f"Central WWTP gains +{net / 2 / 1e6:.1f} million VND/yr" in text
+    assert "Cool Co invests 1.5 bn VND: NPV" in text and "over 10 years at 10%" in text
 
 
 def test_only_the_cooling_share_of_a_mixed_meter_is_offered(knowledge: Knowledge) -> None:

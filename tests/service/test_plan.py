@@ -210,7 +210,9 @@ def test_the_plan_never_exceeds_a_surplus_or_a_demand_and_beats_any_single_link(
     plan, _ = make_plan([park])
     alone = [float(lk.bounds.sum()) * lk.vnd_per_unit for lk in park.links]
     best_single = max(a - lk.annual_capex_vnd for a, lk in zip(alone, park.links, strict=True))
-    slack = 1e-3 * max(1.0, abs(plan.park_vnd_per_year))  # the solver's proven gap
+    # the solver's proven gap, and half a dong per link: the plan books integer dong
+    rounding = 0.5 * len(park.links)
+    slack = 1e-3 * max(1.0, abs(plan.park_vnd_per_year)) + rounding
     assert plan.park_vnd_per_year >= best_single - slack
-    assert plan.park_vnd_per_year <= sum(alone) + TOL
+    assert plan.park_vnd_per_year <= sum(alone) + TOL + rounding
     assert plan.park_vnd_per_year == pytest.approx(sum(pl.park_vnd_per_year for pl in plan.links))
