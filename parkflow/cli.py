@@ -20,6 +20,7 @@ from parkflow.errors import ConfigError, InputError, ParkflowError, StoreError
 EXIT_OK, EXIT_NOTHING, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 if TYPE_CHECKING:
+    from parkflow.settings import Settings
     from service.settings import ServiceSettings
 
 
@@ -139,6 +140,64 @@ def _when(ms: int | None) -> str:
     if ms is None:
         return "-"
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _instant(text: str) -> int:
+    """An ISO 8601 date or date-time as epoch ms; without an offset it is UTC."""
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give an ISO date or time, e.g. 2026-03-01 or 2026-03-01T08:00+07:00"
+        ) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return int(t.timestamp() * 1000)
+
+
+def _store_settings(args: argparse.Namespace) -> Settings:
+    from parkflow.settings import Settings
+
+    overrides = {k: getattr(args, k) for k in ("registry",) if getattr(args, k, None)}
+    return Settings(**overrides)
+
+
+def _print_json(rows: object) -> None:
+    import json
+
+    print(json.dumps(rows, indent=2, ensure_ascii=False))
+
+
+def _cmd_quarantine(args: argparse.Namespace) -> int:
+    from parkflow.quarantine import QuarantineFilter, quarantine_rows
+    from parkflow.store import store_from_settings
+    from parkflow.tables import quarantine_table, utc_text
+
+    if args.limit < 1 or args.excerpt_chars < 1:
+        raise InputError("--limit and --excerpt-chars take a positive number")
+    wanted = QuarantineFilter(
+        since_ms=args.since,
+        until_ms=args.until,
+        park=args.park,
+        tenant=args.tenant,
+        meter=args.meter,
+        reason=args.reason,
+        limit=args.limit,
+    )
+    store = store_from_settings(_store_settings(args))
+    try:
+        rows = quarantine_rows(store, wanted, args.excerpt_chars)
+    finally:
+        store.close()
+    if args.json:
+        _print_json([{"received": utc_text(r.received_ms), **r.as_dict()} for r in rows])
+    else:
+        print(quarantine_table(rows))
+        more = " (--limit reached: there may be more)" if len(rows) == args.limit else ""
+        print(f"\n{len(rows)} record(s), most recent first{more}")
+    return EXIT_OK if rows else EXIT_NOTHING
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -277,6 +336,27 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--explain", action="store_true", help="add the plain-language text")
         sp.set_defaults(func=func)
 
+    q = sub.add_parser(
+        "quarantine",
+        help="what was quarantined and why, with an escaped excerpt of the raw payload"
+        " (store: PARKFLOW_INFLUX_URL or PARKFLOW_SQLITE_PATH)",
+    )
+    _add_window(q, "received")
+    q.add_argument("--park", help="only records attributed to this park")
+    q.add_argument(
+        "--tenant",
+        help="only records attributed to this tenant's meters (a message naming no registered"
+        " meter has no tenant: see it without --tenant, by its topic)",
+    )
+    q.add_argument("--meter", help="only records attributed to this meter id")
+    q.add_argument("--reason", help="only this reason code, e.g. out_of_range")
+    q.add_argument("--limit", type=int, default=100, help="at most this many records")
+    q.add_argument(
+        "--excerpt-chars", type=int, default=200, help="characters of payload shown (escaped)"
+    )
+    q.add_argument("--json", action="store_true", help="JSON instead of a table")
+    q.set_defaults(func=_cmd_quarantine)
+
     rb = sub.add_parser(
         "rebuild-rollups",
         help="recompute the rollups of the last days from the readings (after a registry change)",
@@ -355,6 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.set_defaults(func=_cmd_simulate)
     return parser
+
+
+def _add_window(p: argparse.ArgumentParser, what: str, default: str = "") -> None:
+    p.add_argument(
+        "--since",
+        type=_instant,
+        help=f"{what} at or after this ISO date or time (UTC unless it has an offset){default}",
+    )
+    p.add_argument(
+        "--until", type=_instant, help=f"{what} before this ISO date or time (default: now)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
