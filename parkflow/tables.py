@@ -10,6 +10,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from parkflow.quarantine import QuarantineRow
+    from service.meters import MeterSummary
 
 
 def _table(rows: Sequence[dict[str, Any]], columns: dict[str, str], explain: bool) -> str:
@@ -126,5 +127,38 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return _number(value)
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
     return str(value)
+
+
+def meters_table(rows: Sequence[MeterSummary]) -> str:
+    columns = {
+        "meter": "park/tenant/meter",
+        "resource": "resource",
+        "kind": "kind",
+        "last": "last reading (UTC)",
+        "value": "last value",
+        "readings": "readings",
+        "total": "total",
+        "unit": "unit",
+        "stale": "stale",
+    }
+    return _text_table(
+        [
+            {
+                "meter": f"{r.park}/{r.tenant}/{r.meter}",
+                "resource": r.resource,
+                "kind": str(r.kind),
+                "last": utc_text(r.last_ms) if r.last_ms is not None else "never",
+                "value": r.last_value,
+                "readings": r.readings,
+                "total": r.total,
+                "unit": r.total_unit
+                if r.value_unit == r.total_unit
+                else f"{r.total_unit} (values {r.value_unit})",
+                "stale": "STALE" if r.stale else "no",
+            }
+            for r in rows
+        ],
+        columns,
+    )

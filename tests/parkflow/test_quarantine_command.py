@@ -4,8 +4,6 @@ the payload shown as a bounded, escaped excerpt."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,35 +12,13 @@ from parkflow.cli import EXIT_BAD_INPUT, EXIT_NOTHING, EXIT_OK, main
 from parkflow.model import WriteBatch
 from parkflow.quarantine import escape, excerpt
 from parkflow.registry import SAMPLE_REGISTRY, load_registry
-from parkflow.store import InfluxStore, SqliteStore, Store
+from parkflow.store import Store
 from parkflow.topics import topic_for
-from tests.support.influx import InfluxServer
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 HOUR = 3_600_000
 REG = load_registry(SAMPLE_REGISTRY)
 M1, M2 = REG.meters()[0], next(m for m in REG.meters() if m.tenant != REG.meters()[0].tenant)
-
-
-@pytest.fixture(params=["sqlite", "influx"])
-def env_store(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Store]:
-    """A store the command finds through the PARKFLOW_ environment, as an operator's would."""
-    for name in ("PARKFLOW_INFLUX_URL", "PARKFLOW_SQLITE_PATH", "PARKFLOW_INFLUX_DATABASE"):
-        monkeypatch.delenv(name, raising=False)
-    if request.param == "sqlite":
-        path = tmp_path / "store.sqlite"
-        monkeypatch.setenv("PARKFLOW_SQLITE_PATH", str(path))
-        store: Store = SqliteStore(path)
-    else:
-        server: InfluxServer = request.getfixturevalue("influx_server")
-        influx: InfluxStore = request.getfixturevalue("influx_store")
-        monkeypatch.setenv("PARKFLOW_INFLUX_URL", server.url)
-        monkeypatch.setenv("PARKFLOW_INFLUX_DATABASE", influx.database)
-        store = influx
-    yield store
-    store.close()
 
 
 def _quarantine(store: Store, topic: str, payload: bytes, received_ms: int) -> None:
