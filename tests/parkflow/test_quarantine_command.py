@@ -4,6 +4,10 @@ the payload shown as a bounded, escaped excerpt."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +96,21 @@ def test_excerpt_is_bounded_printable_and_says_when_it_was_cut() -> None:
     # an escape is never cut in half
     assert escape("ab\x01", chars=4) == "ab…"
     assert len(excerpt(bytes(range(256)) * 1000)) <= 201
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    """``parkflow ... | head``: the command stops quietly when its reader has gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has had enough before the first byte
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-m", "parkflow.cli", "registry", "acl", str(SAMPLE_REGISTRY)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+    finally:
+        os.close(write_end)
+    assert writer.stderr == b""
+    assert writer.returncode == EXIT_OK
