@@ -17,7 +17,7 @@ from ingest.validate import Limits, Validator
 from parkflow.errors import InputError, PayloadError
 from parkflow.registry import Registry
 from parkflow.settings import Settings
-from parkflow.store import store_from_settings
+from parkflow.store import store_from_settings, store_label
 from parkflow.timeunits import days_ms
 from parkflow.topics import topic_for
 
@@ -28,7 +28,19 @@ def serve(settings: IngestSettings) -> int:
     """Run until SIGTERM or SIGINT; exit code 0 after a clean stop, 1 when a part of the
     ingestor failed unexpectedly (the supervisor restarts it; nothing unacked is lost)."""
     registry = settings.load_registry()  # first: a bad one must not leave a store opened
-    store = store_from_settings(settings)
+    log.info(
+        "ingest starting",
+        extra={
+            "broker": f"{settings.mqtt_host}:{settings.mqtt_port}",
+            "mqtt_version": settings.mqtt_version,
+            "mqtt_username": settings.mqtt_username,  # never the password
+            "client_id": settings.client_id,
+            "partition": settings.partition,
+            "store": store_label(settings),
+            "registry": str(settings.registry.resolve()) if settings.registry else None,
+        },
+    )
+    store = store_from_settings(settings)  # SQLite: the file and its schema exist from here
     ingestor = Ingestor(settings, registry, store)
     status: StatusServer | None = None
     if settings.http_port is not None:
@@ -44,7 +56,15 @@ def serve(settings: IngestSettings) -> int:
             timeout=settings.http_idle_timeout_s,
         )
         status.start()
-        log.info("status endpoint up", extra={"port": status.port})
+        # The bound port: with PARKFLOW_HTTP_PORT=0 the system picked it, and this says which.
+        log.info(
+            "status endpoint up",
+            extra={
+                "address": f"http://{_host_for_url(status.host)}:{status.port}",
+                "host": status.host,
+                "port": status.port,
+            },
+        )
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         log.info("stopping", extra={"signal": signum})
@@ -52,14 +72,6 @@ def serve(settings: IngestSettings) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    log.info(
-        "ingest starting",
-        extra={
-            "client_id": settings.client_id,
-            "broker": f"{settings.mqtt_host}:{settings.mqtt_port}",
-            "store": settings.influx_url or str(settings.sqlite_path),
-        },
-    )
     try:
         ingestor.run()
     finally:
@@ -67,6 +79,10 @@ def serve(settings: IngestSettings) -> int:
             status.stop()
         store.close()
     return 1 if ingestor.failed else 0
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def import_meter(registry: Registry, meter: str) -> tuple[str, str, str]:

@@ -54,6 +54,7 @@ class StatusServer:
         self.ready = ready
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.httpd.daemon_threads = True
+        self.host = str(self.httpd.server_address[0])
         self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name="status-http", daemon=True

@@ -20,6 +20,7 @@ from parkflow.errors import ConfigError, InputError, ParkflowError, StoreError
 EXIT_OK, EXIT_NOTHING, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 if TYPE_CHECKING:
+    from parkflow.settings import Settings
     from service.settings import ServiceSettings
 
 
@@ -180,6 +181,114 @@ def _when(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _instant(text: str) -> int:
+    """An ISO 8601 date or date-time as epoch ms; without an offset it is UTC."""
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give an ISO date or time, e.g. 2026-03-01 or 2026-03-01T08:00+07:00"
+        ) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return int(t.timestamp() * 1000)
+
+
+def _store_settings(args: argparse.Namespace) -> Settings:
+    from parkflow.settings import Settings
+
+    overrides = {k: getattr(args, k) for k in ("registry",) if getattr(args, k, None)}
+    return Settings(**overrides)
+
+
+def _print_json(rows: object) -> None:
+    import json
+
+    print(json.dumps(rows, indent=2, ensure_ascii=False))
+
+
+def _cmd_quarantine(args: argparse.Namespace) -> int:
+    from parkflow.quarantine import QuarantineFilter, quarantine_rows
+    from parkflow.store import store_from_settings
+    from parkflow.tables import quarantine_table, utc_text
+
+    if args.limit < 1 or args.excerpt_chars < 1:
+        raise InputError("--limit and --excerpt-chars take a positive number")
+    wanted = QuarantineFilter(
+        since_ms=args.since,
+        until_ms=args.until,
+        park=args.park,
+        tenant=args.tenant,
+        meter=args.meter,
+        reason=args.reason,
+        limit=args.limit,
+    )
+    store = store_from_settings(_store_settings(args))
+    try:
+        rows = quarantine_rows(store, wanted, args.excerpt_chars)
+    finally:
+        store.close()
+    if args.json:
+        _print_json([{"received": utc_text(r.received_ms), **r.as_dict()} for r in rows])
+    else:
+        print(quarantine_table(rows))
+        more = " (--limit reached: there may be more)" if len(rows) == args.limit else ""
+        print(f"\n{len(rows)} record(s), most recent first{more}")
+    return EXIT_OK if rows else EXIT_NOTHING
+
+
+def _cmd_meters(args: argparse.Namespace) -> int:
+    from parkflow.store import store_from_settings
+    from parkflow.tables import meters_table, utc_text
+    from parkflow.timeunits import hours_ms, now_ms
+    from service.meters import meter_summaries
+
+    until = now_ms() if args.until is None else args.until
+    since = until - hours_ms(24) if args.since is None else args.since
+    if since >= until:
+        raise InputError("--since must be before --until")
+    if args.stale_after_s is not None and args.stale_after_s <= 0:
+        raise InputError("--stale-after-s takes a positive number of seconds")
+    settings = _store_settings(args)
+    meters = [
+        m
+        for m in settings.load_registry().meters()
+        if args.park in (None, m.park.id)
+        and args.tenant in (None, m.tenant.id)
+        and args.meter in (None, m.meter.id)
+    ]
+    if not meters:
+        raise InputError("no registered meter matches --park, --tenant and --meter")
+    store = store_from_settings(settings)
+    try:
+        rows = meter_summaries(store, meters, since, until, args.stale_after_s)
+    finally:
+        store.close()
+    if args.json:
+        _print_json(
+            {
+                "since": utc_text(since),
+                "until": utc_text(until),
+                "meters": [{"last": utc_text(r.last_ms), **r.as_dict()} for r in rows],
+            }
+        )
+    else:
+        print(meters_table(rows))
+        stale = sum(r.stale for r in rows)
+        print(
+            f"\n{len(rows)} meter(s), {stale} stale; readings and totals from"
+            f" {utc_text(since)} to {utc_text(until)} (end excluded)."
+            "\ntotal: cumulative = register increase (resets and rollovers counted as the"
+            " rollups do), delta = sum of deltas, rate = integrated over time; intervals"
+            " crossing an end count in proportion."
+            "\nstale: the last reading is older than the meter's max_gap_s (registry, 1 h"
+            " unless set) at the end" + (" (--stale-after-s given)" if args.stale_after_s else "")
+        )
+    return EXIT_OK
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -337,6 +446,45 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--explain", action="store_true", help="add the plain-language text")
         sp.set_defaults(func=func)
 
+    q = sub.add_parser(
+        "quarantine",
+        help="what was quarantined and why, with an escaped excerpt of the raw payload"
+        " (store: PARKFLOW_INFLUX_URL or PARKFLOW_SQLITE_PATH)",
+    )
+    _add_window(q, "received")
+    q.add_argument("--park", help="only records attributed to this park")
+    q.add_argument(
+        "--tenant",
+        help="only records attributed to this tenant's meters (a message naming no registered"
+        " meter has no tenant: see it without --tenant, by its topic)",
+    )
+    q.add_argument("--meter", help="only records attributed to this meter id")
+    q.add_argument("--reason", help="only this reason code, e.g. out_of_range")
+    q.add_argument("--limit", type=int, default=100, help="at most this many records")
+    q.add_argument(
+        "--excerpt-chars", type=int, default=200, help="characters of payload shown (escaped)"
+    )
+    q.add_argument("--json", action="store_true", help="JSON instead of a table")
+    q.set_defaults(func=_cmd_quarantine)
+
+    me = sub.add_parser(
+        "meters",
+        help="per registered meter: last reading, readings and total over a period, stale or not",
+    )
+    me.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
+    _add_window(me, "readings", default=" (default: 24 hours before --until)")
+    me.add_argument("--park", help="only this park's meters")
+    me.add_argument("--tenant", help="only this tenant's meters")
+    me.add_argument("--meter", help="only meters with this id")
+    me.add_argument(
+        "--stale-after-s",
+        type=float,
+        help="stale when the last reading is older than this at --until"
+        " (default: each meter's max_gap_s, 1 h unless the registry says otherwise)",
+    )
+    me.add_argument("--json", action="store_true", help="JSON instead of a table")
+    me.set_defaults(func=_cmd_meters)
+
     rb = sub.add_parser(
         "rebuild-rollups",
         help="recompute the rollups of the last days from the readings (after a registry change)",
@@ -417,6 +565,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_window(p: argparse.ArgumentParser, what: str, default: str = "") -> None:
+    p.add_argument(
+        "--since",
+        type=_instant,
+        help=f"{what} at or after this ISO date or time (UTC unless it has an offset){default}",
+    )
+    p.add_argument(
+        "--until", type=_instant, help=f"{what} before this ISO date or time (default: now)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # a bad command line exits 2 (argparse)
     try:
@@ -429,9 +588,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"store: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except BrokenPipeError:  # `parkflow quarantine | head`: the reader has what it wanted
+        _quiet_stdout()
+        return EXIT_OK
     except (InputError, ParkflowError, OSError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail a second time."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,17 @@ class Settings(BaseSettings):
     influx_password: str | None = None
     influx_token: str | None = None
     influx_timeout_s: float = 10.0
-    influx_create_database: bool = Field(default=True, description="CREATE DATABASE on start")
-    sqlite_path: Path = Path("parkflow.sqlite")
+    influx_create_database: bool = Field(
+        default=True,
+        description="CREATE DATABASE (idempotent) when the process first reaches InfluxDB: at"
+        " start when it answers (the ingestor pings it), else before the first write or read,"
+        " so a process may start while InfluxDB is still down",
+    )
+    sqlite_path: Path = Field(
+        default=Path("parkflow.sqlite"),
+        description="the embedded store: the file, its folder and its schema are created when"
+        " the process starts and opens the store, before anything is written",
+    )
 
     def load_registry(self) -> Registry:
         if self.registry is None:

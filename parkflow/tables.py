@@ -1,11 +1,16 @@
-"""Plain-text tables of detection results for the command line."""
+"""Plain-text tables for the command line: detection results, quarantine, meters."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from parkflow.quarantine import QuarantineRow
+    from service.meters import MeterSummary
 
 
 def _table(rows: Sequence[dict[str, Any]], columns: dict[str, str], explain: bool) -> str:
@@ -111,3 +116,102 @@ def plan_table(rows: Sequence[dict[str, Any]]) -> str:
     }
     build = {True: "yes", False: "no", None: "-"}
     return _table([{**r, "build": build[r.get("built")]} for r in rows], columns, explain=False)
+
+
+def utc_text(ms: int | None) -> str:
+    """An instant as the tables and ``--json`` show it: ISO 8601, UTC, to the millisecond."""
+    if ms is None:
+        return "-"
+    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def quarantine_table(rows: Sequence[QuarantineRow]) -> str:
+    """One line per record; ``source`` is the meter it was attributed to, else the topic."""
+    columns = {
+        "received": "received (UTC)",
+        "reason": "reason",
+        "source": "park/tenant/meter or topic",
+        "index": "#",
+        "detail": "detail",
+        "excerpt": "payload",
+        "size": "bytes",
+    }
+    return _text_table(
+        [
+            {
+                "received": utc_text(r.received_ms),
+                "reason": r.reason,
+                "source": f"{r.park}/{r.tenant}/{r.meter}" if r.meter is not None else r.topic,
+                "index": "whole" if r.index is None else r.index,
+                "detail": r.detail,
+                "excerpt": r.excerpt,
+                "size": r.size,
+            }
+            for r in rows
+        ],
+        columns,
+    )
+
+
+def _text_table(rows: Sequence[dict[str, Any]], columns: dict[str, str]) -> str:
+    """Text left-aligned, numbers right-aligned: the columns read like sentences and figures."""
+    if not rows:
+        return "(none)"
+    cells = [[_cell(r.get(key)) for key in columns] for r in rows]
+    numeric = [
+        all(isinstance(r.get(key), int | float) or r.get(key) is None for r in rows)
+        for key in columns
+    ]
+    widths = [
+        max(len(title), *(len(c[i]) for c in cells)) for i, title in enumerate(columns.values())
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(list(columns.values())), *(line(c) for c in cells)])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def meters_table(rows: Sequence[MeterSummary]) -> str:
+    columns = {
+        "meter": "park/tenant/meter",
+        "resource": "resource",
+        "kind": "kind",
+        "last": "last reading (UTC)",
+        "value": "last value",
+        "readings": "readings",
+        "total": "total",
+        "unit": "unit",
+        "stale": "stale",
+    }
+    return _text_table(
+        [
+            {
+                "meter": f"{r.park}/{r.tenant}/{r.meter}",
+                "resource": r.resource,
+                "kind": str(r.kind),
+                "last": utc_text(r.last_ms) if r.last_ms is not None else "never",
+                "value": r.last_value,
+                "readings": r.readings,
+                "total": r.total,
+                "unit": r.total_unit
+                if r.value_unit == r.total_unit
+                else f"{r.total_unit} (values {r.value_unit})",
+                "stale": "STALE" if r.stale else "no",
+            }
+            for r in rows
+        ],
+        columns,
+    )

@@ -19,6 +19,7 @@ messages and may reuse their packet ids, so an ack from an older generation is n
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parkflow.ingest.mqtt")
 
+# paho waits this long before reconnecting, doubling after each failed attempt up to the
+# maximum, and starting again from the minimum after a successful CONNACK.
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 10
 SESSION_TAKEN_OVER = 0x8E  # MQTT v5 DISCONNECT reason: another client connected with our id
 _REFUSED = 0x80
 # A twin client fighting for our id: this many connections in a row dropped within SHORT_S of
@@ -98,6 +103,8 @@ class MqttSource:
         self._recent_drops: list[float] = []
         self._connected_at = 0.0  # monotonic time of the last CONNACK
         self._failed_attempts = 0  # connection attempts that failed since the last drop
+        self.failed_connects = 0  # connection attempts that failed, over the process's life
+        self._retry_delay: float | None = None  # paho's reconnect delay, mirrored for the logs
         self.subscribed_generation = 0  # generation whose SUBACKs all came back granted
         self._pending_subacks: dict[int, int] = {}  # mid -> generation
         self._refused_generation = 0  # a generation in which some SUBACK refused a filter
@@ -115,7 +122,7 @@ class MqttSource:
         )
         if settings.mqtt_username:
             self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -123,6 +130,19 @@ class MqttSource:
         self.client.on_unsubscribe = self._on_unsubscribe
         self.client.on_subscribe = self._on_subscribe
         self.client.max_queued_messages_set(0)
+
+    @property
+    def broker(self) -> str:
+        return f"{self.settings.mqtt_host}:{self.settings.mqtt_port}"
+
+    def _next_retry_s(self) -> float:
+        """The wait paho takes before its next attempt, as its reconnect loop computes it:
+        the log says when to expect the next try without reading paho's private state."""
+        with self._lock:
+            d = self._retry_delay
+            d = RECONNECT_MIN_S if d is None else min(d * 2, RECONNECT_MAX_S)
+            self._retry_delay = d
+            return d
 
     def start(self) -> None:
         s = self.settings
@@ -201,10 +221,12 @@ class MqttSource:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         if reason.is_failure:
-            log.error("mqtt connect refused", extra={"reason": str(reason)})
+            # The broker closes the connection next: the disconnect says when we try again.
+            log.error("mqtt connect refused", extra={"broker": self.broker, "reason": str(reason)})
             return
         present = bool(flags.session_present)
         with self._lock:
+            self._retry_delay = None  # paho starts again from the minimum delay
             self.generation += 1
             generation = self.generation
             self.connected = True
@@ -222,7 +244,11 @@ class MqttSource:
         self._subscribe(client, generation)
         log.info(
             "mqtt connected",
-            extra={"session_present": present, "subscriptions": len(self.filters)},
+            extra={
+                "broker": self.broker,
+                "session_present": present,
+                "subscriptions": len(self.filters),
+            },
         )
         if self._on_connected:
             self._on_connected(Connected(generation, present, time.time_ns() // 1_000_000))
@@ -256,8 +282,26 @@ class MqttSource:
                 self.unsubscribed_generation = generation
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this from its ``except OSError`` around the attempt and passes no reason:
+        # the exception being handled is the reason.
+        exc = sys.exc_info()[1]
         with self._lock:
             self._failed_attempts += 1
+            self.failed_connects += 1
+            attempt = self.failed_connects
+            first = self.generation == 0 and attempt == 1
+        retry_in = self._next_retry_s()
+        if first:  # paho's first-connection loop waits once, then its reconnect loop again
+            retry_in += self._next_retry_s()
+        log.warning(
+            "mqtt connect failed",
+            extra={
+                "broker": self.broker,
+                "reason": _reason(exc),
+                "attempt": attempt,
+                "retry_in_s": retry_in,
+            },
+        )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -270,10 +314,14 @@ class MqttSource:
             log.error(
                 "another client connected with our client id and took our session: bind client"
                 " ids to user names on the broker (use_username_as_clientid)",
-                extra={"client_id": self.settings.client_id},
+                extra={
+                    "client_id": self.settings.client_id,
+                    "broker": self.broker,
+                    "retry_in_s": self._next_retry_s(),
+                },
             )
         elif code == 0:  # we asked for it
-            log.info("mqtt disconnected", extra={"reason": str(reason)})
+            log.info("mqtt disconnected", extra={"broker": self.broker, "reason": str(reason)})
         else:
             # Mosquitto 2.0 closes a taken-over connection without saying why. The sign of it:
             # the connection is dropped soon after it was made, and the next attempt succeeds
@@ -287,7 +335,14 @@ class MqttSource:
                 self._recent_drops.clear()
             elif short:
                 self._recent_drops = [t for t in self._recent_drops if now - t < FLAPPING_S] + [now]
-            log.warning("mqtt disconnected", extra={"reason": str(reason)})
+            log.warning(
+                "mqtt disconnected",
+                extra={
+                    "broker": self.broker,
+                    "reason": str(reason),
+                    "retry_in_s": self._next_retry_s(),
+                },
+            )
             if len(self._recent_drops) >= FLAPPING:
                 self.takeovers += 1
                 self._recent_drops.clear()
@@ -312,3 +367,12 @@ class MqttSource:
                 retain=bool(msg.retain),
             )
         )
+
+
+def _reason(exc: BaseException | None) -> str:
+    """Why an attempt failed, in words an operator can act on (the class says timeout or
+    refused when the message alone does not)."""
+    if exc is None:
+        return "unknown"
+    text = str(exc) or "no detail"
+    return f"{type(exc).__name__}: {text}"

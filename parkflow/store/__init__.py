@@ -20,6 +20,7 @@ __all__ = [
     "Store",
     "open_store",
     "store_from_settings",
+    "store_label",
 ]
 
 
@@ -45,3 +46,20 @@ def store_from_settings(s: Settings) -> Store:
         timeout=s.influx_timeout_s,
         create_database=s.influx_create_database,
     )
+
+
+def store_label(s: Settings) -> str:
+    """Which store the settings point at, for a start-up log line: the InfluxDB URL without
+    any user name, password or query (a token may sit there), or the SQLite file's full path."""
+    if s.influx_url:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(s.influx_url)
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        url = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        rp = f", retention policy {s.influx_retention_policy}" if s.influx_retention_policy else ""
+        return f"InfluxDB {url}, database {s.influx_database}{rp}"
+    return f"SQLite {s.sqlite_path.resolve()}"

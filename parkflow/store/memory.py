@@ -121,7 +121,15 @@ class MemoryReadings:
         return read_ranges_one_by_one(self, ranges)
 
     def quarantined(
-        self, reason: str | None = None, since_ms: int | None = None, limit: int = 1000
+        self,
+        reason: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 1000,
+        *,
+        until_ms: int | None = None,
+        park: str | None = None,
+        tenant: str | None = None,
+        meter: str | None = None,
     ) -> list[Rejection]:
         with self._lock:
             rows = [
@@ -129,6 +137,10 @@ class MemoryReadings:
                 for q in self._rejections.values()
                 if (reason is None or q.reason == reason)
                 and (since_ms is None or q.received_ms >= since_ms)
+                and (until_ms is None or q.received_ms < until_ms)
+                and (park is None or q.park == park)
+                and (tenant is None or q.tenant == tenant)
+                and (meter is None or q.meter == meter)
             ]
         rows.sort(key=lambda q: q.received_ms, reverse=True)
         return rows[:limit]

@@ -123,9 +123,22 @@ class QuarantineLog(Protocol):
     """What was not stored as a reading, and why."""
 
     def quarantined(
-        self, reason: str | None = None, since_ms: int | None = None, limit: int = 1000
+        self,
+        reason: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 1000,
+        *,
+        until_ms: int | None = None,
+        park: str | None = None,
+        tenant: str | None = None,
+        meter: str | None = None,
     ) -> list[Rejection]:
-        """Most recent first, one per identity (message_id, index) however often written."""
+        """Most recent first, one per identity (message_id, index) however often written.
+
+        ``None`` means no restriction; received in ``[since_ms, until_ms)``. The ids filter on
+        what a record was attributed to: a message that named no registered meter (unknown
+        park, tenant or meter, a bad topic) has none and matches only without them, so that a
+        tenant's view never shows what someone else's gateway sent on its name."""
 
     def quarantined_messages(
         self, rejections: Sequence[Rejection]

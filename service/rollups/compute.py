@@ -207,3 +207,31 @@ def merge_day(
     if existing is None and all(math.isnan(v) for v in values):
         return None
     return DayRollup.build(key, resource, direction, day_ms, values)
+
+
+def quantity_between(
+    maths: MeterMaths,
+    before: Point | None,
+    points: Sequence[Point],
+    after: Point | None,
+    start_ms: int,
+    end_ms: int,
+) -> float | None:
+    """The quantity that flowed in ``[start_ms, end_ms)``, by the rollups' rule: each interval
+    between readings counts in proportion to the time it overlaps the window (an
+    instantaneous one, a first delta reading, where its time falls). ``None``: no interval
+    overlaps the window, no data (not zero)."""
+    series: list[Point] = [before] if before is not None else []
+    series.extend(points)
+    if after is not None:
+        series.append(after)
+    total: float | None = None
+    for iv in maths.intervals(series):
+        if iv.end_ms <= iv.start_ms:
+            share = 1.0 if start_ms <= iv.end_ms < end_ms else 0.0
+        else:
+            overlap = min(iv.end_ms, end_ms) - max(iv.start_ms, start_ms)
+            share = overlap / (iv.end_ms - iv.start_ms) if overlap > 0 else 0.0
+        if share > 0:
+            total = (total or 0.0) + iv.quantity * share
+    return total

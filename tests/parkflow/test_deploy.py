@@ -76,3 +76,35 @@ def test_broker_config_keeps_data() -> None:
     assert conf["allow_anonymous"] == "false"
     assert "acl_file" in conf
     assert conf["use_username_as_clientid"] == "true"  # no gateway can take a session
+
+
+DOCS = [DEPLOY.parent / "README.md", *sorted((DEPLOY.parent / "docs").glob("*.md"))]
+
+
+def test_every_parkflow_variable_in_the_docs_is_a_setting() -> None:
+    for path in DOCS:
+        unknown = _env_names(path.read_text()) - KNOWN
+        assert not unknown, f"{path.name} names unknown settings {sorted(unknown)}"
+
+
+def _doc_commands(text: str) -> list[list[str]]:
+    """The ``parkflow ...`` command lines of a document's shell blocks, as argument lists."""
+    out: list[list[str]] = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = line.split("#", 1)[0].split("|", 1)[0].split()
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words = words[1:]  # VAR=value before the command
+            if words[:1] == ["parkflow"]:
+                out.append(words[1:])
+    return out
+
+
+def test_the_commands_the_recipe_runs_are_real() -> None:
+    commands = _doc_commands((DEPLOY.parent / "docs" / "operations.md").read_text())
+    ran = {c[0] for c in commands}
+    # the stack by hand: a registry, ingestors, a publisher, the two views, detection
+    assert {"simulate", "registry", "ingest", "meters", "quarantine", "detect"} <= ran
+    parser = build_parser()
+    for argv in commands:
+        parser.parse_args(argv)  # an unknown command or option exits 2 and fails the test

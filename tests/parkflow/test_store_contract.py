@@ -226,6 +226,41 @@ def test_quarantine_filters(store: Store) -> None:
     assert store.quarantine_counts() == {"a": 3, "b": 2}
 
 
+def test_quarantine_filters_by_window_and_by_what_a_record_was_attributed_to(
+    store: Store,
+) -> None:
+    ids: list[dict[str, str | None]] = [
+        {"park": "p1", "tenant": "t1", "meter": "m1"},
+        {"park": "p1", "tenant": "t1", "meter": "m2"},
+        {"park": "p1", "tenant": "t2", "meter": "m1"},  # same meter id, another tenant
+        {"park": "p2", "tenant": "t1", "meter": "m1"},  # same ids, another park
+        {},  # not attributed: an unknown tenant, say
+        {"park": "p1", "tenant": 'it\'s \\ "odd"', "meter": "m1"},
+    ]
+    written = [
+        rejection("out_of_range", T0 + 10 * i, f"#{i}".encode(), None, "no", **kw)
+        for i, kw in enumerate(ids)
+    ]
+    store.write(WriteBatch(rejections=tuple(written)))
+    newest_first = written[::-1]
+    assert store.quarantined(tenant="t1") == [written[3], written[1], written[0]]
+    assert store.quarantined(park="p1", tenant="t1") == [written[1], written[0]]
+    assert store.quarantined(park="p1", tenant="t1", meter="m1") == [written[0]]
+    assert store.quarantined(meter="m1") == [written[5], written[3], written[2], written[0]]
+    assert store.quarantined(tenant='it\'s \\ "odd"') == [written[5]]
+    assert store.quarantined(tenant="t9") == []
+    # [since, until): the start is in, the end is out
+    assert store.quarantined(since_ms=T0 + 10, until_ms=T0 + 30) == [written[2], written[1]]
+    assert store.quarantined(until_ms=T0 + 1) == [written[0]]
+    assert store.quarantined(until_ms=T0) == []
+    assert store.quarantined(since_ms=T0, until_ms=T0 + 1000) == newest_first
+    assert store.quarantined(reason="out_of_range", tenant="t1", limit=2) == [
+        written[3],
+        written[1],
+    ]
+    assert store.quarantined(reason="bad_json", tenant="t1") == []
+
+
 def test_rejections_of_one_message_in_one_millisecond_are_all_kept(store: Store) -> None:
     flood = [rejection("flood", T0, b"x", index=i) for i in range(510)]
     other = rejection("other", T0, b"y")

@@ -78,17 +78,34 @@ class InfluxReads:
         return out
 
     def quarantined(
-        self, reason: str | None = None, since_ms: int | None = None, limit: int = 1000
+        self,
+        reason: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 1000,
+        *,
+        until_ms: int | None = None,
+        park: str | None = None,
+        tenant: str | None = None,
+        meter: str | None = None,
     ) -> list[Rejection]:
         if limit <= 0:
             return []
         conditions = []
         if reason is not None:
             conditions.append(f'"reason" = {quote_literal(reason)}')
+        # park, tenant and meter are fields here (their values come from untrusted topics).
+        for name, value in (("park", park), ("tenant", tenant), ("meter", meter)):
+            if value is not None:
+                conditions.append(f"{quote_ident(name)} = {quote_literal(value)}")
         if since_ms is not None:
             if since_ms > MAX_TIME_MS:
                 return []
             conditions.append(f"time >= {ms_to_ns_bound(since_ms)}")
+        if until_ms is not None:
+            if until_ms <= MIN_TIME_MS:
+                return []
+            # Stamps are received_ms * 1e6 plus under 1e6 ns: this is received_ms < until_ms.
+            conditions.append(f"time < {ms_to_ns_bound(until_ms)}")
         q = f"SELECT * FROM {self._http.measurement(QUARANTINE)}"
         if conditions:
             q += " WHERE " + " AND ".join(conditions)

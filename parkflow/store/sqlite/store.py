@@ -110,16 +110,29 @@ class SqliteStore(RollupTables):
         return [_reading(row) for row in self._fetch(sql, params)]
 
     def quarantined(
-        self, reason: str | None = None, since_ms: int | None = None, limit: int = 1000
+        self,
+        reason: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 1000,
+        *,
+        until_ms: int | None = None,
+        park: str | None = None,
+        tenant: str | None = None,
+        meter: str | None = None,
     ) -> list[Rejection]:
         conditions: list[str] = []
         params: list[Any] = []
-        if reason is not None:
-            conditions.append("reason = ?")
-            params.append(reason)
-        if since_ms is not None:
-            conditions.append("received_ms >= ?")
-            params.append(since_ms)
+        for condition, value in (
+            ("reason = ?", reason),
+            ("received_ms >= ?", since_ms),
+            ("received_ms < ?", until_ms),
+            ("park = ?", park),
+            ("tenant = ?", tenant),
+            ("meter = ?", meter),
+        ):
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
         sql = (
             "SELECT reason, detail, topic, received_ms, message_id, idx, park, tenant, meter"
             " FROM quarantine"
