@@ -75,12 +75,13 @@ def parse_networks(values: Sequence[str]) -> tuple[Network, ...]:
 def check_webhook_url(
     url: str,
     allowed: Sequence[Network] = (),
-    resolve: Resolver = system_resolver,
+    resolve: Resolver | None = system_resolver,
 ) -> tuple[IPAddress, ...]:
     """The addresses ``url`` reaches, every one of them safe to call; ``UnsafeUrl`` otherwise.
 
     ``allowed``: networks the operator permits although they are not public (a park's own
-    LAN, a receiver on the same host in a test)."""
+    LAN, a receiver on the same host in a test). ``resolve`` None checks the URL's form and a
+    literal address only (loading settings: no DNS); a name is then checked when sending."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -101,7 +102,10 @@ def check_webhook_url(
         literal = True
     except ValueError:
         literal = False
+    if not literal and resolve is None:
+        return ()
     if not literal:
+        assert resolve is not None
         for a in resolve(host, port):
             try:
                 addresses.append(ipaddress.ip_address(a.split("%", 1)[0]))  # drop an IPv6 zone
@@ -115,6 +119,6 @@ def check_webhook_url(
             shown = host if literal else f"{host} ({address})"
             raise UnsafeUrl(
                 f"{url!r}: {shown} is {why}; webhooks go to public addresses"
-                " unless the operator allows the network (alerts.allow_networks)"
+                " unless the operator lists the network in allow_networks"
             )
     return tuple(addresses)
