@@ -1,12 +1,11 @@
 """A real SMTP server for tests (aiosmtpd) on a free loopback port, with STARTTLS (a
-certificate made by openssl for the test) and authentication when asked, and a scripted
+certificate made by openssl for the test, ``tests.support.tlscert``) and authentication when asked, and a scripted
 answer to each message so a test can make it refuse and then accept."""
 
 from __future__ import annotations
 
 import shutil
 import ssl
-import subprocess
 import tempfile
 from email import message_from_bytes
 from email.message import Message
@@ -16,7 +15,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from tests.support.ports import free_port, require_binary
+from tests.support.ports import free_port
+from tests.support.tlscert import client_context, make_cert, server_context
 
 
 class Mailbox:
@@ -63,18 +63,8 @@ class SmtpServer:
         self.cert: Path | None = None
         kw: dict[str, Any] = {}
         if starttls:
-            openssl = require_binary(
-                shutil.which("openssl") or "/usr/bin/openssl", "openssl", "openssl"
-            )
-            self.cert, key = self.dir / "cert.pem", self.dir / "key.pem"
-            subprocess.run(
-                [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                 "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                 "-keyout", str(key), "-out", str(self.cert)],
-                check=True, capture_output=True,
-            )  # fmt: skip
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(self.cert, key)
+            self.cert, key = make_cert(self.dir)
+            ctx = server_context(self.cert, key)
             kw |= {"tls_context": ctx, "require_starttls": True}
         if users is not None:
             known = dict(users)
@@ -103,7 +93,7 @@ class SmtpServer:
     def client_tls(self) -> ssl.SSLContext:
         """A client context trusting only this server's certificate."""
         assert self.cert is not None
-        return ssl.create_default_context(cafile=str(self.cert))
+        return client_context(self.cert)
 
     def start(self) -> SmtpServer:
         self.controller.start()

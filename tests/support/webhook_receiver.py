@@ -8,13 +8,18 @@ time out or say 410 and then recover.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
+
+from tests.support.tlscert import make_cert, server_context
 
 
 @dataclass
@@ -28,7 +33,9 @@ class WebhookReceiver:
     """``secret``: the endpoint's secret (``whsec_...``). ``script``: answers to the next
     requests with a valid signature, in order; 200 after they run out."""
 
-    def __init__(self, secret: str, script: list[Answer] | None = None) -> None:
+    def __init__(
+        self, secret: str, script: list[Answer] | None = None, *, tls_name: str | None = None
+    ) -> None:
         self.verifier = Webhook(secret)
         self.script = list(script or [])
         self.lock = threading.Lock()
@@ -83,6 +90,15 @@ class WebhookReceiver:
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/hooks/parkflow"
+        self.cert: Path | None = None
+        self._dir: Path | None = None
+        if tls_name is not None:  # HTTPS, with a certificate for that name only
+            self._dir = Path(tempfile.mkdtemp(prefix="webhook-tls-"))
+            self.cert, key = make_cert(self._dir, tls_name)
+            self.server.socket = server_context(self.cert, key).wrap_socket(
+                self.server.socket, server_side=True
+            )
+            self.url = f"https://{tls_name}:{self.port}/hooks/parkflow"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> WebhookReceiver:
@@ -92,6 +108,8 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> WebhookReceiver:
         return self.start()

@@ -11,15 +11,20 @@ What an answer means: 2xx accepted; 410 gone (the receiver asks us to stop: the 
 disabled at once); anything else, including a timeout, a refused connection, a redirect (not
 followed: it could lead to an address the URL check never saw) and other 4xx, is retried,
 until the endpoint has failed for the policy's bounded time.
+
+The URL is checked before each request (``service.alerts.ssrf``) and the request goes to the
+address that was checked, not to whatever the name resolves to next.
 """
 
 from __future__ import annotations
 
 import binascii
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 import orjson
@@ -35,6 +40,7 @@ from service.alerts.channels.base import (
     payload,
 )
 from service.alerts.ssrf import (
+    IPAddress,
     Network,
     Resolver,
     Unresolvable,
@@ -100,6 +106,23 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
         return None
 
 
+def pinned(
+    url: str, address: IPAddress, headers: dict[str, str]
+) -> tuple[httpx.URL, dict[str, Any]]:
+    """The request to ``url`` sent to the ``address`` that was checked, so that a name which
+    resolves to a public address for the check and to a private one a moment later (DNS
+    rebinding) still reaches only the checked one. The Host header, and for HTTPS the TLS
+    server name and the certificate check, keep the URL's own host name."""
+    original = httpx.URL(url)
+    if original.host == str(address):
+        return original, {}
+    headers["host"] = original.netloc.decode("ascii")
+    extensions: dict[str, Any] = {}
+    if original.scheme == "https":
+        extensions["sni_hostname"] = original.host
+    return original.copy_with(host=str(address)), extensions
+
+
 class WebhookChannel:
     """POSTs notifications to one endpoint. ``secrets``: the endpoint's current secrets (more
     than one while rotating). ``allowed``: networks the operator lets webhooks reach although
@@ -116,6 +139,7 @@ class WebhookChannel:
         allowed: Sequence[Network] = (),
         resolve: Resolver = system_resolver,
         clock: Callable[[], float] = time.time,
+        verify: ssl.SSLContext | bool = True,  # a context with a park's own CA, if it has one
     ) -> None:
         if not secrets:
             raise ValueError("a webhook needs at least one secret")
@@ -125,7 +149,7 @@ class WebhookChannel:
         self._resolve = resolve
         self._clock = clock
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False
+            timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False, verify=verify
         )
 
     def close(self) -> None:
@@ -133,14 +157,15 @@ class WebhookChannel:
 
     def send(self, n: Notification) -> Delivery:
         try:
-            check_webhook_url(self.url, self._allowed, self._resolve)
+            addresses = check_webhook_url(self.url, self._allowed, self._resolve)
         except Unresolvable as exc:
             return RetryLater(str(exc))
         except UnsafeUrl as exc:
             return Gone(f"refused address: {exc}")
         headers, body = signed_request(n, self._signers, self._clock())
+        url, extensions = pinned(self.url, addresses[0], headers)
         try:
-            response = self._client.post(self.url, content=body, headers=headers)
+            response = self._client.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.TimeoutException as exc:
             return RetryLater(f"timed out: {exc!r}")
         except httpx.HTTPError as exc:

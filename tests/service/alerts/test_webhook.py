@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -189,3 +190,42 @@ def test_body_is_the_documented_json(receiver: WebhookReceiver) -> None:
             "facts": {"ref": "abc"},
         },
     }
+
+
+def test_the_request_goes_to_the_address_that_was_checked(receiver: WebhookReceiver) -> None:
+    """A name the system cannot resolve reaches the receiver: the request was sent to the
+    address the check resolved, with the URL's host name in the Host header."""
+    url = f"http://hooks.receiver.invalid:{receiver.port}/hooks/parkflow"
+    ch = WebhookChannel(url, [SECRET], allowed=LOOPBACK, resolve=lambda host, port: ["127.0.0.1"])
+    assert isinstance(ch.send(note()), Accepted)
+    assert receiver.requests[-1]["host"] == f"hooks.receiver.invalid:{receiver.port}"
+
+
+def test_a_name_that_now_resolves_to_a_private_address_is_not_called(
+    receiver: WebhookReceiver,
+) -> None:
+    answers = iter([["127.0.0.1"], ["10.9.9.9"]])  # allowed the first time, then rebound
+    url = f"http://hooks.receiver.invalid:{receiver.port}/x"
+    ch = WebhookChannel(url, [SECRET], allowed=LOOPBACK, resolve=lambda h, p: next(answers))
+    assert isinstance(ch.send(note()), Accepted)
+    answer = ch.send(note())
+    assert isinstance(answer, Gone) and "10.9.9.9" in answer.reason
+    assert len(receiver.requests) == 1
+
+
+def test_https_to_a_pinned_address_checks_the_certificate_of_the_name() -> None:
+    """Sent to the checked address, TLS still names the URL's host: the certificate for
+    hooks.receiver.test verifies, and a receiver whose certificate names another host does
+    not."""
+    with WebhookReceiver(SECRET, tls_name="hooks.receiver.test") as r:
+        assert r.cert is not None
+        ctx = ssl.create_default_context(cafile=str(r.cert))
+        to_loopback = lambda host, port: ["127.0.0.1"]  # noqa: E731
+        ch = WebhookChannel(r.url, [SECRET], allowed=LOOPBACK, resolve=to_loopback, verify=ctx)
+        n = note()
+        assert isinstance(ch.send(n), Accepted)
+        assert n.id in r.delivered
+        other = r.url.replace("hooks.receiver.test", "other.receiver.test")
+        wrong = WebhookChannel(other, [SECRET], allowed=LOOPBACK, resolve=to_loopback, verify=ctx)
+        answer = wrong.send(note())
+        assert isinstance(answer, RetryLater) and "CERTIFICATE_VERIFY_FAILED" in answer.reason
