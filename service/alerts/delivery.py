@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from service.alerts.backoff import BackoffPolicy, delay, expired
-from service.alerts.channels.base import Accepted, Channel, Gone, Notification, RetryLater
+from service.alerts.channels.base import (
+    Accepted,
+    Channel,
+    Gone,
+    Notification,
+    Recipient,
+    RetryLater,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +50,15 @@ class Retry:
 
 @dataclass(frozen=True, slots=True)
 class Disabled:
-    """The endpoint is to be disabled, and the operator told (``operator_alert``); its pending
-    notifications stay in the outbox, undelivered, for the operator to see or re-enable."""
+    """The endpoint is to be disabled, and the operator told (``texts.endpoint_disabled``
+    renders the alert in either language); its pending notifications stay in the outbox,
+    undelivered, for the operator to see or re-enable."""
 
     at: datetime
     reason: str
     gone: bool  # the endpoint said so itself (410, no such mailbox), rather than timing out
-    operator_alert: str
+    channel: str  # the channel's name: webhook, email, mqtt
+    recipient: Recipient  # whose endpoint it was
 
 
 Outcome = Sent | Retry | Disabled
@@ -69,7 +78,7 @@ def deliver(
     if isinstance(answer, Accepted):
         return Sent(now, answer.detail)
     if isinstance(answer, Gone):
-        return Disabled(now, answer.reason, True, _operator_text(n, channel, answer.reason))
+        return Disabled(now, answer.reason, True, channel.name, n.recipient)
     assert isinstance(answer, RetryLater)
     since = attempts.failing_since or now
     if expired(policy, since, now):
@@ -77,13 +86,8 @@ def deliver(
             f"failing since {since.isoformat()} (more than {policy.disable_after_s:.0f} s):"
             f" {answer.reason}"
         )
-        return Disabled(now, reason, False, _operator_text(n, channel, reason))
+        return Disabled(now, reason, False, channel.name, n.recipient)
     wait = delay(policy, attempts.failures, jitter(), answer.after)
     return Retry(
         now + timedelta(seconds=wait), Attempts(attempts.failures + 1, since), answer.reason
     )
-
-
-def _operator_text(n: Notification, channel: Channel, reason: str) -> str:
-    who = n.recipient.tenant or f"operator {n.recipient.operator}"
-    return f"{channel.name} endpoint of {n.recipient.park}/{who} disabled: {reason}"

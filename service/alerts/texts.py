@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from service.alerts.channels.base import Language, Notification, Recipient, Severity
+from service.alerts.delivery import Disabled
 from service.events import OPPORTUNITY_GONE, OPPORTUNITY_NEW
 from service.match import Opportunity
 
@@ -162,6 +163,24 @@ TEMPLATES: dict[str, dict[Language, dict[Variant, tuple[str, str]]]] = {
                 " tham chiếu {ref}) không còn trong lần phát hiện gần nhất.",
             ),
         },
+    },
+}
+
+ENDPOINT_DISABLED = "endpoint_disabled"  # to operators: a tenant's channel stopped working
+TEMPLATES[ENDPOINT_DISABLED] = {
+    "en": {
+        "operator": (
+            "{channel} endpoint of {who} disabled",
+            "The {channel} endpoint of {who} was disabled: {reason}. Its alerts wait"
+            " undelivered until it is fixed and enabled again.",
+        )
+    },
+    "vi": {
+        "operator": (
+            "Đã tắt kênh {channel} của {who}",
+            "Kênh {channel} của {who} đã bị tắt: {reason}. Các cảnh báo của kênh này được giữ"
+            " lại, chưa gửi, cho đến khi kênh được sửa và bật lại.",
+        )
     },
 }
 
@@ -465,3 +484,22 @@ def notification(
         created_at=created_at,
         data=r.data,
     )
+
+
+def endpoint_disabled(d: Disabled, language: Language) -> Rendered:
+    """The operator's alert that a recipient's endpoint was disabled. ``reason`` is the
+    channel's own words (an HTTP status, an SMTP reply), shown as they are."""
+    r = d.recipient
+    who = f"{r.park}/{r.tenant}" if r.tenant is not None else f"{r.park}/operator {r.operator}"
+    subject, text = TEMPLATES[ENDPOINT_DISABLED][language]["operator"]
+    values = {"channel": d.channel, "who": who, "reason": d.reason}
+    data = {
+        "park": r.park,
+        "tenant": r.tenant,
+        "operator": r.operator,
+        "channel": d.channel,
+        "reason": d.reason,
+        "gone": d.gone,
+        "at": d.at.isoformat(),
+    }
+    return Rendered(subject.format(**values), text.format(**values), data, "warning")

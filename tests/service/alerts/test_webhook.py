@@ -116,7 +116,8 @@ def test_410_disables_at_once(receiver: WebhookReceiver) -> None:
     outcome = deliver(note(), channel(receiver), BackoffPolicy(), datetime.now(UTC))
     assert isinstance(outcome, Disabled)
     assert outcome.gone
-    assert "410" in outcome.operator_alert and "hp/dye" in outcome.operator_alert
+    assert "410" in outcome.reason and outcome.channel == "webhook"
+    assert outcome.recipient.tenant == "dye"
 
 
 def test_a_slow_receiver_times_out_and_is_retried(receiver: WebhookReceiver) -> None:
@@ -147,7 +148,7 @@ def test_an_endpoint_failing_beyond_the_bound_is_disabled(receiver: WebhookRecei
     out = deliver(n, ch, policy, t0 + timedelta(seconds=600), out.attempts)
     assert isinstance(out, Disabled)
     assert not out.gone
-    assert "HTTP 500" in out.reason and "webhook endpoint of hp/dye" in out.operator_alert
+    assert "HTTP 500" in out.reason and out.recipient.tenant == "dye"
 
 
 def test_loopback_is_refused_without_the_operators_allowance(receiver: WebhookReceiver) -> None:
