@@ -26,13 +26,25 @@ from typing import Any, Literal
 
 from service.alerts.channels.base import Language, Notification, Recipient, Severity
 from service.alerts.delivery import Disabled
-from service.events import OPPORTUNITY_GONE, OPPORTUNITY_NEW
+from service.events import (
+    OPPORTUNITY_GONE,
+    OPPORTUNITY_NEW,
+    SURPLUS_GONE,
+    SURPLUS_GROWN,
+    SURPLUS_NEW,
+    SURPLUS_SHRUNK,
+)
 from service.match import Opportunity
 
 OPERATOR = "operator"  # the audience that sees everything
 
 Variant = Literal[
-    "anonymous_supplier", "anonymous_receiver", "named_supplier", "named_receiver", "operator"
+    "anonymous_supplier",
+    "anonymous_receiver",
+    "named_supplier",
+    "named_receiver",
+    "operator",
+    "own",  # a tenant's own surplus: its data only, nothing to hide from it
 ]
 
 # kind -> language -> variant -> (subject, text); placeholders are filled by ``render``.
@@ -166,6 +178,115 @@ TEMPLATES: dict[str, dict[Language, dict[Variant, tuple[str, str]]]] = {
     },
 }
 
+_OWN_EN = "Your meter {meter} ({resource})"
+_OWN_VI = "Đồng hồ {meter} ({resource}) của quý công ty"
+_OP_EN = "{name} ({tenant}), meter {meter} ({resource})"
+_OP_VI = "{name} ({tenant}), đồng hồ {meter} ({resource})"
+TEMPLATES[SURPLUS_NEW] = {
+    "en": {
+        "own": (
+            "New surplus of {resource}",
+            _OWN_EN
+            + " shows a surplus of about {quantity}, on {present} of the last {days} days. Reference {ref}.",
+        ),
+        "operator": (
+            "New surplus: {tenant} {resource}",
+            _OP_EN
+            + ": a surplus of {quantity} (P50), on {present} of {days} days. Surplus {surplus_id}, reference {ref}.",
+        ),
+    },
+    "vi": {
+        "own": (
+            "Có dư thừa {resource} mới",
+            _OWN_VI
+            + " cho thấy dư thừa khoảng {quantity}, trong {present} trên {days} ngày gần nhất. Mã tham chiếu {ref}.",
+        ),
+        "operator": (
+            "Dư thừa mới: {tenant} {resource}",
+            _OP_VI
+            + ": dư thừa {quantity} (P50), trong {present} trên {days} ngày. Dư thừa {surplus_id}, mã tham chiếu {ref}.",
+        ),
+    },
+}
+TEMPLATES[SURPLUS_GROWN] = {
+    "en": {
+        "own": (
+            "Your surplus of {resource} grew",
+            _OWN_EN
+            + ": the surplus grew from about {before} to about {quantity}. Reference {ref}.",
+        ),
+        "operator": (
+            "Surplus grew: {tenant} {resource}",
+            _OP_EN
+            + ": the surplus grew from {before} to {quantity}. Surplus {surplus_id}, reference {ref}.",
+        ),
+    },
+    "vi": {
+        "own": (
+            "Dư thừa {resource} tăng",
+            _OWN_VI
+            + ": lượng dư thừa tăng từ khoảng {before} lên khoảng {quantity}. Mã tham chiếu {ref}.",
+        ),
+        "operator": (
+            "Dư thừa tăng: {tenant} {resource}",
+            _OP_VI
+            + ": lượng dư thừa tăng từ {before} lên {quantity}. Dư thừa {surplus_id}, mã tham chiếu {ref}.",
+        ),
+    },
+}
+TEMPLATES[SURPLUS_SHRUNK] = {
+    "en": {
+        "own": (
+            "Your surplus of {resource} shrank",
+            _OWN_EN
+            + ": the surplus shrank from about {before} to about {quantity}. Reference {ref}.",
+        ),
+        "operator": (
+            "Surplus shrank: {tenant} {resource}",
+            _OP_EN
+            + ": the surplus shrank from {before} to {quantity}. Surplus {surplus_id}, reference {ref}.",
+        ),
+    },
+    "vi": {
+        "own": (
+            "Dư thừa {resource} giảm",
+            _OWN_VI
+            + ": lượng dư thừa giảm từ khoảng {before} xuống khoảng {quantity}. Mã tham chiếu {ref}.",
+        ),
+        "operator": (
+            "Dư thừa giảm: {tenant} {resource}",
+            _OP_VI
+            + ": lượng dư thừa giảm từ {before} xuống {quantity}. Dư thừa {surplus_id}, mã tham chiếu {ref}.",
+        ),
+    },
+}
+TEMPLATES[SURPLUS_GONE] = {
+    "en": {
+        "own": (
+            "Surplus of {resource} no longer seen",
+            _OWN_EN
+            + ": the surplus of about {before} was not seen in the latest detection run. Reference {ref}.",
+        ),
+        "operator": (
+            "Surplus gone: {tenant} {resource}",
+            _OP_EN
+            + ": the surplus of {before} was not seen in the latest run. Surplus {surplus_id}, reference {ref}.",
+        ),
+    },
+    "vi": {
+        "own": (
+            "Không còn thấy dư thừa {resource}",
+            _OWN_VI
+            + ": lượng dư thừa khoảng {before} không còn trong lần phát hiện gần nhất. Mã tham chiếu {ref}.",
+        ),
+        "operator": (
+            "Dư thừa không còn: {tenant} {resource}",
+            _OP_VI
+            + ": lượng dư thừa {before} không còn trong lần phát hiện gần nhất. Dư thừa {surplus_id}, mã tham chiếu {ref}.",
+        ),
+    },
+}
+
 ENDPOINT_DISABLED = "endpoint_disabled"  # to operators: a tenant's channel stopped working
 TEMPLATES[ENDPOINT_DISABLED] = {
     "en": {
@@ -280,6 +401,28 @@ class OpportunityFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class SurplusFacts:
+    """What a surplus alert is made from: one tenant's own meter, nobody else's data.
+    ``per_day``: the surplus now (P50), ``before_per_day``: at the last run (grown, shrunk,
+    gone)."""
+
+    kind: str
+    park: str
+    ref: str
+    surplus_id: str
+    tenant: str
+    name: str
+    meter: str
+    resource: str
+    unit: str
+    per_day: float | None
+    before_per_day: float | None = None
+    days_present: int = 0
+    days: int = 0
+    severity: Severity = "info"
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     subject: str
     text: str
@@ -357,12 +500,16 @@ def resource_name(resource: str, language: Language) -> str:
     return resource.rsplit(".", 1)[-1].replace("_", " ")
 
 
-def render(facts: OpportunityFacts, audience: str, consented: bool, language: Language) -> Rendered:
+def render(
+    facts: OpportunityFacts | SurplusFacts, audience: str, consented: bool, language: Language
+) -> Rendered:
     """The alert about ``facts`` for ``audience`` (a tenant id, or ``OPERATOR``).
 
     ``consented``: the operator has recorded both parties' consent to be introduced for this
-    opportunity (and neither has withdrawn it). A tenant that is neither party is refused:
-    an alert is never rendered for someone it is not about."""
+    opportunity (and neither has withdrawn it); a surplus concerns one tenant only. A tenant
+    that is not a party is refused: an alert is never rendered for someone it is not about."""
+    if isinstance(facts, SurplusFacts):
+        return _surplus(facts, audience, language)
     table = TEMPLATES[facts.kind][language]
     if audience == OPERATOR:
         return _operator(facts, table, language)
@@ -406,6 +553,43 @@ def render(facts: OpportunityFacts, audience: str, consented: bool, language: La
     variant: Variant = f"{'named' if consented else 'anonymous'}_{role}"  # type: ignore[assignment]
     subject, text = table[variant]
     return Rendered(subject.format(**values), text.format(**values), data, facts.severity)
+
+
+def _surplus(f: SurplusFacts, audience: str, language: Language) -> Rendered:
+    if audience not in (OPERATOR, f.tenant):
+        raise ValueError(f"tenant {audience!r} is not a party to this surplus")
+    exact = audience == OPERATOR
+
+    def q(x: float | None) -> str:
+        return quantity(x or 0.0, f.unit, language, exact=exact) + (
+            ("/day" if language == "en" else "/ngày") if exact else ""
+        )
+
+    values = {
+        "resource": resource_name(f.resource, language),
+        "meter": f.meter,
+        "tenant": f.tenant,
+        "name": f.name,
+        "quantity": q(f.per_day),
+        "before": q(f.before_per_day),
+        "present": str(f.days_present),
+        "days": str(f.days),
+        "surplus_id": f.surplus_id,
+        "ref": f.ref,
+    }
+    data: dict[str, Any] = {
+        "ref": f.ref,
+        "surplus_id": f.surplus_id,
+        "meter": f.meter,
+        "resource": f.resource,
+        "unit": f.unit,
+        "per_day": f.per_day,
+        "before_per_day": f.before_per_day,
+        "days_present": f.days_present,
+        "days": f.days,
+    }
+    subject, text = TEMPLATES[f.kind][language]["operator" if exact else "own"]
+    return Rendered(subject.format(**values), text.format(**values), data, f.severity)
 
 
 def _operator(
@@ -461,7 +645,7 @@ def _operator(
 
 
 def notification(
-    facts: OpportunityFacts,
+    facts: OpportunityFacts | SurplusFacts,
     recipient: Recipient,
     consented: bool,
     language: Language,

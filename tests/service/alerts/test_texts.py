@@ -23,6 +23,7 @@ from service.alerts.texts import (
     TEMPLATES,
     OpportunityFacts,
     Side,
+    SurplusFacts,
     endpoint_disabled,
     money,
     notification,
@@ -31,7 +32,7 @@ from service.alerts.texts import (
     round_distance,
     round_sig,
 )
-from service.events import OPPORTUNITY_GONE, OPPORTUNITY_NEW
+from service.events import OPPORTUNITY_GONE, OPPORTUNITY_NEW, SURPLUS_GROWN
 from tests.service.alerts.build import SECRET
 
 DYE = Side("dye", "Saigon Dyeing Co", "eff-1", "water.treated_effluent", "m3", 212.37, 148.6,
@@ -252,3 +253,19 @@ def test_the_operator_hears_of_a_disabled_endpoint_in_either_language() -> None:
     assert "HTTP 410 Gone" in en.text and "HTTP 410 Gone" in vi.text
     assert vi.subject == "Đã tắt kênh webhook của hp/dye"
     assert en.severity == "warning" and en.data["gone"] is True
+
+
+def test_surplus_alerts_go_to_their_tenant_and_the_operator_only() -> None:
+    f = SurplusFacts(
+        SURPLUS_GROWN, "hp", "R1", "hp:eff-1:continuous", "dye", "Saigon Dyeing Co", "eff-1",
+        "water.treated_effluent", "m3", 212.37, 140.0, 25, 28,
+    )  # fmt: skip
+    own = render(f, "dye", consented=False, language="en")
+    assert own.text == (
+        "Your meter eff-1 (treated effluent): the surplus grew from about 140 m3/day to about"
+        " 210 m3/day. Reference R1."
+    )
+    assert "lên khoảng 210 m3/ngày" in render(f, "dye", False, "vi").text
+    assert "212.4 m3/day" in render(f, OPERATOR, False, "en").text
+    with pytest.raises(ValueError, match="not a party to this surplus"):
+        render(f, "paper", consented=True, language="en")
