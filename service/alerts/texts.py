@@ -186,25 +186,28 @@ TEMPLATES[SURPLUS_NEW] = {
     "en": {
         "own": (
             "New surplus of {resource}",
-            _OWN_EN
-            + " shows a surplus of about {quantity}, on {present} of the last {days} days. Reference {ref}.",
+            _OWN_EN + " shows a surplus of about {quantity}, on {present} of the last {days} days."
+            " Reference {ref}.",
         ),
         "operator": (
             "New surplus: {tenant} {resource}",
             _OP_EN
-            + ": a surplus of {quantity} (P50), on {present} of {days} days. Surplus {surplus_id}, reference {ref}.",
+            + ": a surplus of {quantity} (P50), on {present} of {days} days. Surplus {surplus_id},"
+            " reference {ref}.",
         ),
     },
     "vi": {
         "own": (
             "Có dư thừa {resource} mới",
             _OWN_VI
-            + " cho thấy dư thừa khoảng {quantity}, trong {present} trên {days} ngày gần nhất. Mã tham chiếu {ref}.",
+            + " cho thấy dư thừa khoảng {quantity}, trong {present} trên {days} ngày gần nhất. Mã"
+            " tham chiếu {ref}.",
         ),
         "operator": (
             "Dư thừa mới: {tenant} {resource}",
             _OP_VI
-            + ": dư thừa {quantity} (P50), trong {present} trên {days} ngày. Dư thừa {surplus_id}, mã tham chiếu {ref}.",
+            + ": dư thừa {quantity} (P50), trong {present} trên {days} ngày. Dư thừa {surplus_id},"
+            " mã tham chiếu {ref}.",
         ),
     },
 }
@@ -218,7 +221,8 @@ TEMPLATES[SURPLUS_GROWN] = {
         "operator": (
             "Surplus grew: {tenant} {resource}",
             _OP_EN
-            + ": the surplus grew from {before} to {quantity}. Surplus {surplus_id}, reference {ref}.",
+            + ": the surplus grew from {before} to {quantity}. Surplus {surplus_id}, reference"
+            " {ref}.",
         ),
     },
     "vi": {
@@ -230,7 +234,8 @@ TEMPLATES[SURPLUS_GROWN] = {
         "operator": (
             "Dư thừa tăng: {tenant} {resource}",
             _OP_VI
-            + ": lượng dư thừa tăng từ {before} lên {quantity}. Dư thừa {surplus_id}, mã tham chiếu {ref}.",
+            + ": lượng dư thừa tăng từ {before} lên {quantity}. Dư thừa {surplus_id}, mã tham chiếu"
+            " {ref}.",
         ),
     },
 }
@@ -244,19 +249,22 @@ TEMPLATES[SURPLUS_SHRUNK] = {
         "operator": (
             "Surplus shrank: {tenant} {resource}",
             _OP_EN
-            + ": the surplus shrank from {before} to {quantity}. Surplus {surplus_id}, reference {ref}.",
+            + ": the surplus shrank from {before} to {quantity}. Surplus {surplus_id}, reference"
+            " {ref}.",
         ),
     },
     "vi": {
         "own": (
             "Dư thừa {resource} giảm",
             _OWN_VI
-            + ": lượng dư thừa giảm từ khoảng {before} xuống khoảng {quantity}. Mã tham chiếu {ref}.",
+            + ": lượng dư thừa giảm từ khoảng {before} xuống khoảng {quantity}. Mã tham chiếu"
+            " {ref}.",
         ),
         "operator": (
             "Dư thừa giảm: {tenant} {resource}",
             _OP_VI
-            + ": lượng dư thừa giảm từ {before} xuống {quantity}. Dư thừa {surplus_id}, mã tham chiếu {ref}.",
+            + ": lượng dư thừa giảm từ {before} xuống {quantity}. Dư thừa {surplus_id}, mã tham"
+            " chiếu {ref}.",
         ),
     },
 }
@@ -265,24 +273,27 @@ TEMPLATES[SURPLUS_GONE] = {
         "own": (
             "Surplus of {resource} no longer seen",
             _OWN_EN
-            + ": the surplus of about {before} was not seen in the latest detection run. Reference {ref}.",
+            + ": the surplus of about {before} was not seen in the latest detection run. Reference"
+            " {ref}.",
         ),
         "operator": (
             "Surplus gone: {tenant} {resource}",
             _OP_EN
-            + ": the surplus of {before} was not seen in the latest run. Surplus {surplus_id}, reference {ref}.",
+            + ": the surplus of {before} was not seen in the latest run. Surplus {surplus_id},"
+            " reference {ref}.",
         ),
     },
     "vi": {
         "own": (
             "Không còn thấy dư thừa {resource}",
             _OWN_VI
-            + ": lượng dư thừa khoảng {before} không còn trong lần phát hiện gần nhất. Mã tham chiếu {ref}.",
+            + ": lượng dư thừa khoảng {before} không còn trong lần phát hiện gần nhất. Mã tham"
+            " chiếu {ref}.",
         ),
         "operator": (
             "Dư thừa không còn: {tenant} {resource}",
-            _OP_VI
-            + ": lượng dư thừa {before} không còn trong lần phát hiện gần nhất. Dư thừa {surplus_id}, mã tham chiếu {ref}.",
+            _OP_VI + ": lượng dư thừa {before} không còn trong lần phát hiện gần nhất. Dư thừa"
+            " {surplus_id}, mã tham chiếu {ref}.",
         ),
     },
 }
@@ -455,7 +466,8 @@ def quantity(x: float, unit: str, language: Language, exact: bool = False) -> st
     if exact:
         return f"{number(x, language, 1)} {unit}"
     r = round_sig(x)
-    return f"{number(r, language, 1 if 0 < abs(r) < 10 else 0)} {unit}/{'day' if language == 'en' else 'ngày'}"
+    per = "day" if language == "en" else "ngày"
+    return f"{number(r, language, 1 if 0 < abs(r) < 10 else 0)} {unit}/{per}"
 
 
 def money(vnd: float, language: Language, exact: bool = False) -> str:
