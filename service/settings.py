@@ -27,3 +27,21 @@ class ServiceSettings(Settings):
     change_threshold: float = Field(
         default=0.25, gt=0, description="relative change of a surplus that makes an event"
     )
+
+    # alerts: who hears of them (a contacts YAML file), and the servers that carry them
+    alerts_contacts: Path | None = Field(
+        default=None, description="alert contacts YAML (docs/alerts.md); none: no alerts sent"
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for alert e-mail")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "parkflow-alerts@localhost"
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    alerts_mqtt_host: str | None = Field(
+        default=None, description="broker for tenants' alerts topics (user parkflow-alerts)"
+    )
+    alerts_mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    alerts_mqtt_username: str = "parkflow-alerts"
+    alerts_mqtt_password: str | None = None

@@ -34,7 +34,9 @@ def test_acl_lists_each_tenants_own_meters_only() -> None:
     block = acl.split(f"user {A}\n", 1)[1].split("\n\n", 1)[0]
     assert "topic write ip/songlam/thep-an/thep-water/readings" in block
     assert "det-phuoc" not in block
-    assert "topic read" not in block
+    assert [x for x in block.splitlines() if x.startswith("topic read")] == [
+        "topic read ip/songlam/thep-an/alerts"
+    ]
 
 
 def test_broker_enforces_tenant_isolation() -> None:

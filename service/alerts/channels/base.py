@@ -1,0 +1,140 @@
+"""The one seam every delivery channel fits: ``send(notification) -> Delivery``.
+
+A channel answers with a value, never an exception, so that the code recording the outcome
+(``service.alerts.delivery``) has three cases to persist rather than every library's errors:
+each channel module is the one place that meets its library (httpx, smtplib, paho) and maps
+what that library raises to one of these.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+Language = Literal["en", "vi"]
+LANGUAGES: tuple[Language, ...] = ("en", "vi")
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")  # in rising order
+
+
+def severity_at_least(severity: Severity, minimum: Severity) -> bool:
+    """Whether a contact whose threshold is ``minimum`` wants an alert of ``severity``."""
+    return SEVERITIES.index(severity) >= SEVERITIES.index(minimum)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who a notification is for: one tenant of a park, or one operator (``tenant`` None)."""
+
+    park: str
+    tenant: str | None = None
+    operator: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tenant is None) == (self.operator is None):
+            raise ValueError("a recipient is either a tenant or an operator")
+
+    @property
+    def is_operator(self) -> bool:
+        return self.operator is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One alert rendered for one recipient in one language, ready for any channel.
+
+    ``id`` is the idempotency key: the same notification is sent with the same id on every
+    attempt (webhook-id, the e-mail's Message-ID, the MQTT payload's id), so a receiver that
+    remembers ids sees each alert once however often it is retried. Everything in ``subject``,
+    ``text`` and ``data`` has already passed the privacy rule (``service.alerts.texts``):
+    channels send it as it is.
+    """
+
+    id: str
+    recipient: Recipient
+    kind: str
+    subject: str
+    severity: Severity
+    language: Language
+    text: str
+    created_at: datetime  # timezone-aware, UTC
+    data: Mapping[str, Any] = field(default_factory=dict)  # JSON-safe values only
+
+    def __post_init__(self) -> None:
+        try:
+            uuid.UUID(self.id)
+        except ValueError:
+            raise ValueError(f"notification id {self.id!r} is not a UUID") from None
+        if self.created_at.tzinfo is None:
+            raise ValueError("created_at must be timezone-aware")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}")
+        if self.language not in LANGUAGES:
+            raise ValueError(f"unknown language {self.language!r}")
+        if re.search(r"[\r\n]", self.subject):
+            raise ValueError("a subject is one line")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The channel took responsibility for the notification (2xx, 250, PUBACK)."""
+
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Not delivered this time; the same notification may succeed later. ``after``: seconds
+    the receiver asked us to wait (Retry-After), if it said."""
+
+    reason: str
+    after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The endpoint says it will never take anything again (HTTP 410, a mailbox that does not
+    exist, an address that is refused): stop sending to it."""
+
+    reason: str
+
+
+Delivery = Accepted | RetryLater | Gone
+
+
+class Channel(Protocol):
+    """A way to reach one endpoint: a webhook URL, a mailbox, an MQTT topic."""
+
+    name: str  # webhook, email, mqtt, memory: the label metrics and records use
+
+    def send(self, n: Notification) -> Delivery: ...
+
+
+def payload(n: Notification) -> dict[str, Any]:
+    """The JSON document a notification is sent as over webhooks and MQTT (docs/alerts.md).
+
+    The shape follows the Standard Webhooks recommendation (``type``, ``timestamp``, ``data``)
+    so integrators' libraries that expect it parse it as is."""
+    who: dict[str, Any] = {"park": n.recipient.park}
+    if n.recipient.tenant is not None:
+        who["tenant"] = n.recipient.tenant
+    else:
+        who["operator"] = n.recipient.operator
+    return {
+        "type": f"alert.{n.kind}",
+        "timestamp": n.created_at.isoformat().replace("+00:00", "Z"),
+        "data": {
+            "id": n.id,
+            **who,
+            "kind": n.kind,
+            "severity": n.severity,
+            "language": n.language,
+            "subject": n.subject,
+            "text": n.text,
+            "facts": dict(n.data),
+        },
+    }

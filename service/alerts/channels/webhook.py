@@ -1,0 +1,181 @@
+"""Webhooks: a JSON POST signed per the Standard Webhooks specification; the one place that
+meets httpx for alerts.
+
+Headers ``webhook-id`` (the notification id: the idempotency key), ``webhook-timestamp``
+(Unix seconds) and ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of id.timestamp.body>``,
+one per secret, separated by spaces, so an endpoint rotating its secret verifies with either
+while the new one is rolled out. Signing uses the ``standardwebhooks`` package, the reference
+implementation receivers verify with, so the two cannot drift apart.
+
+What an answer means: 2xx accepted; 410 gone (the receiver asks us to stop: the endpoint is
+disabled at once); anything else, including a timeout, a refused connection, a redirect (not
+followed: it could lead to an address the URL check never saw) and other 4xx, is retried,
+until the endpoint has failed for the policy's bounded time.
+
+The URL is checked before each request (``service.alerts.ssrf``) and the request goes to the
+address that was checked, not to whatever the name resolves to next.
+"""
+
+from __future__ import annotations
+
+import binascii
+import ssl
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import orjson
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import EmptyWebhookSecretError
+
+from service.alerts.channels.base import (
+    Accepted,
+    Delivery,
+    Gone,
+    Notification,
+    RetryLater,
+    payload,
+)
+from service.alerts.ssrf import (
+    IPAddress,
+    Network,
+    Resolver,
+    Unresolvable,
+    UnsafeUrl,
+    check_webhook_url,
+    system_resolver,
+)
+
+SECRET_PREFIX = "whsec_"
+USER_AGENT = "parkflow-alerts/1"
+
+
+def signer(secret: str) -> Webhook:
+    """A signer for a ``whsec_<base64>`` secret; ``ValueError`` with a clear reason if not."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"a webhook secret starts with {SECRET_PREFIX!r}")
+    raw = secret[len(SECRET_PREFIX) :]
+    try:
+        key = binascii.a2b_base64(raw.encode("ascii") + b"==")
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError(f"a webhook secret is {SECRET_PREFIX} and base64: {exc}") from exc
+    if len(key) < 24:
+        raise ValueError(
+            f"a webhook secret needs at least 24 random bytes (it has {len(key)}):"
+            f" generate one with `python -c 'import secrets, base64;"
+            f' print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())\''
+        )
+    try:
+        return Webhook(secret)
+    except (EmptyWebhookSecretError, binascii.Error, RuntimeError) as exc:
+        raise ValueError(f"not a usable webhook secret: {exc}") from exc
+
+
+def signed_request(
+    n: Notification, signers: Sequence[Webhook], at: float
+) -> tuple[dict[str, str], bytes]:
+    """The headers and body of ``n``'s POST, signed at ``at`` (Unix seconds)."""
+    body = orjson.dumps(payload(n))
+    when = datetime.fromtimestamp(int(at), tz=UTC)
+    text = body.decode("utf-8")
+    signature = " ".join(s.sign(n.id, when, text) for s in signers)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": n.id,
+        "webhook-timestamp": str(int(at)),
+        "webhook-signature": signature,
+    }
+    return headers, body
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta seconds or an HTTP date)."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def pinned(
+    url: str, address: IPAddress, headers: dict[str, str]
+) -> tuple[httpx.URL, dict[str, Any]]:
+    """The request to ``url`` sent to the ``address`` that was checked, so that a name which
+    resolves to a public address for the check and to a private one a moment later (DNS
+    rebinding) still reaches only the checked one. The Host header, and for HTTPS the TLS
+    server name and the certificate check, keep the URL's own host name."""
+    original = httpx.URL(url)
+    if original.host == str(address):
+        return original, {}
+    headers["host"] = original.netloc.decode("ascii")
+    extensions: dict[str, Any] = {}
+    if original.scheme == "https":
+        extensions["sni_hostname"] = original.host
+    return original.copy_with(host=str(address)), extensions
+
+
+class WebhookChannel:
+    """POSTs notifications to one endpoint. ``secrets``: the endpoint's current secrets (more
+    than one while rotating). ``allowed``: networks the operator lets webhooks reach although
+    they are not public."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        secrets: Sequence[str],
+        *,
+        timeout_s: float = 10.0,
+        allowed: Sequence[Network] = (),
+        resolve: Resolver = system_resolver,
+        clock: Callable[[], float] = time.time,
+        verify: ssl.SSLContext | bool = True,  # a context with a park's own CA, if it has one
+    ) -> None:
+        if not secrets:
+            raise ValueError("a webhook needs at least one secret")
+        self.url = url
+        self._signers = [signer(s) for s in secrets]
+        self._allowed = tuple(allowed)
+        self._resolve = resolve
+        self._clock = clock
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False, verify=verify
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(self, n: Notification) -> Delivery:
+        try:
+            addresses = check_webhook_url(self.url, self._allowed, self._resolve)
+        except Unresolvable as exc:
+            return RetryLater(str(exc))
+        except UnsafeUrl as exc:
+            return Gone(f"refused address: {exc}")
+        headers, body = signed_request(n, self._signers, self._clock())
+        url, extensions = pinned(self.url, addresses[0], headers)
+        try:
+            response = self._client.post(url, content=body, headers=headers, extensions=extensions)
+        except httpx.TimeoutException as exc:
+            return RetryLater(f"timed out: {exc!r}")
+        except httpx.HTTPError as exc:
+            return RetryLater(f"unreachable: {exc!r}")
+        status = response.status_code
+        if 200 <= status < 300:
+            return Accepted(f"HTTP {status}")
+        if status == 410:
+            return Gone("HTTP 410 Gone: the endpoint asked to receive no more")
+        reason = f"HTTP {status}"
+        if 300 <= status < 400:
+            reason += " (redirects are not followed: give the final URL)"
+        return RetryLater(reason, retry_after(response.headers, self._clock()))
