@@ -58,6 +58,58 @@ def displaced(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Seller:
+    """A tenant that sells the receiver this resource today through a registered exchange:
+    what an opportunity delivers displaces that sale first. Its loss per unit is the price
+    less what making the unit costs it (its equipment's fuel / efficiency); with no equipment
+    named its margin is unknown and counted as none (said in the notes)."""
+
+    tenant: Tenant
+    meter: Meter
+    cost: Displaced | None  # None: no equipment named, margin unknown
+
+
+def seller_of(
+    demand: Meter,
+    park_tenants: dict[str, Tenant],
+    exchanges: list[tuple[str, str]],
+    knowledge: Knowledge,
+    year: int,
+    province: str | None,
+) -> Seller | None:
+    """``exchanges``: (from_meter, to_meter) of the park's registered exchanges."""
+    for src, dst in exchanges:
+        if dst != demand.id:
+            continue
+        for t in park_tenants.values():
+            for m in t.meters:
+                if m.id == src:
+                    made = displaced_made(m, t, knowledge, year, province)
+                    return Seller(tenant=t, meter=m, cost=made)
+    return None
+
+
+def displaced_made(
+    meter: Meter, tenant: Tenant, knowledge: Knowledge, year: int, province: str | None
+) -> Displaced | None:
+    """What making a unit of an out-meter's resource costs its tenant (its equipment's fuel
+    over efficiency), or None when no equipment with a fuel is named behind it."""
+    for e in tenant.equipment_of(meter):
+        if e.fuel is None or e.output != meter.resource:
+            continue
+        eff = e.efficiency if e.efficiency is not None else knowledge.matching.default_efficiency
+        return Displaced(
+            resource=e.fuel,
+            vnd_per_unit=_price(e.fuel, knowledge, province) / eff,
+            t_co2e_per_unit=knowledge.resource_emission(e.fuel, year)[0] / eff,
+            equipment=e.id,
+            efficiency=eff,
+            efficiency_assumed=e.efficiency is None,
+        )
+    return None
+
+
 def displaced_phrase(d: Displaced, meter: Meter, tenant: Tenant, knowledge: Knowledge) -> str:
     """How the receiver's side was valued, for the explanation."""
     what = knowledge.label(meter.resource)

@@ -30,6 +30,9 @@ class Value:
     assumptions: tuple[str, ...]  # those of them that are marked assumptions
     notes: tuple[str, ...]  # figures that were missing and counted as zero
     finance: Finance | None = None  # each party after the transfer price; the investor's NPV
+    # a tenant whose registered sale to the receiver the link displaces, and what it loses
+    seller: str | None = None
+    seller_vnd_per_year: int = 0
 
 
 @dataclass(frozen=True, slots=True)

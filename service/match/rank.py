@@ -27,7 +27,7 @@ from service.match.candidates import (
     size_pairs,
 )
 from service.match.confidence import confidence
-from service.match.displaced import displaced, displaced_phrase
+from service.match.displaced import displaced, displaced_phrase, seller_of
 from service.match.explain import explain, legal_text
 from service.match.finance import Finance, Terms, split
 from service.match.links import park_problem
@@ -125,6 +125,7 @@ _ROW_COLUMNS = (
     "band_normal", "band_peak", "purchase_vnd", "transport_vnd", "prep_vnd",
     "matched_p10_per_day", "matched_p90_per_day",
     "supply_per_year",
+    "seller_vnd",
 )  # fmt: skip
 
 
@@ -295,10 +296,32 @@ def _opportunity(
             ),
         ),
     )
+    seller = seller_of(
+        demand_meter,
+        dict(sides.tenants),
+        [(e.from_meter, e.to_meter) for e in sides.park.exchanges],
+        knowledge,
+        year,
+        sides.park.province,
+    )
     fields["value"] = replace(
         fields["value"],
         finance=_finance(row, sides, surplus.resource, supply_meter, demand_meter, knowledge),
+        seller=seller.tenant.id if seller else None,
+        seller_vnd_per_year=round(float(row["seller_vnd"])),
     )
+    seller_text = ""
+    if seller is not None:
+        lost = -round(float(row["seller_vnd"]))
+        how = (
+            f"net of the {knowledge.label(seller.cost.resource)} it no longer burns"
+            if seller.cost is not None
+            else "(its margin unknown: counted as none)"
+        )
+        seller_text = (
+            f"{seller.tenant.name} loses {fmt_vnd(lost)}/yr of the"
+            f" {knowledge.label(demand_meter.resource)} it sells {receiver.name} today, {how}"
+        )
     fields["checks"] = checks_to_make(rule, supply_meter)
     fields["confidence"] = confidence(
         row, rule, supply_meter, demand_meter, receiver, knowledge, sides, year
@@ -315,6 +338,8 @@ def _opportunity(
     )
     if knowledge.tariff(demand_meter.resource, receiver.supply_voltage) is not None:
         bought = _tou_phrase(row, receiver, demand_meter, knowledge)
+    if seller_text:
+        bought = f"{bought}; {seller_text}" if bought else seller_text
     text = explain(
         draft, surplus, supplier, supply_meter, receiver, demand_meter, rule, knowledge, bought
     )

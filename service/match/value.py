@@ -20,7 +20,7 @@ from parkflow.registry.schema import Meter, Tenant
 from parkflow.units import canonical_unit
 from service.knowledge import Knowledge, Rule
 from service.match.candidates import Sides
-from service.match.displaced import displaced
+from service.match.displaced import displaced, seller_of
 from service.match.opportunity import Value
 
 
@@ -67,6 +67,24 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
     d_tou = np.array([t.per_unit() if t is not None else (np.nan,) * 3 for t in tariffs])
     d_has_tou = np.array([t is not None for t in tariffs])
     d_ef = np.array([b.t_co2e_per_unit for b in bought])
+    # a receiver buying the resource from another tenant today (a registered exchange): the
+    # opportunity displaces that sale, the seller loses its margin, the avoided emissions are
+    # the seller's
+    links = [(e.from_meter, e.to_meter) for e in sides.park.exchanges]
+    sellers = [
+        seller_of(m, dict(sides.tenants), links, knowledge, year, sides.park.province)
+        for m in sides.d_meters
+    ]
+    d_has_seller = np.array([x is not None for x in sellers], dtype=bool)
+    d_seller_cost = np.array(
+        [np.nan if x is None or x.cost is None else x.cost.vnd_per_unit for x in sellers]
+    )
+    d_ef = np.array(
+        [
+            x.cost.t_co2e_per_unit if x is not None and x.cost is not None else ef
+            for x, ef in zip(sellers, d_ef, strict=True)
+        ]
+    )
     d_water = np.array([m.resource.split(".", 1)[0] == "water" for m in sides.d_meters])
     modes = [knowledge.mode(rule.transport) for rule in rules]
     mode_vnd = np.array([mo.vnd_per_unit_km for mo in modes])[r]
@@ -96,7 +114,13 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
     out["purchase_vnd"] = demand_yr * price
     out["transport_vnd"] = transport_vnd
     out["prep_vnd"] = prep_vnd
-    out["park_vnd"] = out["supplier_vnd"] + out["receiver_vnd"]
+    if len(d_has_seller) and d_has_seller.any():
+        # margin unknown (no equipment named for the seller): its cost taken as the price
+        cost = np.where(np.isnan(d_seller_cost[d]), price, d_seller_cost[d])
+        out["seller_vnd"] = np.where(d_has_seller[d], -demand_yr * (price - cost), 0.0)
+    else:
+        out["seller_vnd"] = 0.0
+    out["park_vnd"] = out["supplier_vnd"] + out["receiver_vnd"] + out["seller_vnd"]
     out["water_m3"] = np.where(d_water[d], demand_yr, 0.0)
     out["co2e_t"] = (
         demand_yr * d_ef[d]
@@ -123,6 +147,7 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
 
 
 _COLUMNS = (
+    "seller_vnd",
     "receiver_price",
     "purchase_vnd",
     "transport_vnd",

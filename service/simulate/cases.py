@@ -50,6 +50,8 @@ class Case:
     # the receiver's own generation meter: in hours it makes more than the demand meter uses,
     # the receiver needs nothing from outside
     receiver_generation: str | None = None
+    # the tenant whose registered sale to the receiver this link displaces (it loses a margin)
+    displaces_sale_of: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -122,7 +124,8 @@ def _steam(v: Variants) -> list[Case]:
     vent = "hc-steam-vent"
     out = [
         Case(boiler[0], "det-steam", rule, None, "the paper mill's boiler makes more than its"
-             " night shift uses; the dye house takes steam round the clock", own_use=boiler[1]),
+             " night shift uses; the dye house takes steam round the clock (and buys less from"
+             " the utility)", own_use=boiler[1], displaces_sale_of="nhiet-dien"),
         Case(boiler[0], "mf-steam", rule, None if mf_all_day else "no_temporal_overlap",
              mf_night if mf_all_day else mf_day, own_use=boiler[1]),
         Case(vent, "gs-steam", rule, "own_generation", "steam is vented at night, when the"

@@ -791,3 +791,59 @@ def test_each_opportunity_says_how_firm_its_figures_are(knowledge: Knowledge) ->
     (ash,) = run(registry(), {"ash": flat(10 / 24), "cement": flat(20 / 24)}, knowledge)
     assert ash.confidence is not None and ash.confidence.conversion_assumed
     assert ash.confidence.level == "low"  # the cement price and disposal fee are assumptions
+
+
+def test_displacing_a_registered_sale_debits_the_sellers_margin(knowledge: Knowledge) -> None:
+    """Steam the paper mill buys from the park's utility today: vented steam replacing it costs
+    the utility its margin, and the park saves only the coal the utility no longer burns."""
+    from tests.support.registries import meter, park, tenant
+
+    def reg(utility_boiler: bool) -> Registry:
+        boiler = [{"id": "ub", "type": "boiler", "fuel": "energy.coal", "efficiency": 0.8}]
+        return build(
+            park(
+                "p",
+                tenant(
+                    "steamer",
+                    meter("vent", "energy.steam", "out", "kWh", "delta", destination="vented",
+                          quality={"pressure_bar": 6, "temperature_c": 165}),
+                    location={"x_m": 0, "y_m": 0},
+                ),
+                tenant(
+                    "paper",
+                    meter("paper-steam", "energy.steam", "in", "kWh", "delta",
+                          quality={"pressure_bar": 5, "temperature_c": 160}),
+                    location={"x_m": 0, "y_m": 100},
+                ),
+                tenant(
+                    "utility",
+                    meter("util-steam", "energy.steam", "out", "kWh", "delta", destination="sold"),
+                    location={"x_m": 0, "y_m": 900},
+                    equipment=boiler if utility_boiler else [],
+                ),
+                exchanges=[{"from_meter": "util-steam", "to_meter": "paper-steam", "share": 1.0,
+                            "since": "2020-01-01"}],
+            )
+        )  # fmt: skip
+
+    night = (CLOCK >= 22) | (CLOCK < 6)
+    series = {
+        "vent": np.where(night, 500.0, 0.0),
+        "paper-steam": flat(300.0),
+        "util-steam": flat(300.0),
+    }
+    (o,) = run(reg(True), series, knowledge)
+    kwh_yr = o.matched_per_day * 365
+    coal = 430 / 0.8  # the utility's cost of a kWh of steam
+    v = o.value
+    assert v.seller == "utility"
+    assert v.receiver_vnd_per_year == round(kwh_yr * 750)  # it buys at the steam price
+    assert v.seller_vnd_per_year == round(-kwh_yr * (750 - coal))  # the utility's lost margin
+    assert v.park_vnd_per_year == pytest.approx(kwh_yr * coal, abs=2)  # the coal saved
+    assert v.co2e_avoided_t_per_year == pytest.approx(kwh_yr * 94.6 * 3.6e-6 / 0.8)
+    assert (
+        "Utility loses" in o.explanation and "net of the coal it no longer burns" in o.explanation
+    )
+    # with no equipment named, the utility's margin is unknown and counted as none
+    (o,) = run(reg(False), series, knowledge)
+    assert o.value.seller_vnd_per_year == 0 and "margin unknown" in o.explanation

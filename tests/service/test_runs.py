@@ -80,6 +80,19 @@ def test_runs_store_results_and_events(
     first = run_detection(store, registry, knowledge, state, now=NOW, trigger="schedule")
     found = {(o.from_meter, o.to_meter, o.rule) for o in first.opportunities}
     assert set(planted) <= found
+    # a planted link that displaces a registered in-park sale debits that seller
+    from service.simulate.cases import planted_cases
+    from service.simulate.variants import default_variants
+
+    sellers = {
+        c.key: c.displaces_sale_of for c in planted_cases(default_variants()) if c.reason is None
+    }
+    assert any(sellers.values())
+    for o in first.opportunities:
+        key = (o.from_meter, o.to_meter, o.rule)
+        if key in sellers:
+            assert o.value.seller == sellers[key], key
+            assert (o.value.seller_vnd_per_year < 0) == (sellers[key] is not None), key
     kinds = {e.kind for e in first.events}
     assert kinds == {SURPLUS_NEW, OPPORTUNITY_NEW}  # the first run: everything is new
     assert sum(e.kind == OPPORTUNITY_NEW for e in first.events) == len(first.opportunities)
