@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parkflow.registry.schema import Meter, Tenant
+from parkflow.registry.schema import Meter, Park, Tenant
 from service.knowledge import Knowledge
 
 # Heat a tenant may raise itself: valued from its equipment, else at a stated default.
@@ -70,24 +70,17 @@ class Seller:
     cost: Displaced | None  # None: no equipment named, margin unknown
 
 
-def seller_of(
-    demand: Meter,
-    park_tenants: dict[str, Tenant],
-    exchanges: list[tuple[str, str]],
-    knowledge: Knowledge,
-    year: int,
-    province: str | None,
-) -> Seller | None:
-    """``exchanges``: (from_meter, to_meter) of the park's registered exchanges."""
-    for src, dst in exchanges:
-        if dst != demand.id:
+def sellers(park: Park, knowledge: Knowledge, year: int) -> dict[str, Seller]:
+    """For each in-meter a registered exchange feeds, the tenant selling through it (the first
+    such exchange), built once per park: matching asks for every candidate."""
+    where = {m.id: (t, m) for t in park.tenants for m in t.meters}
+    out: dict[str, Seller] = {}
+    for e in park.exchanges:
+        if e.to_meter in out or e.from_meter not in where:
             continue
-        for t in park_tenants.values():
-            for m in t.meters:
-                if m.id == src:
-                    made = displaced_made(m, t, knowledge, year, province)
-                    return Seller(tenant=t, meter=m, cost=made)
-    return None
+        t, m = where[e.from_meter]
+        out[e.to_meter] = Seller(t, m, displaced_made(m, t, knowledge, year, park.province))
+    return out
 
 
 def displaced_made(

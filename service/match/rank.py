@@ -27,7 +27,7 @@ from service.match.candidates import (
     size_pairs,
 )
 from service.match.confidence import confidence
-from service.match.displaced import displaced, displaced_phrase, seller_of
+from service.match.displaced import Seller, displaced, displaced_phrase, sellers
 from service.match.explain import explain, legal_text
 from service.match.finance import Finance, Terms, split
 from service.match.links import park_problem
@@ -102,6 +102,7 @@ def match_all(
     cache: dict[tuple[object, ...], SourceNotes] = {}
     rules = knowledge.active_rules()
     columns = {c: ranked[c].to_numpy() for c in _ROW_COLUMNS}
+    by_park = [sellers(p.park, knowledge, year) for p in parks]
     opportunities = [
         _opportunity(
             i + 1,
@@ -111,6 +112,7 @@ def match_all(
             knowledge,
             year,
             cache,
+            by_park[int(columns["park_index"][i])],
         )
         for i in range(len(ranked))
     ]
@@ -244,6 +246,7 @@ def _opportunity(
     knowledge: Knowledge,
     year: int,
     cache: dict[tuple[object, ...], SourceNotes],
+    park_sellers: Mapping[str, Seller],
 ) -> Opportunity:
     rule = rules[int(row["rule"])]
     surplus = sides.surpluses[int(row["s"])]
@@ -296,14 +299,7 @@ def _opportunity(
             ),
         ),
     )
-    seller = seller_of(
-        demand_meter,
-        dict(sides.tenants),
-        [(e.from_meter, e.to_meter) for e in sides.park.exchanges],
-        knowledge,
-        year,
-        sides.park.province,
-    )
+    seller = park_sellers.get(demand_meter.id)
     fields["value"] = replace(
         fields["value"],
         finance=_finance(row, sides, surplus.resource, supply_meter, demand_meter, knowledge),

@@ -20,7 +20,7 @@ from parkflow.registry.schema import Meter, Tenant
 from parkflow.units import canonical_unit
 from service.knowledge import Knowledge, Rule
 from service.match.candidates import Sides
-from service.match.displaced import displaced, seller_of
+from service.match.displaced import displaced, sellers
 from service.match.opportunity import Value
 
 
@@ -70,19 +70,16 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
     # a receiver buying the resource from another tenant today (a registered exchange): the
     # opportunity displaces that sale, the seller loses its margin, the avoided emissions are
     # the seller's
-    links = [(e.from_meter, e.to_meter) for e in sides.park.exchanges]
-    sellers = [
-        seller_of(m, dict(sides.tenants), links, knowledge, year, sides.park.province)
-        for m in sides.d_meters
-    ]
-    d_has_seller = np.array([x is not None for x in sellers], dtype=bool)
+    by_meter = sellers(sides.park, knowledge, year)
+    d_sellers = [by_meter.get(m.id) for m in sides.d_meters]
+    d_has_seller = np.array([x is not None for x in d_sellers], dtype=bool)
     d_seller_cost = np.array(
-        [np.nan if x is None or x.cost is None else x.cost.vnd_per_unit for x in sellers]
+        [np.nan if x is None or x.cost is None else x.cost.vnd_per_unit for x in d_sellers]
     )
     d_ef = np.array(
         [
             x.cost.t_co2e_per_unit if x is not None and x.cost is not None else ef
-            for x, ef in zip(sellers, d_ef, strict=True)
+            for x, ef in zip(d_sellers, d_ef, strict=True)
         ]
     )
     d_water = np.array([m.resource.split(".", 1)[0] == "water" for m in sides.d_meters])
