@@ -97,7 +97,17 @@ def plan_totals(totals: dict[str, Any] | None) -> str:
         f" {totals['co2e_avoided_t_per_year']:,.0f} t CO2e/yr avoided,"
         f" {totals['water_saved_m3_per_year']:,.0f} m3/yr of water saved,"
         f" {totals['landfill_diverted_t_per_year']:,.0f} t/yr kept out of landfill"
-        f" (solver: {totals['status']})"
+        f" (solver: {totals['status']})" + _plan_confidence(totals)
+    )
+
+
+def _plan_confidence(totals: dict[str, Any]) -> str:
+    share = totals.get("assumption_share")
+    if share is None:
+        return ""
+    return (
+        f"; {share:.0%} of the value rests on assumed figures, P10-P90"
+        f" {totals['park_vnd_p10'] / 1e9:,.2f}-{totals['park_vnd_p90'] / 1e9:,.2f} bn VND/yr"
     )
 
 

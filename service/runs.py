@@ -20,6 +20,7 @@ from service.events import Event, diff, snapshots
 from service.knowledge import Knowledge
 from service.match import Matches, Opportunity, match_all
 from service.plan import Plan, make_plan
+from service.plan.model import with_confidence
 from service.results import ResultsDb
 
 log = logging.getLogger("parkflow.service")
@@ -99,6 +100,7 @@ def run_detection(
             log.warning("fuel meter left out: %s", problem, extra={"run_id": run_id})
         opportunities = matches.opportunities
         plan, _ = make_plan(matches.problems)
+        plan = with_confidence(plan, opportunities)
         del matches  # the plan's per-bucket input is not kept
         previous = state.latest_run()
         before_s, before_o = state.snapshots(previous.id if previous else None)

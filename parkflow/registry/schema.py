@@ -247,6 +247,12 @@ class Meter(_Model):
         description="out-meters: what the owner pays today per canonical unit to get rid of the"
         " stream (negative when it is sold); overrides the knowledge file's default",
     )
+    price_vnd_per_unit: float | None = Field(
+        default=None,
+        ge=0,
+        description="in-meters: what the tenant pays per canonical unit under its own contract;"
+        " overrides the knowledge base's price and time-of-use tariff",
+    )
     offsets: ResourceName | None = Field(
         default=None,
         description="self_use out-meters: the in-resource this generation displaces"
@@ -267,6 +273,10 @@ class Meter(_Model):
         for name in ("destination", "destination_vnd_per_unit", "offsets"):
             if getattr(self, name) is not None and not out:
                 raise ValueError(f"{name} applies to out-meters only")
+        if self.price_vnd_per_unit is not None and out:
+            raise ValueError("price_vnd_per_unit applies to in-meters only")
+        if self.price_vnd_per_unit is not None and not math.isfinite(self.price_vnd_per_unit):
+            raise ValueError("price_vnd_per_unit must be finite")
         if self.offsets is not None and self.destination != "self_use":
             raise ValueError("offsets applies to destination self_use only")
         if self.destination_vnd_per_unit is not None and not math.isfinite(

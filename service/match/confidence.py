@@ -86,8 +86,10 @@ def _assumed_parts(
 
     province = sides.park.province
     bought = displaced(demand, receiver, knowledge, year, province)
-    tariff = knowledge.tariff(bought.resource, receiver.supply_voltage)
-    if tariff is not None:
+    tariff = None if bought.contract else knowledge.tariff(bought.resource, receiver.supply_voltage)
+    if bought.contract:
+        purchase = False  # the tenant's own contract price, from the registry
+    elif tariff is not None:
         purchase = assumption(tariff.source) or (
             receiver.supply_voltage is None and assumption(knowledge.matching.source)
         )

@@ -29,10 +29,17 @@ class Displaced:
     efficiency: float | None = None
     efficiency_assumed: bool = False
     default: bool = False  # heat with no equipment named: the resource's default figures
+    contract: bool = False  # the price is the tenant's own contract, from the registry
 
     def key(self) -> tuple[object, ...]:
         """What decides the sources and notes of a value (for memoising them)."""
-        return (self.resource, self.equipment is None, self.efficiency_assumed, self.default)
+        return (
+            self.resource,
+            self.equipment is None,
+            self.efficiency_assumed,
+            self.default,
+            self.contract,
+        )
 
 
 def displaced(
@@ -49,6 +56,13 @@ def displaced(
             equipment=e.id,
             efficiency=eff,
             efficiency_assumed=e.efficiency is None,
+        )
+    if meter.price_vnd_per_unit is not None:
+        return Displaced(
+            resource=meter.resource,
+            vnd_per_unit=meter.price_vnd_per_unit,
+            t_co2e_per_unit=knowledge.resource_emission(meter.resource, year)[0],
+            contract=True,
         )
     return Displaced(
         resource=meter.resource,

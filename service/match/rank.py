@@ -332,7 +332,12 @@ def _opportunity(
         receiver,
         knowledge,
     )
-    if knowledge.tariff(demand_meter.resource, receiver.supply_voltage) is not None:
+    if demand_meter.price_vnd_per_unit is not None:
+        bought = (
+            f"{knowledge.label(demand_meter.resource)} valued at {receiver.name}'s contract price,"
+            f" {fmt_vnd(demand_meter.price_vnd_per_unit)}/{canonical_unit(demand_meter.resource)}"
+        )
+    elif knowledge.tariff(demand_meter.resource, receiver.supply_voltage) is not None:
         bought = _tou_phrase(row, receiver, demand_meter, knowledge)
     if seller_text:
         bought = f"{bought}; {seller_text}" if bought else seller_text

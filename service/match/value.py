@@ -61,8 +61,8 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
     d_price = np.array([b.vnd_per_unit for b in bought])
     # a time-of-use tariff values what is exchanged by the band it falls in
     tariffs = [
-        knowledge.tariff(m.resource, t.supply_voltage)
-        for m, t in zip(sides.d_meters, sides.d_tenants, strict=True)
+        None if b.contract else knowledge.tariff(m.resource, t.supply_voltage)
+        for m, t, b in zip(sides.d_meters, sides.d_tenants, bought, strict=True)
     ]
     d_tou = np.array([t.per_unit() if t is not None else (np.nan,) * 3 for t in tariffs])
     d_has_tou = np.array([t is not None for t in tariffs])
@@ -216,9 +216,11 @@ def value_sources(
     notes: list[str] = []
     if rule.preprocessing is not None:
         sources.append(rule.preprocessing.source)
-    tariff = knowledge.tariff(bought.resource, receiver.supply_voltage)
+    tariff = None if bought.contract else knowledge.tariff(bought.resource, receiver.supply_voltage)
     price = knowledge.price(bought.resource, province)
-    if tariff is not None and knowledge.time_of_use is not None:
+    if bought.contract:
+        pass  # the registry states the tenant's own price: no knowledge figure behind it
+    elif tariff is not None and knowledge.time_of_use is not None:
         sources += [tariff.source, knowledge.time_of_use.source]
         if receiver.supply_voltage is None and price is not None:
             sources.append(price.source)  # whose note states the default voltage

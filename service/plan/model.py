@@ -3,9 +3,9 @@ and what it gives back (the links it runs, with quantities and value, and the pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -95,3 +95,46 @@ class Plan:
     components: int  # independent groups of links (sharing a surplus or a receiver)
     solver_calls: int
     seconds: float
+    # how firm the totals are, from the links' own confidence (``with_confidence``): the
+    # value-weighted share resting on assumed figures, and the park value at each link's
+    # P10 and P90 quantity
+    assumption_share: float | None = None
+    park_vnd_p10: int | None = None
+    park_vnd_p90: int | None = None
+
+
+class _Confident(Protocol):
+    """What the plan reads of a ranked opportunity (the plan room does not import matching)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def matched_per_day(self) -> float: ...
+
+    @property
+    def confidence(self) -> Any: ...
+
+
+def with_confidence(plan: Plan, opportunities: Sequence[_Confident]) -> Plan:
+    """The plan with its confidence: each planned link weighs its opportunity's assumption
+    share by the value the plan gives it, and scales to its P10 and P90 days."""
+    by_id = {o.id: o for o in opportunities}
+    weight = share = p10 = p90 = 0.0
+    for link in plan.links:
+        o = by_id.get(link.opportunity_id)
+        c = o.confidence if o is not None else None
+        if o is None or c is None:
+            continue
+        value = float(link.park_vnd_per_year)
+        weight += abs(value)
+        share += abs(value) * c.assumption_share
+        mean = o.matched_per_day
+        p10 += value * (c.matched_p10_per_day / mean if mean > 0 else 1.0)
+        p90 += value * (c.matched_p90_per_day / mean if mean > 0 else 1.0)
+    return replace(
+        plan,
+        assumption_share=share / weight if weight > 0 else None,
+        park_vnd_p10=round(p10),
+        park_vnd_p90=round(p90),
+    )

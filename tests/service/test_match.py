@@ -847,3 +847,29 @@ def test_displacing_a_registered_sale_debits_the_sellers_margin(knowledge: Knowl
     # with no equipment named, the utility's margin is unknown and counted as none
     (o,) = run(reg(False), series, knowledge)
     assert o.value.seller_vnd_per_year == 0 and "margin unknown" in o.explanation
+
+
+def test_a_tenants_own_contract_price_overrides_the_tariff(knowledge: Knowledge) -> None:
+    from tests.support.registries import meter, park, tenant
+
+    reg = build(
+        park(
+            "p",
+            tenant(
+                "pv",
+                meter("pv-out", "energy.solar_export", "out", "kWh", "delta", destination="curtailed"),
+                location={"x_m": 0, "y_m": 0},
+            ),
+            tenant(
+                "plant",
+                meter("plant-elec", "energy.electricity", "in", "kWh", "delta", price_vnd_per_unit=1500),
+                location={"x_m": 0, "y_m": 100},
+            ),
+        )
+    )  # fmt: skip
+    midday = (CLOCK >= 9) & (CLOCK < 15)
+    (o,) = run(reg, {"pv-out": np.where(midday, 100.0, 0.0), "plant-elec": flat(200.0)}, knowledge)
+    assert o.value.receiver_vnd_per_year == round(o.matched_per_day * 365 * 1500)
+    assert "electricity valued at Plant's contract price, 1,500 VND/kWh" in o.explanation
+    assert "ref-evn-1279-2025" not in o.value.sources
+    assert o.confidence is not None and o.confidence.assumption_share == 0.0

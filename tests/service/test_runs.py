@@ -80,6 +80,11 @@ def test_runs_store_results_and_events(
     first = run_detection(store, registry, knowledge, state, now=NOW, trigger="schedule")
     found = {(o.from_meter, o.to_meter, o.rule) for o in first.opportunities}
     assert set(planted) <= found
+    # the plan says how firm its totals are, from its links' own confidence
+    plan = first.plan
+    assert plan.assumption_share is not None and 0 < plan.assumption_share < 1
+    assert plan.park_vnd_p10 is not None and plan.park_vnd_p90 is not None
+    assert plan.park_vnd_p10 <= plan.park_vnd_per_year <= plan.park_vnd_p90
     # a planted link that displaces a registered in-park sale debits that seller
     from service.simulate.cases import planted_cases
     from service.simulate.variants import default_variants
