@@ -258,6 +258,11 @@ class Meter(_Model):
         description="self_use out-meters: the in-resource this generation displaces"
         " (default: the same resource)",
     )
+    hazardous: bool = Field(
+        default=False,
+        description="out-meters: the stream is hazardous waste (LEP 2020 Art. 83): it may go"
+        " only to a tenant licensed for it",
+    )
     storage: Coupling | None = Field(
         default=None,
         description="declared storage (tank, battery, thermal store, yard) that lets this"
@@ -464,6 +469,14 @@ class Tenant(_Model):
     equipment: list[Equipment] = Field(
         default_factory=list,
         description="boilers, heaters, kilns...: what rules require and what valuation reads",
+    )
+    licences: list[Literal["hazardous_waste"]] = Field(
+        default_factory=list,
+        description="environmental licences it holds: hazardous_waste lets it receive"
+        " hazardous streams",
+        json_schema_extra=_meanings(
+            {"hazardous_waste": "licensed to collect, treat or reuse hazardous waste"}
+        ),
     )
 
     @model_validator(mode="after")

@@ -102,7 +102,7 @@ def explain(
         text += f". To confirm before agreeing: {'; '.join(o.checks)}"
     if o.confidence is not None:
         text += f". {confidence_text(o)}"
-    if rule.legal is not None:
+    if o.legal:
         text += f". Legal: {o.legal}"
     else:
         text += ". Legal: not screened (the rule states no legal requirements)"

@@ -66,6 +66,11 @@ def park_problem(sides: Sides, table: pd.DataFrame, knowledge: Knowledge) -> Par
         per_unit(c) for c in ("park_vnd", "co2e_t", "water_m3", "landfill_t")
     )
     ids = table["id"].to_numpy()
+    barred = [
+        sides.s_meta[int(s[i])].hazardous
+        and "hazardous_waste" not in sides.d_tenants[int(d[i])].licences
+        for i in range(len(table))
+    ]
     links = tuple(
         LinkInput(
             id=str(ids[i]),
@@ -73,7 +78,8 @@ def park_problem(sides: Sides, table: pd.DataFrame, knowledge: Knowledge) -> Par
             demand=demand_key(sides.d_meters[int(d[i])].id),
             coupling=str(coupling[i]),
             ratio=float(eff[i]),
-            bounds=bounds[i],
+            # the law forbids it: hazardous waste to a tenant without the licence
+            bounds=bounds[i] * 0.0 if barred[i] else bounds[i],
             vnd_per_unit=float(vnd[i]),
             co2e_t_per_unit=float(co2e[i]),
             water_m3_per_unit=float(water[i]),

@@ -16,7 +16,7 @@ from service.detect.panel import Panel
 from service.detect.surplus import EPS, Surplus, available_streams
 from service.detect.text import fmt_vnd
 from service.knowledge import Knowledge, Rule
-from service.knowledge.entries import TOU_BANDS, most_specific
+from service.knowledge.entries import LEGAL_STATUS_TEXT, TOU_BANDS, most_specific
 from service.match.candidates import (
     Sides,
     build_sides,
@@ -325,6 +325,21 @@ def _opportunity(
     if rule.legal is not None:
         fields["legal_status"] = rule.legal.status
         fields["legal"] = legal_text(rule.legal)
+    if supply_meter.hazardous:
+        # hazardous waste goes only to a licensed facility, whatever the rule says
+        licensed = "hazardous_waste" in receiver.licences
+        fields["legal_status"] = "permit" if licensed else "not_allowed"
+        fields["legal"] = (
+            LEGAL_STATUS_TEXT[fields["legal_status"]]
+            + ": the stream is hazardous waste, which may go only to a facility holding the"
+            " right environmental licence"
+            + (
+                f" ({receiver.name} holds one; the hand-over follows the hazardous-waste rules)"
+                if licensed
+                else f" ({receiver.name} holds none)"
+            )
+            + " [ref-lep-2020]"
+        )
     draft = Opportunity(**fields, explanation="")
     bought = displaced_phrase(
         displaced(demand_meter, receiver, knowledge, year, sides.park.province),

@@ -873,3 +873,22 @@ def test_a_tenants_own_contract_price_overrides_the_tariff(knowledge: Knowledge)
     assert "electricity valued at Plant's contract price, 1,500 VND/kWh" in o.explanation
     assert "ref-evn-1279-2025" not in o.value.sources
     assert o.confidence is not None and o.confidence.assumption_share == 0.0
+
+
+def test_hazardous_waste_goes_only_to_a_licensed_tenant(knowledge: Knowledge) -> None:
+    """LEP 2020 Art. 83: shown as not allowed, and never in the plan, unless licensed."""
+    from service.plan import make_plan
+    from service.runs import findings_for_plan
+
+    series = {"ash": flat(10 / 24), "cement": flat(20 / 24)}
+    doc = changed(PARK, "ash", hazardous=True)
+    reg = build(doc)
+    (o,) = run(reg, series, knowledge)
+    assert o.legal_status == "not_allowed" and "Block Maker holds none" in o.explanation
+    _, matches, _ = findings_for_plan(day_rollups(reg, series, START), reg, knowledge, NOW, 28)
+    plan, _ = make_plan(matches.problems)
+    assert plan.links == ()  # the law forbids it: nothing planned
+    blocks = next(t for t in doc["tenants"] if t["id"] == "blocks")
+    blocks["licences"] = ["hazardous_waste"]
+    (o,) = run(build(doc), series, knowledge)
+    assert o.legal_status == "permit" and "Block Maker holds one" in o.explanation
