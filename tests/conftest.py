@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.mosquitto", "tests.support.influx"]
+pytest_plugins = ["tests.support.mosquitto", "tests.support.influx", "tests.support.postgres"]
