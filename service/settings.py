@@ -14,6 +14,17 @@ class ServiceSettings(Settings):
     state_path: Path = Field(
         default=Path("parkflow-state.sqlite"), description="runs, results, events (SQLite)"
     )
+    database_url: str | None = Field(
+        default=None,
+        description="operational database (alerts, outbox): sqlite:///PATH or"
+        " postgresql://USER:PASSWORD@HOST/DB; default a SQLite file next to state_path",
+    )
+    stale_factor: float = Field(
+        default=3.0, gt=1, description="a meter is stale after this many expected intervals"
+    )
+    quarantine_alert_per_hour: float = Field(
+        default=60.0, gt=0, description="a tenant's quarantined records per hour to alert on"
+    )
     knowledge: Path | None = Field(
         default=None, description="a park's knowledge YAML overriding the shipped defaults"
     )
@@ -27,3 +38,8 @@ class ServiceSettings(Settings):
     change_threshold: float = Field(
         default=0.25, gt=0, description="relative change of a surplus that makes an event"
     )
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_path.parent / 'parkflow-operations.sqlite'}"
