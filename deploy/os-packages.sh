@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the servers parkflow's tests (and a single-machine deployment) need, from the OS
-# packages: Mosquitto (MQTT broker, with mosquitto_passwd) and InfluxDB 1.x.
+# packages: Mosquitto (MQTT broker, with mosquitto_passwd), InfluxDB 1.x and PostgreSQL (the
+# operational database's second backend: the tests start their own server from its binaries).
 set -euo pipefail
 
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

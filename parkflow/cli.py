@@ -173,6 +173,26 @@ def _cmd_results(args: argparse.Namespace) -> int:
         state.close()
 
 
+def _cmd_db(args: argparse.Namespace) -> int:
+    from service.state import Database, current_revision, head_revision, upgrade
+
+    settings = _service_settings(args)
+    db = Database(args.url or settings.resolved_database_url())
+    try:
+        if args.action == "upgrade":
+            before, after = upgrade(db)
+            if before == after:
+                print(f"database at {db.shown} is at revision {after}: nothing to do")
+            else:
+                print(f"database at {db.shown} upgraded from {before or 'empty'} to {after}")
+            return EXIT_OK
+        current, head = current_revision(db), head_revision()
+        print(f"database at {db.shown}: revision {current or 'none'}, this release needs {head}")
+        return EXIT_OK if current == head else EXIT_NOTHING
+    finally:
+        db.close()
+
+
 def _when(ms: int | None) -> str:
     import datetime as dt
 
@@ -484,6 +504,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     me.add_argument("--json", action="store_true", help="JSON instead of a table")
     me.set_defaults(func=_cmd_meters)
+
+    dbp = sub.add_parser(
+        "db", help="the operational database (alerts, outbox): PARKFLOW_DATABASE_URL"
+    ).add_subparsers(dest="action", required=True)
+    for action, helptext in (
+        ("upgrade", "apply the migrations this release ships"),
+        (
+            "current",
+            "show the database's revision and the one this release needs (exit 1 if behind)",
+        ),
+    ):
+        dp = dbp.add_parser(action, help=helptext)
+        dp.add_argument("--url", help="database URL (default PARKFLOW_DATABASE_URL)")
+        dp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
+        dp.set_defaults(func=_cmd_db)
 
     rb = sub.add_parser(
         "rebuild-rollups",

@@ -12,11 +12,14 @@ import pandas as pd
 
 from parkflow.store import store_from_settings
 from parkflow.timeunits import DAY_MS, days_ms, now_ms
+from service.alerts.evaluate import AlertPolicy, evaluate_alerts
+from service.alerts.repository import AlertRepository
 from service.knowledge import load_knowledge
 from service.results import ResultsDb
 from service.rollups.worker import RollupWorker, RunStats
-from service.runs import run_detection
+from service.runs import RunResult, run_detection
 from service.settings import ServiceSettings
+from service.state import Database, require_current
 
 log = logging.getLogger("parkflow.service")
 
@@ -33,9 +36,9 @@ class _Service:
         self.state = ResultsDb(settings.state_path)
         self.rollups = RollupWorker(self.store, self.registry)
 
-    def detect(self, trigger: str) -> int:
+    def detect(self, trigger: str) -> RunResult:
         s = self.settings
-        result = run_detection(
+        return run_detection(
             self.store,
             self.registry,
             self.knowledge,
@@ -45,11 +48,38 @@ class _Service:
             trigger=trigger,
             change_threshold=s.change_threshold,
         )
-        return result.run_id
 
     def close(self) -> None:
         self.store.close()
         self.state.close()
+
+
+class _AlertingService(_Service):
+    """The long-running service also keeps alerts: it refuses to start on a database that is
+    not at this code's revision rather than fail on a missing table mid-cycle."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.db = Database(settings.resolved_database_url())
+        try:
+            require_current(self.db)
+            super().__init__(settings)
+        except BaseException:
+            self.db.close()
+            raise
+        self.alerts = AlertRepository(self.db)
+        self.alert_policy = AlertPolicy(
+            stale_factor=settings.stale_factor,
+            quarantine_per_hour=settings.quarantine_alert_per_hour,
+        )
+
+    def evaluate(self, run: RunResult | None) -> None:
+        s = self.settings
+        at = int(pd.Timestamp(s.now).value // 1_000_000) if s.now else now_ms()
+        evaluate_alerts(self.alerts, self.store, self.registry, run, at, self.alert_policy)
+
+    def close(self) -> None:
+        super().close()
+        self.db.close()
 
 
 def rebuild_rollups(settings: ServiceSettings, days: float) -> RunStats:
@@ -70,13 +100,13 @@ def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
     try:
         # Roll up everything written so far: the next cycle re-reads the margin anyway.
         service.rollups.run_once(now_ms() + service.rollups.margin_ms)
-        return service.detect(trigger)
+        return service.detect(trigger).run_id
     finally:
         service.close()
 
 
 def serve(settings: ServiceSettings) -> int:
-    service = _Service(settings)
+    service = _AlertingService(settings)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -95,10 +125,15 @@ def serve(settings: ServiceSettings) -> int:
                     log.exception("rollup cycle failed")
                 next_rollup = now + settings.rollup_interval_s
             if now >= next_detect:
+                run: RunResult | None = None
                 try:
-                    service.detect("schedule")
+                    run = service.detect("schedule")
                 except Exception:
                     log.exception("scheduled detection failed")
+                try:  # data quality is worth alerting on even when detection failed
+                    service.evaluate(run)
+                except Exception:
+                    log.exception("alert evaluation failed")
                 next_detect = now + settings.detect_interval_s
             stop.wait(max(0.0, min(next_rollup, next_detect) - time.monotonic()))
     finally:

@@ -14,6 +14,17 @@ class ServiceSettings(Settings):
     state_path: Path = Field(
         default=Path("parkflow-state.sqlite"), description="runs, results, events (SQLite)"
     )
+    database_url: str | None = Field(
+        default=None,
+        description="operational database (alerts, outbox): sqlite:///PATH or"
+        " postgresql://USER:PASSWORD@HOST/DB; default a SQLite file next to state_path",
+    )
+    stale_factor: float = Field(
+        default=3.0, gt=1, description="a meter is stale after this many expected intervals"
+    )
+    quarantine_alert_per_hour: float = Field(
+        default=60.0, gt=0, description="a tenant's quarantined records per hour to alert on"
+    )
     knowledge: Path | None = Field(
         default=None, description="a park's knowledge YAML overriding the shipped defaults"
     )
@@ -45,3 +56,8 @@ class ServiceSettings(Settings):
     alerts_mqtt_port: int = Field(default=1883, ge=1, le=65535)
     alerts_mqtt_username: str = "parkflow-alerts"
     alerts_mqtt_password: str | None = None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_path.parent / 'parkflow-operations.sqlite'}"

@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.support.mosquitto", "tests.support.influx", "tests.support.stores"]
+pytest_plugins = [
+    "tests.support.mosquitto",
+    "tests.support.influx",
+    "tests.support.stores",
+    "tests.support.postgres",
+]

@@ -19,6 +19,8 @@ from parkflow.model import WriteBatch
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
 from parkflow.store import SqliteStore
 from parkflow.timeunits import now_ms
+from service.alerts.kinds import OPPORTUNITY, SURPLUS
+from service.alerts.repository import AlertRepository
 from service.detect import build_panels_from_days
 from service.events import OPPORTUNITY_NEW, SURPLUS_NEW
 from service.knowledge import load_knowledge
@@ -26,6 +28,7 @@ from service.results import ResultsDb
 from service.rollups import RollupWorker
 from service.runs import run_detection, window_ms
 from service.simulate import default_scenario, prepare
+from service.state import Database
 
 NOW = pd.Timestamp("2026-11-20T05:00:00Z")
 NOW_MS = int(NOW.value // 1_000_000)
@@ -260,6 +263,18 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
         "PARKFLOW_DETECT_INTERVAL_S": "1",
         "PARKFLOW_ROLLUP_INTERVAL_S": "0.5",
     }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "parkflow.cli", *args], env=env, capture_output=True, text=True
+        )
+
+    assert cli("db", "current").returncode == 1
+    refused = cli("serve")
+    assert refused.returncode == 2 and "run `parkflow db upgrade`" in refused.stderr
+    upgraded = cli("db", "upgrade")
+    assert upgraded.returncode == 0 and "upgraded from empty to 0001" in upgraded.stdout
+    assert cli("db", "current").returncode == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "parkflow.cli", "serve"],
         env=env,
@@ -279,6 +294,13 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
         assert len(runs) >= 2, "two scheduled runs within a minute"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        # each run is followed by an evaluation: the planted surpluses opened alerts
+        db = Database(f"sqlite:///{tmp_path / 'parkflow-operations.sqlite'}")
+        try:
+            opened = AlertRepository(db).alerts()
+        finally:
+            db.close()
+        assert {a.kind for a in opened} >= {SURPLUS.name, OPPORTUNITY.name}
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,0 +1,323 @@
+"""Alerts in the operational database: a batch of evaluations applied in one transaction, with
+their history and their notifications (the outbox) in that same transaction.
+
+The database, not this process, keeps "one alert per (kind, subject)": two evaluators that
+both find no alert both try to insert it, the unique key lets one win, and the loser's whole
+batch runs again on what the winner committed (``Database.retrying``). On PostgreSQL the
+existing rows are read ``FOR UPDATE``, so two evaluators of the same alert take turns; SQLite
+takes the file's write lock at BEGIN.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from parkflow.errors import InputError
+from parkflow.timeunits import now_ms as wall_ms
+from service.alerts.kinds import KINDS, Audience, Kind, Severity
+from service.alerts.lifecycle import (
+    Alert,
+    Observation,
+    Outcome,
+    Silence,
+    Status,
+    Transition,
+    acknowledge,
+    evaluate,
+    is_silenced,
+)
+from service.state import Database
+from service.state.tables import alert_history, alerts, outbox, silences
+
+Route = tuple[str, str]  # (channel, recipient)
+Router = Callable[[Alert, Kind], Sequence[Route]]
+_CHUNK = 400  # keys per IN (...): well under both backends' parameter limits
+
+
+def default_routes(alert: Alert, kind: Kind) -> list[Route]:
+    """Until tenants' contact preferences exist: one MQTT notification to the tenant the
+    alert concerns, or to the park's operators."""
+    who = "operators" if kind.audience is Audience.OPERATORS else alert.tenant or "operators"
+    return [("mqtt", f"{alert.park}/{who}")]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    alert: Alert
+    transitions: tuple[Transition, ...]
+    notifications: tuple[str, ...]  # outbox ids written
+
+
+class AlertRepository:
+    def __init__(
+        self,
+        db: Database,
+        kinds: Mapping[str, Kind] = KINDS,
+        routes: Router = default_routes,
+    ) -> None:
+        self.db = db
+        self.kinds = kinds
+        self.routes = routes
+
+    # -- evaluations ------------------------------------------------------------------------
+
+    def apply(self, observations: Sequence[Observation], now_ms: int) -> list[Applied]:
+        """Evaluate every observation against its stored alert and write the results, the
+        history and the outbox together; returns what changed."""
+        latest: dict[tuple[str, str], Observation] = {}
+        for obs in observations:
+            if obs.kind not in self.kinds:
+                raise InputError(f"unknown alert kind {obs.kind!r}")
+            latest[(obs.kind, obs.subject)] = obs
+        if not latest:
+            return []
+        return self.db.retrying(lambda conn: self._apply(conn, latest, now_ms))
+
+    def _apply(
+        self, conn: Connection, latest: Mapping[tuple[str, str], Observation], now_ms: int
+    ) -> list[Applied]:
+        stored = self._lock_rows(conn, list(latest))
+        active = self._silences(conn, now_ms)
+        changed: list[tuple[Alert, tuple[Transition, ...], list[int]]] = []
+        for key, obs in latest.items():
+            previous = stored.get(key)
+            kind = self.kinds[obs.kind]
+            outcome: Outcome = evaluate(
+                previous,
+                obs,
+                now_ms,
+                kind.policy,
+                silenced=is_silenced(active, obs.kind, obs.subject, now_ms),
+            )
+            alert = outcome.alert
+            if alert is None or alert == previous:
+                continue
+            if previous is None:
+                conn.execute(alerts.insert().values(**_row(alert)))
+            else:
+                conn.execute(alerts.update().where(alerts.c.id == alert.id).values(**_row(alert)))
+            ids = [self._record(conn, alert.id, step) for step in outcome.transitions]
+            if outcome.transitions:
+                changed.append((alert, outcome.transitions, ids))
+        # Routes are worked out after the alerts are written and before their notifications:
+        # whatever fails in between (a router, the database) rolls back both.
+        out: list[Applied] = []
+        for alert, steps, ids in changed:
+            written: list[str] = []
+            for step, history_id in zip(steps, ids, strict=True):
+                if step.notifies:
+                    written += self._notify(conn, alert, step, history_id, now_ms)
+            out.append(Applied(alert, steps, tuple(written)))
+        return out
+
+    def _lock_rows(
+        self, conn: Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Alert]:
+        found: dict[tuple[str, str], Alert] = {}
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            query = (
+                sa.select(alerts)
+                .where(sa.tuple_(alerts.c.kind, alerts.c.subject).in_(chunk))
+                .order_by(alerts.c.id)  # the same lock order in every evaluator: no deadlock
+                .with_for_update()
+            )
+            for row in conn.execute(query).mappings():
+                alert = _alert(row)
+                found[(alert.kind, alert.subject)] = alert
+        return found
+
+    def _record(self, conn: Connection, alert_id: str, step: Transition) -> int:
+        result = conn.execute(
+            alert_history.insert().values(
+                alert_id=alert_id,
+                at_ms=step.at_ms,
+                event=step.event.value,
+                from_status=step.from_status.value if step.from_status else None,
+                to_status=step.to_status.value if step.to_status else None,
+                actor=step.actor,
+                reason=step.reason,
+                summary=step.summary,
+                silenced=step.silenced,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def _notify(
+        self, conn: Connection, alert: Alert, step: Transition, history_id: int, now_ms: int
+    ) -> list[str]:
+        ids: list[str] = []
+        for channel, recipient in self.routes(alert, self.kinds[alert.kind]):
+            nid = str(uuid.uuid4())
+            payload = {
+                "id": nid,
+                "alert_id": alert.id,
+                "kind": alert.kind,
+                "subject": alert.subject,
+                "park": alert.park,
+                "tenant": alert.tenant,
+                "severity": alert.severity.value,
+                "event": step.event.value,
+                "status": alert.status.value if alert.status else None,
+                "summary": step.summary,
+                "at_ms": step.at_ms,
+            }
+            conn.execute(
+                outbox.insert().values(
+                    id=nid,
+                    alert_id=alert.id,
+                    history_id=history_id,
+                    channel=channel,
+                    recipient=recipient,
+                    payload=payload,
+                    created_ms=now_ms,
+                    attempts=0,
+                    next_attempt_ms=now_ms,
+                )
+            )
+            ids.append(nid)
+        return ids
+
+    # -- operators --------------------------------------------------------------------------
+
+    def acknowledge(self, alert_id: str, by: str, reason: str, now_ms: int | None = None) -> Alert:
+        """Record who took an open alert in hand, and why."""
+        at = wall_ms() if now_ms is None else now_ms
+
+        def work(conn: Connection) -> Alert:
+            query = sa.select(alerts).where(alerts.c.id == alert_id).with_for_update()
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                raise InputError(f"no alert {alert_id}")
+            try:
+                outcome = acknowledge(_alert(row), by, reason, at)
+            except ValueError as exc:
+                raise InputError(str(exc)) from exc
+            assert outcome.alert is not None
+            conn.execute(
+                alerts.update().where(alerts.c.id == alert_id).values(**_row(outcome.alert))
+            )
+            for step in outcome.transitions:
+                self._record(conn, alert_id, step)
+            return outcome.alert
+
+        return self.db.retrying(work)
+
+    def silence(
+        self,
+        *,
+        kind: str | None,
+        subject: str | None,
+        until_ms: int,
+        by: str,
+        reason: str,
+        now_ms: int | None = None,
+    ) -> str:
+        """Mute a kind, a subject, or both, until ``until_ms``; returns the silence's id."""
+        at = wall_ms() if now_ms is None else now_ms
+        if kind is None and subject is None:
+            raise InputError("a silence names a kind, a subject or both")
+        if kind is not None and kind not in self.kinds:
+            raise InputError(f"unknown alert kind {kind!r}")
+        if until_ms <= at:
+            raise InputError("a silence ends in the future")
+        if not by.strip() or not reason.strip():
+            raise InputError("a silence says who and why")
+        sid = str(uuid.uuid4())
+        with self.db.transaction() as conn:
+            conn.execute(
+                silences.insert().values(
+                    id=sid,
+                    kind=kind,
+                    subject=subject,
+                    until_ms=until_ms,
+                    created_ms=at,
+                    created_by=by,
+                    reason=reason,
+                )
+            )
+        return sid
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def _silences(self, conn: Connection, now_ms: int) -> list[Silence]:
+        rows = conn.execute(
+            sa.select(silences.c.kind, silences.c.subject, silences.c.until_ms).where(
+                silences.c.until_ms > now_ms
+            )
+        )
+        return [Silence(kind, subject, until) for kind, subject, until in rows]
+
+    def tracked(self, kinds: Iterable[str]) -> dict[str, dict[str, tuple[str, str | None]]]:
+        """Subjects whose alert fires or is pending, by kind, with their park and tenant: what
+        an evaluation must observe as cleared when its source no longer mentions them."""
+        firing = [Status.OPEN.value, Status.ACKNOWLEDGED.value]
+        query = sa.select(alerts.c.kind, alerts.c.subject, alerts.c.park, alerts.c.tenant).where(
+            alerts.c.kind.in_(list(kinds)),
+            sa.or_(alerts.c.status.in_(firing), alerts.c.holds > 0),
+        )
+        out: dict[str, dict[str, tuple[str, str | None]]] = {}
+        with self.db.connect() as conn:
+            for kind, subject, park, tenant in conn.execute(query):
+                out.setdefault(kind, {})[subject] = (park, tenant)
+        return out
+
+    def get(self, kind: str, subject: str) -> Alert | None:
+        with self.db.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(alerts).where(alerts.c.kind == kind, alerts.c.subject == subject)
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _alert(row)
+
+    def alerts(
+        self, statuses: Iterable[Status] = (Status.OPEN, Status.ACKNOWLEDGED)
+    ) -> list[Alert]:
+        wanted = [s.value for s in statuses]
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                sa.select(alerts).where(alerts.c.status.in_(wanted)).order_by(alerts.c.opened_ms)
+            ).mappings()
+            return [_alert(r) for r in rows]
+
+    def history(self, alert_id: str) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                sa.select(alert_history)
+                .where(alert_history.c.alert_id == alert_id)
+                .order_by(alert_history.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def notifications(self, alert_id: str | None = None) -> list[dict[str, Any]]:
+        """Outbox rows, oldest first (all of them, or one alert's)."""
+        query = sa.select(outbox).order_by(outbox.c.created_ms, outbox.c.history_id)
+        if alert_id is not None:
+            query = query.where(outbox.c.alert_id == alert_id)
+        with self.db.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _row(alert: Alert) -> dict[str, Any]:
+    row = asdict(alert)
+    row["severity"] = alert.severity.value
+    row["status"] = alert.status.value if alert.status else None
+    return row
+
+
+def _alert(row: RowMapping) -> Alert:
+    values = dict(row)
+    values["severity"] = Severity(values["severity"])
+    values["status"] = Status(values["status"]) if values["status"] else None
+    return Alert(**values)

@@ -1,0 +1,146 @@
+"""Where conditions come from, as pure functions over what was read: a detection run's
+findings, each meter's last reading, the quarantine's recent records. Each returns the
+observations one evaluation makes; the repository does the rest.
+
+A condition is a state, not an edge: "this surplus is in the latest run", "this meter has not
+reported for k times its interval". Edges (found, grown, ended) follow from the lifecycle, so a
+missed run or a restart loses none of them. What is tracked but no longer observed (a surplus
+gone, a meter removed from the registry) is observed as cleared.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+from parkflow.model import Rejection
+from parkflow.registry import Registry
+from service.alerts.kinds import (
+    METER_STALE,
+    OPPORTUNITY,
+    QUARANTINE_RATE,
+    STORE_UNREACHABLE,
+    SURPLUS,
+    Kind,
+)
+from service.alerts.lifecycle import Observation, observe
+from service.detect import Surplus
+from service.events import SURPLUS_GROWN, SURPLUS_SHRUNK, Event
+from service.match import Opportunity
+
+ALL_PARKS = "*"  # the park of an alert about the system itself
+STORE_SUBJECT = "store"
+
+
+def _cleared(
+    kind: Kind, seen: set[str], tracked: Mapping[str, tuple[str, str | None]]
+) -> list[Observation]:
+    """The tracked subjects (subject -> park, tenant) of a kind that were not observed."""
+    return [
+        observe(kind, subject, park, tenant, False)
+        for subject, (park, tenant) in tracked.items()
+        if subject not in seen
+    ]
+
+
+def detection_observations(
+    surpluses: Sequence[Surplus],
+    opportunities: Sequence[Opportunity],
+    events: Sequence[Event],
+    tracked: Mapping[str, Mapping[str, tuple[str, str | None]]],
+) -> list[Observation]:
+    """Suppliers hear of their surpluses (found, grown or shrunk, ended), receivers of the
+    opportunities for them (found, gone). ``tracked``: kind -> subject -> (park, tenant)."""
+    changes = {
+        e.subject_id: ("grown" if e.kind == SURPLUS_GROWN else "shrunk", e.summary)
+        for e in events
+        if e.kind in (SURPLUS_GROWN, SURPLUS_SHRUNK)
+    }
+    out: list[Observation] = []
+    for s in surpluses:
+        change = changes.get(s.id)
+        summary = f"{s.resource} surplus of {s.p50_per_day:,.1f} {s.unit}/day at {s.meter}"
+        if change is not None:
+            summary = f"{summary} ({change[1]})"
+        out.append(observe(SURPLUS, s.id, s.park, s.tenant, True, summary, change and change[0]))
+    out += _cleared(SURPLUS, {s.id for s in surpluses}, tracked.get(SURPLUS.name, {}))
+    for o in opportunities:
+        summary = (
+            f"{o.from_tenant} could supply {o.matched_per_day:,.1f} {o.demand_unit}/day of"
+            f" {o.demand_resource} to {o.to_meter} (rule {o.rule})"
+        )
+        out.append(observe(OPPORTUNITY, o.id, o.park, o.to_tenant, True, summary))
+    out += _cleared(OPPORTUNITY, {o.id for o in opportunities}, tracked.get(OPPORTUNITY.name, {}))
+    return out
+
+
+def meter_subject(park: str, tenant: str, meter: str) -> str:
+    return f"{park}/{tenant}/{meter}"
+
+
+def expected_interval_ms(max_gap_s: float) -> int:
+    """A meter's expected reporting interval. The registry declares the longest gap it
+    tolerates (``max_gap_s``); until it declares an interval too, that stands for it."""
+    return int(max_gap_s * 1000)
+
+
+def stale_observations(
+    registry: Registry,
+    last_reading_ms: Mapping[str, int | None],
+    now_ms: int,
+    factor: float,
+    tracked: Mapping[str, tuple[str, str | None]],
+) -> list[Observation]:
+    """A meter is stale when its last reading is older than ``factor`` times its expected
+    interval (or it never reported). ``last_reading_ms``: meter subject -> epoch ms."""
+    out: list[Observation] = []
+    seen: set[str] = set()
+    for rm in registry.meters():
+        k = rm.key
+        subject = meter_subject(k.park, k.tenant, k.meter)
+        seen.add(subject)
+        limit = factor * expected_interval_ms(rm.meter.max_gap_s)
+        last = last_reading_ms.get(subject)
+        if last is None:
+            out.append(
+                observe(
+                    METER_STALE, subject, k.park, k.tenant, True, f"{subject}: no reading stored"
+                )
+            )
+            continue
+        age = now_ms - last
+        summary = f"{subject}: no reading for {age / 3_600_000:.1f} h (expected every {limit / factor / 3_600_000:.2f} h)"
+        out.append(observe(METER_STALE, subject, k.park, k.tenant, age > limit, summary))
+    return out + _cleared(METER_STALE, seen, tracked)
+
+
+def quarantine_observations(
+    registry: Registry,
+    recent: Iterable[Rejection],
+    window_ms: int,
+    per_hour: float,
+    tracked: Mapping[str, tuple[str, str | None]],
+) -> list[Observation]:
+    """A tenant's gateways send bad data when more than ``per_hour`` of its records were
+    quarantined per hour over the window ``recent`` covers."""
+    counts = Counter((r.park, r.tenant) for r in recent if r.park and r.tenant)
+    hours = window_ms / 3_600_000
+    out: list[Observation] = []
+    seen: set[str] = set()
+    for park in registry.model.parks:
+        for tenant in park.tenants:
+            subject = f"{park.id}/{tenant.id}"
+            seen.add(subject)
+            rate = counts.get((park.id, tenant.id), 0) / hours
+            summary = (
+                f"{subject}: {rate:,.1f} quarantined records per hour (alert above {per_hour:g})"
+            )
+            out.append(
+                observe(QUARANTINE_RATE, subject, park.id, tenant.id, rate > per_hour, summary)
+            )
+    return out + _cleared(QUARANTINE_RATE, seen, tracked)
+
+
+def store_observation(error: str | None) -> Observation:
+    summary = f"the store is unreachable: {error}" if error else "the store answers"
+    return observe(STORE_UNREACHABLE, STORE_SUBJECT, ALL_PARKS, None, error is not None, summary)
