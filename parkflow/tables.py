@@ -17,7 +17,11 @@ def _table(rows: Sequence[dict[str, Any]], columns: dict[str, str], explain: boo
     if not rows:
         return "(none)"
     frame = pd.DataFrame([{title: _get(r, key) for key, title in columns.items()} for r in rows])
-    text = frame.to_string(index=False, float_format=_number)
+    # money is integer dong: grouped like the other figures
+    ints = {
+        c: (lambda v: f"{v:,}") for c in frame.columns if pd.api.types.is_integer_dtype(frame[c])
+    }
+    text = frame.to_string(index=False, float_format=_number, formatters=ints or None)
     if explain:
         text += "\n\n" + "\n\n".join(f"- {r['id']}: {r['explanation']}" for r in rows)
     return text
