@@ -142,6 +142,11 @@ def use_share(rule: Rule, meter: Meter, tenant: Tenant | None = None) -> float:
     return float(sum(shares.get(u, 0.0) for u in uses))
 
 
+def barred_by_law(supply: Meter, receiver: Tenant) -> bool:
+    """Hazardous waste may go only to a tenant holding the licence (LEP 2020 Art. 83)."""
+    return supply.hazardous and "hazardous_waste" not in receiver.licences
+
+
 def has_needs(rule: Rule, tenant: Tenant, meter: Meter) -> bool:
     """Whether the receiver has what the rule needs (``Rule.receiver_needs``): equipment of a
     listed type, tied to this meter when it names meters, that accepts the feed or burns it."""

@@ -13,7 +13,7 @@ from typing import Any
 from parkflow.registry.schema import Meter, Tenant
 from service.knowledge import Knowledge, Rule
 from service.match.candidates import Sides
-from service.match.displaced import displaced
+from service.match.displaced import displaced, tariff_for
 from service.match.opportunity import Confidence
 
 LOW_ABOVE = 0.5  # share of the value on assumptions above which confidence is low
@@ -86,7 +86,7 @@ def _assumed_parts(
 
     province = sides.park.province
     bought = displaced(demand, receiver, knowledge, year, province)
-    tariff = None if bought.contract else knowledge.tariff(bought.resource, receiver.supply_voltage)
+    tariff = tariff_for(bought, receiver, knowledge)
     if bought.contract:
         purchase = False  # the tenant's own contract price, from the registry
     elif tariff is not None:

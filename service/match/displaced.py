@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parkflow.registry.schema import Meter, Park, Tenant
+from parkflow.units import canonical_unit
+from service.detect.text import fmt_vnd
 from service.knowledge import Knowledge
+from service.knowledge.entries import Tariff
 
 # Heat a tenant may raise itself: valued from its equipment, else at a stated default.
 HEAT_PRODUCTS = frozenset({"energy.steam", "energy.hot_water"})
@@ -45,18 +48,9 @@ class Displaced:
 def displaced(
     meter: Meter, tenant: Tenant, knowledge: Knowledge, year: int, province: str | None = None
 ) -> Displaced:
-    for e in tenant.equipment_of(meter):
-        if e.fuel is None or e.output != meter.resource:
-            continue
-        eff = e.efficiency if e.efficiency is not None else knowledge.matching.default_efficiency
-        return Displaced(
-            resource=e.fuel,
-            vnd_per_unit=_price(e.fuel, knowledge, province) / eff,
-            t_co2e_per_unit=knowledge.resource_emission(e.fuel, year)[0] / eff,
-            equipment=e.id,
-            efficiency=eff,
-            efficiency_assumed=e.efficiency is None,
-        )
+    made = displaced_made(meter, tenant, knowledge, year, province)
+    if made is not None:  # heat it raises itself: its boiler's fuel
+        return made
     if meter.price_vnd_per_unit is not None:
         return Displaced(
             resource=meter.resource,
@@ -100,8 +94,9 @@ def sellers(park: Park, knowledge: Knowledge, year: int) -> dict[str, Seller]:
 def displaced_made(
     meter: Meter, tenant: Tenant, knowledge: Knowledge, year: int, province: str | None
 ) -> Displaced | None:
-    """What making a unit of an out-meter's resource costs its tenant (its equipment's fuel
-    over efficiency), or None when no equipment with a fuel is named behind it."""
+    """What making a unit of a meter's resource costs its tenant (its equipment's fuel over
+    efficiency): a receiver's own steam, a seller's; None when no equipment with a fuel is
+    named behind the meter."""
     for e in tenant.equipment_of(meter):
         if e.fuel is None or e.output != meter.resource:
             continue
@@ -117,9 +112,22 @@ def displaced_made(
     return None
 
 
+def tariff_for(bought: Displaced, receiver: Tenant, knowledge: Knowledge) -> Tariff | None:
+    """The time-of-use tariff a purchase is valued at: none for a contract price or a fuel its
+    boiler burns instead."""
+    if bought.contract:
+        return None
+    return knowledge.tariff(bought.resource, receiver.supply_voltage)
+
+
 def displaced_phrase(d: Displaced, meter: Meter, tenant: Tenant, knowledge: Knowledge) -> str:
     """How the receiver's side was valued, for the explanation."""
     what = knowledge.label(meter.resource)
+    if d.contract:
+        return (
+            f"{what} valued at {tenant.name}'s contract price,"
+            f" {fmt_vnd(d.vnd_per_unit)}/{canonical_unit(meter.resource)}"
+        )
     if d.equipment is not None and d.efficiency is not None:
         eff = f"{d.efficiency:.0%} efficient" + (" (assumed)" if d.efficiency_assumed else "")
         return (

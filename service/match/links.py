@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from service.knowledge import Knowledge
-from service.match.candidates import COUPLINGS, Sides, bucket_sides, bucket_starts, link_bounds
+from service.match.candidates import (
+    COUPLINGS,
+    Sides,
+    barred_by_law,
+    bucket_sides,
+    bucket_starts,
+    link_bounds,
+)
 from service.match.finance import annuity_factor
 from service.plan import LinkInput, Node, ParkProblem
 from service.plan.model import FloatArray
@@ -67,8 +74,7 @@ def park_problem(sides: Sides, table: pd.DataFrame, knowledge: Knowledge) -> Par
     )
     ids = table["id"].to_numpy()
     barred = [
-        sides.s_meta[int(s[i])].hazardous
-        and "hazardous_waste" not in sides.d_tenants[int(d[i])].licences
+        barred_by_law(sides.s_meta[int(s[i])], sides.d_tenants[int(d[i])])
         for i in range(len(table))
     ]
     links = tuple(

@@ -19,6 +19,7 @@ from service.knowledge import Knowledge, Rule
 from service.knowledge.entries import LEGAL_STATUS_TEXT, TOU_BANDS, most_specific
 from service.match.candidates import (
     Sides,
+    barred_by_law,
     build_sides,
     candidate_pairs,
     checks_to_make,
@@ -27,7 +28,7 @@ from service.match.candidates import (
     size_pairs,
 )
 from service.match.confidence import confidence
-from service.match.displaced import Seller, displaced, displaced_phrase, sellers
+from service.match.displaced import Seller, displaced, displaced_phrase, sellers, tariff_for
 from service.match.explain import explain, legal_text
 from service.match.finance import Finance, Terms, split
 from service.match.links import park_problem
@@ -327,7 +328,7 @@ def _opportunity(
         fields["legal"] = legal_text(rule.legal)
     if supply_meter.hazardous:
         # hazardous waste goes only to a licensed facility, whatever the rule says
-        licensed = "hazardous_waste" in receiver.licences
+        licensed = not barred_by_law(supply_meter, receiver)
         fields["legal_status"] = "permit" if licensed else "not_allowed"
         fields["legal"] = (
             LEGAL_STATUS_TEXT[fields["legal_status"]]
@@ -341,19 +342,11 @@ def _opportunity(
             + " [ref-lep-2020]"
         )
     draft = Opportunity(**fields, explanation="")
-    bought = displaced_phrase(
-        displaced(demand_meter, receiver, knowledge, year, sides.park.province),
-        demand_meter,
-        receiver,
-        knowledge,
-    )
-    if demand_meter.price_vnd_per_unit is not None:
-        bought = (
-            f"{knowledge.label(demand_meter.resource)} valued at {receiver.name}'s contract price,"
-            f" {fmt_vnd(demand_meter.price_vnd_per_unit)}/{canonical_unit(demand_meter.resource)}"
-        )
-    elif knowledge.tariff(demand_meter.resource, receiver.supply_voltage) is not None:
+    purchase = displaced(demand_meter, receiver, knowledge, year, sides.park.province)
+    if tariff_for(purchase, receiver, knowledge) is not None:
         bought = _tou_phrase(row, receiver, demand_meter, knowledge)
+    else:
+        bought = displaced_phrase(purchase, demand_meter, receiver, knowledge)
     if seller_text:
         bought = f"{bought}; {seller_text}" if bought else seller_text
     text = explain(

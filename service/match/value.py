@@ -20,7 +20,7 @@ from parkflow.registry.schema import Meter, Tenant
 from parkflow.units import canonical_unit
 from service.knowledge import Knowledge, Rule
 from service.match.candidates import Sides
-from service.match.displaced import displaced, sellers
+from service.match.displaced import displaced, sellers, tariff_for
 from service.match.opportunity import Value
 
 
@@ -60,10 +60,7 @@ def add_values(cands: pd.DataFrame, sides: Sides, knowledge: Knowledge, year: in
     ]
     d_price = np.array([b.vnd_per_unit for b in bought])
     # a time-of-use tariff values what is exchanged by the band it falls in
-    tariffs = [
-        None if b.contract else knowledge.tariff(m.resource, t.supply_voltage)
-        for m, t, b in zip(sides.d_meters, sides.d_tenants, bought, strict=True)
-    ]
+    tariffs = [tariff_for(b, t, knowledge) for t, b in zip(sides.d_tenants, bought, strict=True)]
     d_tou = np.array([t.per_unit() if t is not None else (np.nan,) * 3 for t in tariffs])
     d_has_tou = np.array([t is not None for t in tariffs])
     d_ef = np.array([b.t_co2e_per_unit for b in bought])
@@ -216,7 +213,7 @@ def value_sources(
     notes: list[str] = []
     if rule.preprocessing is not None:
         sources.append(rule.preprocessing.source)
-    tariff = None if bought.contract else knowledge.tariff(bought.resource, receiver.supply_voltage)
+    tariff = tariff_for(bought, receiver, knowledge)
     price = knowledge.price(bought.resource, province)
     if bought.contract:
         pass  # the registry states the tenant's own price: no knowledge figure behind it
