@@ -76,8 +76,14 @@ def evaluate_alerts(
     tracked = repo.tracked([SURPLUS.name, OPPORTUNITY.name, METER_STALE.name, QUARANTINE_RATE.name])
     observations: list[Observation] = []
     if run is not None:
+        tenants = [t for park in registry.model.parks for t in park.tenants]
         observations += detection_observations(
-            run.surpluses, run.opportunities, run.events, tracked
+            run.surpluses,
+            run.opportunities,
+            run.events,
+            tracked,
+            {t.id: t.name for t in tenants},
+            {t.id: (t.location.x_m, t.location.y_m) for t in tenants if t.location},
         )
     try:
         last = last_readings(store, registry, now_ms, policy.stale_factor)

@@ -11,9 +11,10 @@ it needs ``open_after`` holds in a row to open and ``resolve_after`` clears in a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from service.alerts.kinds import Kind, Policy, Severity
 
@@ -51,6 +52,9 @@ class Observation:
     severity: Severity
     summary: str = ""
     change: str | None = None  # "grown", "shrunk": news about what is already firing
+    # what the notification is rendered from (``texts.facts_json``); kept with the alert, so
+    # the notice that it ended says what had been found
+    facts: Mapping[str, Any] | None = None
 
 
 def observe(
@@ -61,8 +65,11 @@ def observe(
     holds: bool,
     summary: str = "",
     change: str | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> Observation:
-    return Observation(kind.name, subject, park, tenant, holds, kind.severity, summary, change)
+    return Observation(
+        kind.name, subject, park, tenant, holds, kind.severity, summary, change, facts
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class Alert:
     acknowledged_by: str | None = None
     resolved_ms: int | None = None
     last_notified_ms: int | None = None
+    facts: Mapping[str, Any] | None = None
 
     @property
     def firing(self) -> bool:
@@ -167,6 +175,7 @@ def evaluate(
         holds=0,
         clears=0,
         evaluated_ms=now_ms,
+        facts=observation.facts,
     )
     if observation.holds:
         return _holds(base, observation, now_ms, policy, silenced)
@@ -183,6 +192,7 @@ def _holds(base: Alert, obs: Observation, now_ms: int, policy: Policy, silenced:
         severity=obs.severity,
         park=obs.park,
         tenant=obs.tenant,
+        facts=obs.facts if obs.facts is not None else base.facts,
     )
     event: Event | None = None
     to = alert.status

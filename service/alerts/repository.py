@@ -11,7 +11,7 @@ takes the file's write lock at BEGIN.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from parkflow.errors import InputError
 from parkflow.timeunits import now_ms as wall_ms
-from service.alerts.kinds import KINDS, Audience, Kind, Severity
+from service.alerts.kinds import KINDS, Kind, Severity
 from service.alerts.lifecycle import (
     Alert,
     Observation,
@@ -32,19 +32,12 @@ from service.alerts.lifecycle import (
     evaluate,
     is_silenced,
 )
+from service.alerts.notify import Notifier, TopicNotifier
+from service.alerts.texts import notification_json
 from service.state import Database
 from service.state.tables import alert_history, alerts, outbox, silences
 
-Route = tuple[str, str]  # (channel, recipient)
-Router = Callable[[Alert, Kind], Sequence[Route]]
 _CHUNK = 400  # keys per IN (...): well under both backends' parameter limits
-
-
-def default_routes(alert: Alert, kind: Kind) -> list[Route]:
-    """Until tenants' contact preferences exist: one MQTT notification to the tenant the
-    alert concerns, or to the park's operators."""
-    who = "operators" if kind.audience is Audience.OPERATORS else alert.tenant or "operators"
-    return [("mqtt", f"{alert.park}/{who}")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +52,11 @@ class AlertRepository:
         self,
         db: Database,
         kinds: Mapping[str, Kind] = KINDS,
-        routes: Router = default_routes,
+        notifier: Notifier | None = None,
     ) -> None:
         self.db = db
         self.kinds = kinds
-        self.routes = routes
+        self.notifier: Notifier = notifier or TopicNotifier()
 
     # -- evaluations ------------------------------------------------------------------------
 
@@ -155,35 +148,26 @@ class AlertRepository:
         self, conn: Connection, alert: Alert, step: Transition, history_id: int, now_ms: int
     ) -> list[str]:
         ids: list[str] = []
-        for channel, recipient in self.routes(alert, self.kinds[alert.kind]):
-            nid = str(uuid.uuid4())
-            payload = {
-                "id": nid,
-                "alert_id": alert.id,
-                "kind": alert.kind,
-                "subject": alert.subject,
-                "park": alert.park,
-                "tenant": alert.tenant,
-                "severity": alert.severity.value,
-                "event": step.event.value,
-                "status": alert.status.value if alert.status else None,
-                "summary": step.summary,
-                "at_ms": step.at_ms,
-            }
+        for out in self.notifier(conn, alert, self.kinds[alert.kind], step):
+            n = out.notification
+            r = n.recipient
             conn.execute(
                 outbox.insert().values(
-                    id=nid,
+                    id=n.id,
                     alert_id=alert.id,
                     history_id=history_id,
-                    channel=channel,
-                    recipient=recipient,
-                    payload=payload,
+                    channel=out.channel,
+                    endpoint=out.endpoint,
+                    recipient=f"{r.park}/{r.tenant}"
+                    if r.tenant
+                    else f"{r.park}/operator/{r.operator}",
+                    payload={"event": step.event.value, "notification": notification_json(n)},
                     created_ms=now_ms,
                     attempts=0,
                     next_attempt_ms=now_ms,
                 )
             )
-            ids.append(nid)
+            ids.append(n.id)
         return ids
 
     # -- operators --------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from service.alerts.kinds import (
     Kind,
 )
 from service.alerts.lifecycle import Observation, observe
+from service.alerts.texts import OpportunityFacts, SurplusFacts, facts_json
 from service.detect import Surplus
-from service.events import SURPLUS_GROWN, SURPLUS_SHRUNK, Event
+from service.events import OPPORTUNITY_NEW, SURPLUS_GROWN, SURPLUS_NEW, SURPLUS_SHRUNK, Event
 from service.match import Opportunity
 
 ALL_PARKS = "*"  # the park of an alert about the system itself
@@ -48,11 +49,16 @@ def detection_observations(
     opportunities: Sequence[Opportunity],
     events: Sequence[Event],
     tracked: Mapping[str, Mapping[str, tuple[str, str | None]]],
+    names: Mapping[str, str] | None = None,
+    locations: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[Observation]:
     """Suppliers hear of their surpluses (found, grown or shrunk, ended), receivers of the
-    opportunities for them (found, gone). ``tracked``: kind -> subject -> (park, tenant)."""
+    opportunities for them (found, gone). ``tracked``: kind -> subject -> (park, tenant);
+    ``names``, ``locations``: tenant id -> name, site-plan position (the registry), for the
+    facts the notifications are rendered from."""
+    names = names or {}
     changes = {
-        e.subject_id: ("grown" if e.kind == SURPLUS_GROWN else "shrunk", e.summary)
+        e.subject_id: ("grown" if e.kind == SURPLUS_GROWN else "shrunk", e.summary, e.before)
         for e in events
         if e.kind in (SURPLUS_GROWN, SURPLUS_SHRUNK)
     }
@@ -62,14 +68,43 @@ def detection_observations(
         summary = f"{s.resource} surplus of {s.p50_per_day:,.1f} {s.unit}/day at {s.meter}"
         if change is not None:
             summary = f"{summary} ({change[1]})"
-        out.append(observe(SURPLUS, s.id, s.park, s.tenant, True, summary, change and change[0]))
+        facts = SurplusFacts(
+            kind=SURPLUS_NEW,
+            park=s.park,
+            ref="",  # the alert's own, given when it is rendered
+            surplus_id=s.id,
+            tenant=s.tenant,
+            name=names.get(s.tenant, s.tenant),
+            meter=s.meter,
+            resource=s.resource,
+            unit=s.unit,
+            per_day=s.p50_per_day,
+            before_per_day=change[2] if change is not None else s.p50_per_day,
+            days_present=s.days_present,
+            days=s.days,
+        )
+        out.append(
+            observe(
+                SURPLUS,
+                s.id,
+                s.park,
+                s.tenant,
+                True,
+                summary,
+                change and change[0],
+                facts_json(facts),
+            )
+        )
     out += _cleared(SURPLUS, {s.id for s in surpluses}, tracked.get(SURPLUS.name, {}))
     for o in opportunities:
         summary = (
             f"{o.from_tenant} could supply {o.matched_per_day:,.1f} {o.demand_unit}/day of"
             f" {o.demand_resource} to {o.to_meter} (rule {o.rule})"
         )
-        out.append(observe(OPPORTUNITY, o.id, o.park, o.to_tenant, True, summary))
+        ofacts = OpportunityFacts.of(OPPORTUNITY_NEW, o, "", names, locations)
+        out.append(
+            observe(OPPORTUNITY, o.id, o.park, o.to_tenant, True, summary, facts=facts_json(ofacts))
+        )
     out += _cleared(OPPORTUNITY, {o.id for o in opportunities}, tracked.get(OPPORTUNITY.name, {}))
     return out
 

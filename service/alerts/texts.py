@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -699,3 +699,111 @@ def endpoint_disabled(d: Disabled, language: Language) -> Rendered:
         "at": d.at.isoformat(),
     }
     return Rendered(subject.format(**values), text.format(**values), data, "warning")
+
+
+# Operators' alerts about data and the system: one wording for every such kind, the kind named
+# in the reader's language; ``summary`` is the evaluation's own line (figures, the subject).
+CONDITION_OPEN = "condition_open"
+CONDITION_RESOLVED = "condition_resolved"
+TEMPLATES[CONDITION_OPEN] = {
+    "en": {"operator": ("{what}: {subject}", "{what} ({subject}): {summary}.")},
+    "vi": {"operator": ("{what}: {subject}", "{what} ({subject}): {summary}.")},
+}
+TEMPLATES[CONDITION_RESOLVED] = {
+    "en": {
+        "operator": (
+            "Resolved, {what}: {subject}",
+            "No longer {what_lower} ({subject}): {summary}.",
+        )
+    },
+    "vi": {
+        "operator": ("Đã hết, {what}: {subject}", "Không còn {what_lower} ({subject}): {summary}.")
+    },
+}
+
+KIND_NAMES: dict[str, dict[Language, str]] = {
+    "surplus": {"en": "Surplus", "vi": "Dư thừa"},
+    "opportunity": {"en": "Exchange opportunity", "vi": "Cơ hội trao đổi"},
+    "meter_stale": {"en": "Meter not reporting", "vi": "Đồng hồ không gửi dữ liệu"},
+    "counter_reset": {"en": "Counter reset or rollover", "vi": "Bộ đếm bị đặt lại hoặc quay vòng"},
+    "spike": {"en": "Implausible spike", "vi": "Giá trị tăng vọt bất thường"},
+    "quarantine_rate": {"en": "Bad data from a tenant", "vi": "Dữ liệu lỗi từ một doanh nghiệp"},
+    "ingest_lag": {"en": "Ingest lagging", "vi": "Thu nhận dữ liệu bị chậm"},
+    "store_unreachable": {"en": "Store unreachable", "vi": "Không kết nối được kho dữ liệu"},
+    ENDPOINT_DISABLED: {"en": "Alert endpoint disabled", "vi": "Kênh cảnh báo bị tắt"},
+}
+
+
+def condition(
+    kind: str, subject: str, summary: str, resolved: bool, language: Language, severity: Severity
+) -> Rendered:
+    """An operator's alert about a condition of the data or the system, opened or ended."""
+    what = KIND_NAMES.get(kind, {}).get(language) or kind.replace("_", " ")
+    values = {
+        "what": what,
+        "what_lower": what[:1].lower() + what[1:],
+        "subject": subject,
+        "summary": summary.rstrip("."),
+    }
+    subject_t, text_t = TEMPLATES[CONDITION_RESOLVED if resolved else CONDITION_OPEN][language][
+        "operator"
+    ]
+    data = {"kind": kind, "subject": subject, "summary": summary, "resolved": resolved}
+    return Rendered(subject_t.format(**values), text_t.format(**values), data, severity)
+
+
+# Facts travel with an alert through the database as JSON: ``facts_json`` and
+# ``facts_from_json`` are each other's inverse (a test holds them to it).
+
+
+def facts_json(facts: OpportunityFacts | SurplusFacts) -> dict[str, Any]:
+    out = asdict(facts)
+    out["type"] = "opportunity" if isinstance(facts, OpportunityFacts) else "surplus"
+    return out
+
+
+def facts_from_json(data: Mapping[str, Any]) -> OpportunityFacts | SurplusFacts:
+    values = {k: v for k, v in data.items() if k != "type"}
+    if data.get("type") == "opportunity":
+
+        def side(x: Mapping[str, Any]) -> Side:
+            loc = x.get("location")
+            return Side(**{**x, "location": tuple(loc) if loc is not None else None})
+
+        values["supplier"] = side(values["supplier"])
+        values["receiver"] = side(values["receiver"])
+        return OpportunityFacts(**values)
+    return SurplusFacts(**values)
+
+
+def notification_json(n: Notification) -> dict[str, Any]:
+    """A notification as the outbox keeps it, rendered once: every retry sends these bytes'
+    content, whatever the templates or consents say by then."""
+    r = n.recipient
+    return {
+        "id": n.id,
+        "park": r.park,
+        "tenant": r.tenant,
+        "operator": r.operator,
+        "kind": n.kind,
+        "subject": n.subject,
+        "severity": n.severity,
+        "language": n.language,
+        "text": n.text,
+        "created_at": n.created_at.isoformat(),
+        "data": dict(n.data),
+    }
+
+
+def notification_from_json(d: Mapping[str, Any]) -> Notification:
+    return Notification(
+        id=d["id"],
+        recipient=Recipient(d["park"], tenant=d["tenant"], operator=d["operator"]),
+        kind=d["kind"],
+        subject=d["subject"],
+        severity=d["severity"],
+        language=d["language"],
+        text=d["text"],
+        created_at=datetime.fromisoformat(d["created_at"]),
+        data=d["data"],
+    )

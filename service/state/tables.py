@@ -5,6 +5,7 @@ Times are epoch milliseconds (BIGINT), as everywhere in parkflow. Ids that leave
 (an alert's, a notification's) are UUIDs as text, so the same id works on both backends and in
 a payload. The detection results (``service/results.py``) are still in their own SQLite file;
 when they move here they get tables of their own in a new revision.
+Delivery state per endpoint and consents to be introduced came with revision 0003.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ alerts = sa.Table(
     sa.Column("resolved_ms", sa.BigInteger),
     sa.Column("last_notified_ms", sa.BigInteger),
     sa.Column("evaluated_ms", sa.BigInteger, nullable=False),
+    # what the last observation that carried them knew (an opportunity's parties, a
+    # surplus's figures): a notice that the condition ended is rendered from them
+    sa.Column("facts", sa.JSON),
     # One row per (kind, subject), whatever its state: a condition that returns re-opens its
     # alert, so "one open alert per (kind, subject)" is this key, kept by the database even
     # when two evaluators race. Each episode is in the history.
@@ -90,6 +94,8 @@ outbox = sa.Table(
     sa.Column("alert_id", sa.String(36), sa.ForeignKey("alerts.id"), nullable=False),
     sa.Column("history_id", _SERIAL, sa.ForeignKey("alert_history.id"), nullable=False),
     sa.Column("channel", sa.String(32), nullable=False),
+    # the URL, mailbox or topic: with the channel, the key of its row in ``endpoints``
+    sa.Column("endpoint", sa.String(2100), nullable=False, server_default=""),
     sa.Column("recipient", sa.String(400), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
@@ -98,4 +104,36 @@ outbox = sa.Table(
     sa.Column("sent_ms", sa.BigInteger),
     sa.Column("last_error", sa.Text),
     sa.Index(None, "sent_ms", "next_attempt_ms"),
+    sa.Index(None, "channel", "endpoint", "alert_id", "sent_ms"),
+)
+
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    # Delivery state of one URL, mailbox or topic, shared by all its notifications: one that
+    # fails is backed off as a whole (not once per queued notification) and disabled on time.
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("endpoint", sa.String(2100), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("failing_since_ms", sa.BigInteger),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False),
+    sa.Column("disabled_ms", sa.BigInteger),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("last_error", sa.Text),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    # One row per opportunity and party: who recorded the party's consent to be introduced,
+    # when, and whether it was withdrawn (and by whom). Both parties' rows, neither
+    # withdrawn, let alerts name the counterpart.
+    sa.Column("opportunity_id", sa.String(400), primary_key=True),
+    sa.Column("tenant", sa.String(100), primary_key=True),
+    sa.Column("park", sa.String(100), nullable=False),
+    sa.Column("given_ms", sa.BigInteger, nullable=False),
+    sa.Column("given_by", sa.String(200), nullable=False),
+    sa.Column("withdrawn_ms", sa.BigInteger),
+    sa.Column("withdrawn_by", sa.String(200)),
+    sa.Column("note", sa.Text),
 )

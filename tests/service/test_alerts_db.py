@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -18,8 +19,9 @@ from parkflow.model import Direction, Reading, WriteBatch
 from parkflow.store import SqliteStore
 from service.alerts.evaluate import AlertPolicy, evaluate_alerts
 from service.alerts.kinds import METER_STALE, SURPLUS, Kind, Policy
-from service.alerts.lifecycle import Alert, Event, Observation, Status, observe
-from service.alerts.repository import AlertRepository, Route
+from service.alerts.lifecycle import Alert, Event, Observation, Status, Transition, observe
+from service.alerts.notify import Outgoing
+from service.alerts.repository import AlertRepository
 from service.state import Database, current_revision, head_revision, require_current, upgrade
 from service.state.tables import alerts, metadata, outbox
 from tests.support.registries import build, meter, park, tenant
@@ -35,7 +37,9 @@ def test_migrations_produce_the_tables_the_code_queries(blank_db_url: str) -> No
     db = Database(blank_db_url)
     try:
         assert current_revision(db) is None
-        with pytest.raises(ConfigError, match=r"needs 0001: run `parkflow db upgrade`"):
+        with pytest.raises(
+            ConfigError, match=rf"needs {head_revision()}: run `parkflow db upgrade`"
+        ):
             require_current(db)
         assert upgrade(db) == (None, head_revision())
         require_current(db)
@@ -94,7 +98,8 @@ def test_two_concurrent_evaluators_open_one_alert(db_url: str) -> None:
             n_alerts = conn.execute(sa.select(sa.func.count()).select_from(alerts)).scalar()
             n_out = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar()
         assert n_alerts == len(subjects)
-        assert n_out == len(subjects)  # one "found" each, not two
+        # one "found" each (to the supplier and to the operators), not two
+        assert n_out == 2 * len(subjects)
         for subject in subjects:
             found = repo.get(SURPLUS.name, subject)
             assert found is not None
@@ -139,10 +144,14 @@ def test_a_stale_meter_opens_and_its_return_resolves(database: Database, tmp_pat
         alert = repo.get(METER_STALE.name, SUBJECT)
         assert alert is not None and alert.status is Status.RESOLVED
         assert [h["event"] for h in repo.history(alert.id)] == ["opened", "resolved"]
-        assert [n["payload"]["event"] for n in repo.notifications(alert.id)] == [
-            "opened",
-            "resolved",
+        told = repo.notifications(alert.id)  # the operators' only: a data-quality kind
+        assert [(n["payload"]["event"], n["recipient"]) for n in told] == [
+            ("opened", "p1/operator/operators"),
+            ("resolved", "p1/operator/operators"),
         ]
+        body = told[0]["payload"]["notification"]
+        assert body["subject"] == f"Meter not reporting: {SUBJECT}"
+        assert body["text"].startswith(f"Meter not reporting ({SUBJECT}): ")
     finally:
         store.close()
 
@@ -170,7 +179,11 @@ def test_a_silence_suppresses_notifications_but_keeps_the_alert(database: Databa
     assert applied.alert.status is Status.OPEN and applied.notifications == ()
     assert repo.history(applied.alert.id)[0]["silenced"] is True
     repo.apply([observe(SURPLUS, "s1", "p1", "t1", False)], 6000)  # silence over: told
-    assert [n["payload"]["event"] for n in repo.notifications(applied.alert.id)] == ["resolved"]
+    assert [
+        n["payload"]["event"]
+        for n in repo.notifications(applied.alert.id)
+        if n["recipient"] == "p1/t1"
+    ] == ["resolved"]
 
 
 def test_state_survives_reopening_the_engine(db_url: str) -> None:
@@ -193,13 +206,17 @@ def test_state_survives_reopening_the_engine(db_url: str) -> None:
 def test_an_alert_and_its_notifications_commit_together_or_not_at_all(
     database: Database,
 ) -> None:
-    def broken(alert: Alert, kind: Kind) -> list[Route]:
-        raise RuntimeError("router failed after the alert was written")
+    def broken(conn: Connection, alert: Alert, kind: Kind, step: Transition) -> list[Outgoing]:
+        raise RuntimeError("notifier failed after the alert was written")
 
-    repo = AlertRepository(database, routes=broken)
+    repo = AlertRepository(database, notifier=broken)
     with pytest.raises(RuntimeError):
         repo.apply([observe(SURPLUS, "s1", "p1", "t1", True, "found")], 1000)
     ok = AlertRepository(database)
     assert ok.get(SURPLUS.name, "s1") is None and ok.notifications() == []
     (applied,) = ok.apply([observe(SURPLUS, "s1", "p1", "t1", True, "found")], 1000)
-    assert len(ok.notifications(applied.alert.id)) == 1
+    # the supplier's own topic and the park's operators'
+    assert [n["recipient"] for n in ok.notifications(applied.alert.id)] == [
+        "p1/t1",
+        "p1/operator/operators",
+    ]

@@ -28,7 +28,7 @@ from service.results import ResultsDb
 from service.rollups import RollupWorker
 from service.runs import run_detection, window_ms
 from service.simulate import default_scenario, prepare
-from service.state import Database
+from service.state import Database, head_revision
 
 NOW = pd.Timestamp("2026-11-20T05:00:00Z")
 NOW_MS = int(NOW.value // 1_000_000)
@@ -273,7 +273,7 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
     refused = cli("serve")
     assert refused.returncode == 2 and "run `parkflow db upgrade`" in refused.stderr
     upgraded = cli("db", "upgrade")
-    assert upgraded.returncode == 0 and "upgraded from empty to 0001" in upgraded.stdout
+    assert upgraded.returncode == 0 and f"upgraded from empty to {head_revision()}" in upgraded.stdout
     assert cli("db", "current").returncode == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "parkflow.cli", "serve"],

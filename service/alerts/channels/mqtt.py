@@ -18,12 +18,22 @@ from typing import Self
 import orjson
 
 from parkflow.topics import alerts_topic, operator_alerts_topic
-from service.alerts.channels.base import Accepted, Delivery, Notification, RetryLater, payload
+from service.alerts.channels.base import (
+    Accepted,
+    Delivery,
+    Notification,
+    Recipient,
+    RetryLater,
+    payload,
+)
 from service.simulate.mqtt_client import REFUSED, QoS1Publisher
 
 
 def topic(n: Notification) -> str:
-    r = n.recipient
+    return topic_of(n.recipient)
+
+
+def topic_of(r: Recipient) -> str:
     if r.tenant is not None:
         return alerts_topic(r.park, r.tenant)
     assert r.operator is not None

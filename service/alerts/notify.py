@@ -1,0 +1,222 @@
+"""From an alert's step to the notifications it makes: who hears of it (the alert's tenant,
+the park's operators), on which of their channels (contacts, by severity), in which words
+(texts, in each channel's language, anonymised until both parties consented).
+
+The repository calls a ``Notifier`` inside the transaction that writes the step, so the
+notifications are rendered and stored with it or not at all, and the consents read are those
+of that moment. Each notification is rendered once: a retry sends the same words with the
+same id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.engine import Connection
+
+from service.alerts.channels.base import Language, Notification, Recipient, Severity
+from service.alerts.channels.mqtt import topic_of
+from service.alerts.consents import introduced
+from service.alerts.contacts import (
+    ChannelContact,
+    Contacts,
+    EmailContact,
+    MqttContact,
+    WebhookContact,
+)
+from service.alerts.kinds import Audience, Kind
+from service.alerts.lifecycle import Alert, Event, Transition
+from service.alerts.texts import (
+    OPERATOR,
+    OpportunityFacts,
+    Rendered,
+    SurplusFacts,
+    condition,
+    facts_from_json,
+    render,
+)
+from service.events import (
+    OPPORTUNITY_GONE,
+    OPPORTUNITY_NEW,
+    SURPLUS_GONE,
+    SURPLUS_GROWN,
+    SURPLUS_NEW,
+    SURPLUS_SHRUNK,
+)
+
+ALL_PARKS = "*"  # an alert about the system itself: every park's operators hear of it
+DEFAULT_OPERATOR = "operators"  # the operators' topic when no contacts file names them
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One notification for one endpoint: ``channel`` and ``endpoint`` (a URL, a mailbox, a
+    topic) key its delivery state; the notification is what is sent."""
+
+    channel: str
+    endpoint: str
+    notification: Notification
+
+
+class Notifier(Protocol):
+    def __call__(
+        self, conn: Connection, alert: Alert, kind: Kind, step: Transition
+    ) -> Sequence[Outgoing]: ...
+
+
+def endpoint_of(contact: ChannelContact, recipient: Recipient) -> tuple[str, str]:
+    """(channel, endpoint) of a contact: the key its delivery state is kept under."""
+    if isinstance(contact, WebhookContact):
+        return "webhook", contact.url
+    if isinstance(contact, EmailContact):
+        return "email", contact.address
+    assert isinstance(contact, MqttContact)
+    return "mqtt", mqtt_endpoint(recipient)
+
+
+def mqtt_endpoint(r: Recipient) -> str:
+    return topic_of(r)
+
+
+def ref_of(alert: Alert) -> str:
+    """The opaque reference a tenant quotes to the operator: from the alert's random id,
+    nothing of the parties in it."""
+    return "R-" + alert.id.replace("-", "")[:8].upper()
+
+
+def _template_kind(kind: str, step: Transition, facts: OpportunityFacts | SurplusFacts) -> str:
+    ended = step.event is Event.RESOLVED
+    if isinstance(facts, OpportunityFacts):
+        return OPPORTUNITY_GONE if ended else OPPORTUNITY_NEW
+    if ended:
+        return SURPLUS_GONE
+    if step.event is Event.UPDATED:
+        return SURPLUS_SHRUNK if step.summary.startswith("shrunk") else SURPLUS_GROWN
+    return SURPLUS_NEW
+
+
+def rendered(
+    alert: Alert, step: Transition, recipient: Recipient, language: Language, consented: bool
+) -> Rendered:
+    """What ``recipient`` is told of ``step``. Detection's kinds are rendered from their
+    facts (with the privacy rule); a kind without facts is an operator's condition."""
+    if alert.facts is not None:
+        facts = facts_from_json(alert.facts)
+        facts = replace(facts, kind=_template_kind(alert.kind, step, facts), ref=ref_of(alert))
+        audience = OPERATOR if recipient.is_operator else str(recipient.tenant)
+        return render(facts, audience, consented, language)
+    return condition(
+        alert.kind,
+        alert.subject,
+        step.summary,
+        step.event is Event.RESOLVED,
+        language,
+        alert.severity.value,
+    )
+
+
+def recipients(alert: Alert, kind: Kind, operators: Callable[[str], list[str]]) -> list[Recipient]:
+    """The alert's tenant (a supplier's surplus, a receiver's opportunity) and the operators
+    of its park; an alert about the system, every park's operators."""
+    out: list[Recipient] = []
+    if kind.audience is not Audience.OPERATORS and alert.tenant is not None:
+        out.append(Recipient(alert.park, tenant=alert.tenant))
+    for park_id, op in _operators_of(alert.park, operators):
+        out.append(Recipient(park_id, operator=op))
+    return out
+
+
+def _operators_of(park: str, operators: Callable[[str], list[str]]) -> list[tuple[str, str]]:
+    if park != ALL_PARKS:
+        return [(park, op) for op in operators(park)]
+    return [(p, op) for p in operators(ALL_PARKS) for op in operators(p)]
+
+
+class ContactsNotifier:
+    """Notifications by the contacts the operator keeps: each recipient's channels that want
+    the alert's severity, in each channel's language."""
+
+    def __init__(
+        self,
+        contacts: Contacts,
+        *,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.contacts = contacts
+        self.new_id = new_id
+
+    def operators(self, park: str) -> list[str]:
+        if park == ALL_PARKS:  # the parks that have operators
+            return sorted({o.park for o in self.contacts.operators})
+        return [o.id for o in self.contacts.operators if o.park == park]
+
+    def routes(self, who: Recipient, severity: Severity) -> list[ChannelContact]:
+        return self.contacts.routes(who, severity)
+
+    def __call__(
+        self, conn: Connection, alert: Alert, kind: Kind, step: Transition
+    ) -> list[Outgoing]:
+        consented = self._consented(conn, alert)
+        at = datetime.fromtimestamp(step.at_ms / 1000, UTC)
+        out: list[Outgoing] = []
+        for who in recipients(alert, kind, self.operators):
+            cache: dict[Language, Rendered] = {}
+            for contact in self.routes(who, alert.severity.value):
+                lang = contact.language
+                if lang not in cache:
+                    cache[lang] = rendered(alert, step, who, lang, consented)
+                channel, endpoint = endpoint_of(contact, who)
+                out.append(
+                    Outgoing(
+                        channel,
+                        endpoint,
+                        _notification(self.new_id(), alert, who, cache[lang], lang, at),
+                    )
+                )
+        return out
+
+    @staticmethod
+    def _consented(conn: Connection, alert: Alert) -> bool:
+        facts = alert.facts
+        if not facts or facts.get("type") != "opportunity":
+            return False
+        parties = (facts["supplier"]["tenant"], facts["receiver"]["tenant"])
+        return introduced(conn, facts["opportunity_id"], parties)
+
+
+class TopicNotifier(ContactsNotifier):
+    """Without a contacts file: each tenant's alerts on its MQTT alerts topic and the
+    operators' on the ``operators`` operator topic, in English, every severity."""
+
+    def __init__(self, *, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+        super().__init__(Contacts(), new_id=new_id)
+
+    def operators(self, park: str) -> list[str]:
+        return [] if park == ALL_PARKS else [DEFAULT_OPERATOR]
+
+    def routes(self, who: Recipient, severity: Severity) -> list[ChannelContact]:
+        return [MqttContact(kind="mqtt")]
+
+
+def _notification(
+    nid: str, alert: Alert, who: Recipient, r: Rendered, language: Language, at: datetime
+) -> Notification:
+    return Notification(
+        id=nid,
+        recipient=who,
+        kind=alert.kind,
+        subject=r.subject,
+        severity=r.severity,
+        language=language,
+        text=r.text,
+        created_at=at,
+        data={
+            **r.data,
+            "alert_id": alert.id,
+            "status": alert.status.value if alert.status else None,
+        },
+    )
