@@ -113,6 +113,111 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+def _cmd_dispatch(args: argparse.Namespace) -> int:
+    from parkflow.logs import setup_logging
+    from service.app import dispatch
+
+    settings = _service_settings(args)
+    setup_logging("json")
+    return dispatch(settings, once=args.once)
+
+
+def _cmd_consent(args: argparse.Namespace) -> int:
+    from parkflow.tables import rows_table
+    from service.alerts.consents import ConsentRepository
+    from service.state import Database, require_current
+
+    settings = _service_settings(args)
+    db = Database(settings.resolved_database_url())
+    try:
+        require_current(db)
+        repo = ConsentRepository(db)
+        if args.action == "give":
+            park, _, tenant = args.tenant.partition("/")
+            if not tenant:
+                raise InputError(f"{args.tenant!r}: give the tenant as PARK/TENANT")
+            repo.give(park, args.opportunity, tenant, args.by, args.note)
+            print(f"consent of {args.tenant} to be introduced for {args.opportunity} recorded")
+            return EXIT_OK
+        if args.action == "withdraw":
+            tenant = args.tenant.partition("/")[2]
+            if not tenant:
+                raise InputError(f"{args.tenant!r}: give the tenant as PARK/TENANT")
+            repo.withdraw(args.opportunity, tenant, args.by)
+            print(f"consent of {args.tenant} for {args.opportunity} withdrawn")
+            return EXIT_OK
+        rows = [
+            {
+                "opportunity": c.opportunity_id,
+                "tenant": f"{c.park}/{c.tenant}",
+                "given": _when(c.given_ms),
+                "by": c.given_by,
+                "withdrawn": _when(c.withdrawn_ms) if c.withdrawn_ms else "",
+                "withdrawn_by": c.withdrawn_by or "",
+            }
+            for c in repo.of(args.opportunity)
+        ]
+        if args.json:
+            _print_json(rows)
+        else:
+            print(rows_table(rows) if rows else "no consents recorded")
+        return EXIT_OK
+    finally:
+        db.close()
+
+
+def _cmd_endpoints(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from parkflow.tables import rows_table
+    from service.alerts.dispatch import enable
+    from service.state import Database, require_current
+    from service.state.tables import endpoints, outbox
+
+    settings = _service_settings(args)
+    db = Database(settings.resolved_database_url())
+    try:
+        require_current(db)
+        if args.action == "enable":
+            if not enable(db, args.channel, args.endpoint):
+                raise InputError(f"no {args.channel} endpoint {args.endpoint!r} has failed")
+            print(f"{args.channel} endpoint {args.endpoint} enabled: its notifications go out")
+            return EXIT_OK
+        waiting = (
+            sa.select(outbox.c.channel, outbox.c.endpoint, sa.func.count())
+            .where(outbox.c.sent_ms.is_(None))
+            .group_by(outbox.c.channel, outbox.c.endpoint)
+        )
+        with db.connect() as conn:
+            pending = {(c, e): n for c, e, n in conn.execute(waiting)}
+            states = {
+                (r["channel"], r["endpoint"]): r
+                for r in conn.execute(sa.select(endpoints)).mappings()
+            }
+        rows = []
+        for key in sorted(set(pending) | set(states)):
+            st = states.get(key)
+            rows.append(
+                {
+                    "channel": key[0],
+                    "endpoint": key[1],
+                    "pending": pending.get(key, 0),
+                    "state": "disabled"
+                    if st and st["disabled_ms"]
+                    else ("failing" if st and st["failing_since_ms"] else "ok"),
+                    "since": _when(st["disabled_ms"] or st["failing_since_ms"]) if st else "-",
+                    "last_error": (st["last_error"] or "") if st else "",
+                }
+            )
+        if args.json:
+            _print_json(rows)
+        else:
+            print(rows_table(rows) if rows else "no notifications and no endpoints yet")
+        return EXIT_OK
+    finally:
+        db.close()
+
+
 def _cmd_detect(args: argparse.Namespace) -> int:
     from parkflow.logs import setup_logging
     from service.app import detect_now
@@ -519,6 +624,48 @@ def build_parser() -> argparse.ArgumentParser:
         dp.add_argument("--url", help="database URL (default PARKFLOW_DATABASE_URL)")
         dp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
         dp.set_defaults(func=_cmd_db)
+
+    dsp = sub.add_parser(
+        "dispatch",
+        help="deliver alert notifications from the outbox (webhooks, e-mail, MQTT) until stopped",
+    )
+    dsp.add_argument("--once", action="store_true", help="one pass, then exit")
+    dsp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
+    dsp.set_defaults(func=_cmd_dispatch)
+
+    cons = sub.add_parser(
+        "consent", help="parties' consent to be introduced, per opportunity"
+    ).add_subparsers(dest="action", required=True)
+    for action, helptext in (
+        ("give", "record a tenant's consent to be introduced for an opportunity"),
+        ("withdraw", "withdraw it: alerts are anonymous again"),
+        ("list", "the consents recorded"),
+    ):
+        cp = cons.add_parser(action, help=helptext)
+        if action == "list":
+            cp.add_argument("--opportunity", help="only this opportunity")
+            cp.add_argument("--json", action="store_true", help="JSON instead of a table")
+        else:
+            cp.add_argument("opportunity", help="the opportunity id (parkflow opportunities)")
+            cp.add_argument("tenant", help="PARK/TENANT: the party consenting")
+            cp.add_argument("--by", required=True, help="who records it (an operator)")
+            if action == "give":
+                cp.add_argument("--note", help="how the consent was given (a letter, a meeting)")
+        cp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
+        cp.set_defaults(func=_cmd_consent)
+
+    enp = sub.add_parser(
+        "endpoints", help="alert endpoints: pending notifications, failing, disabled"
+    ).add_subparsers(dest="action", required=True)
+    ep = enp.add_parser("list", help="every endpoint with notifications or a delivery state")
+    ep.add_argument("--json", action="store_true", help="JSON instead of a table")
+    ep.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
+    ep.set_defaults(func=_cmd_endpoints)
+    ee = enp.add_parser("enable", help="enable a disabled endpoint again")
+    ee.add_argument("channel", choices=["webhook", "email", "mqtt"])
+    ee.add_argument("endpoint", help="its URL, address or topic, as `endpoints list` shows it")
+    ee.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
+    ee.set_defaults(func=_cmd_endpoints)
 
     rb = sub.add_parser(
         "rebuild-rollups",

@@ -229,3 +229,8 @@ def meters_table(rows: Sequence[MeterSummary]) -> str:
         ],
         columns,
     )
+
+
+def rows_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Any list of flat rows, their keys as the columns, in the order of the first row."""
+    return _text_table(rows, {k: k for k in rows[0]} if rows else {})

@@ -9,11 +9,20 @@ import time
 from types import FrameType
 
 import pandas as pd
+from prometheus_client import start_http_server
 
 from parkflow.store import store_from_settings
 from parkflow.timeunits import DAY_MS, days_ms, now_ms
+from service.alerts.backoff import BackoffPolicy
+from service.alerts.contacts import Contacts, load_contacts
+from service.alerts.delivery import Disabled
+from service.alerts.dispatch import Dispatcher
 from service.alerts.evaluate import AlertPolicy, evaluate_alerts
+from service.alerts.kinds import ENDPOINT_DISABLED
+from service.alerts.lifecycle import observe
+from service.alerts.notify import ContactsNotifier, Notifier, TopicNotifier
 from service.alerts.repository import AlertRepository
+from service.alerts.routing import ContactChannels, mqtt_channel, smtp_server
 from service.knowledge import load_knowledge
 from service.results import ResultsDb
 from service.rollups.worker import RollupWorker, RunStats
@@ -66,7 +75,7 @@ class _AlertingService(_Service):
         except BaseException:
             self.db.close()
             raise
-        self.alerts = AlertRepository(self.db)
+        self.alerts = AlertRepository(self.db, notifier=notifier_from_settings(settings))
         self.alert_policy = AlertPolicy(
             stale_factor=settings.stale_factor,
             quarantine_per_hour=settings.quarantine_alert_per_hour,
@@ -80,6 +89,75 @@ class _AlertingService(_Service):
     def close(self) -> None:
         super().close()
         self.db.close()
+
+
+def notifier_from_settings(settings: ServiceSettings) -> Notifier:
+    """Who hears of alerts: the contacts file's channels, or without one each tenant's MQTT
+    alerts topic (and the operators' topic), in English."""
+    if settings.alerts_contacts is None:
+        return TopicNotifier()
+    return ContactsNotifier(load_contacts(settings.alerts_contacts))
+
+
+def dispatcher_from_settings(settings: ServiceSettings, db: Database) -> Dispatcher:
+    contacts = load_contacts(settings.alerts_contacts) if settings.alerts_contacts else Contacts()
+    channels = ContactChannels(contacts, smtp=smtp_server(settings), mqtt=mqtt_channel(settings))
+    repo = AlertRepository(db, notifier=notifier_from_settings(settings))
+
+    def disabled(d: Disabled, endpoint: str) -> None:
+        """The operators hear of it by an alert of its own (on their other channels)."""
+        who = d.recipient
+        owner = f"{who.park}/{who.tenant}" if who.tenant else f"{who.park}/operator/{who.operator}"
+        summary = f"{owner}'s {d.channel} endpoint {endpoint}: {d.reason}"
+        repo.apply(
+            [observe(ENDPOINT_DISABLED, f"{d.channel} {endpoint}", who.park, None, True, summary)],
+            now_ms(),
+        )
+
+    return Dispatcher(
+        db,
+        channels,
+        policy=BackoffPolicy(disable_after_s=settings.endpoint_disable_after_s),
+        lanes=settings.dispatch_lanes,
+        on_disabled=disabled,
+    )
+
+
+def dispatch(settings: ServiceSettings, *, once: bool = False) -> int:
+    """``parkflow dispatch``: deliver the outbox until stopped (or one pass, ``once``)."""
+    db = Database(settings.resolved_database_url())
+    try:
+        require_current(db)
+        dispatcher = dispatcher_from_settings(settings, db)
+        if settings.dispatch_metrics_port is not None:
+            start_http_server(
+                settings.dispatch_metrics_port, "127.0.0.1", registry=dispatcher.metrics.registry
+            )
+        try:
+            if once:
+                stats = dispatcher.run_once()
+                log.info(
+                    "dispatch pass",
+                    extra={"due": stats.due, "sent": stats.sent, "retried": stats.retried},
+                )
+                return 0
+            stop = threading.Event()
+
+            def _stop(signum: int, frame: FrameType | None) -> None:
+                stop.set()
+
+            signal.signal(signal.SIGTERM, _stop)
+            signal.signal(signal.SIGINT, _stop)
+            log.info("dispatcher started", extra={"database": db.shown})
+            dispatcher.run(stop, settings.dispatch_interval_s)
+            return 0
+        finally:
+            dispatcher.close()
+            close = getattr(dispatcher.channels, "close", None)
+            if close is not None:
+                close()
+    finally:
+        db.close()
 
 
 def rebuild_rollups(settings: ServiceSettings, days: float) -> RunStats:

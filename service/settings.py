@@ -57,6 +57,20 @@ class ServiceSettings(Settings):
     alerts_mqtt_username: str = "parkflow-alerts"
     alerts_mqtt_password: str | None = None
 
+    # the dispatcher (`parkflow dispatch`)
+    dispatch_interval_s: float = Field(
+        default=0.2, gt=0, le=60, description="pause between passes when nothing is due"
+    )
+    dispatch_lanes: int = Field(
+        default=16, ge=1, le=256, description="deliveries in flight at once (threads)"
+    )
+    dispatch_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="serve /metrics on 127.0.0.1 at this port"
+    )
+    endpoint_disable_after_s: float = Field(
+        default=3 * 86400.0, gt=0, description="an endpoint failing this long is disabled"
+    )
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -74,6 +74,11 @@ INGEST_LAG = Kind("ingest_lag", Audience.OPERATORS, "ingestor", Severity.WARNING
 STORE_UNREACHABLE = Kind(
     "store_unreachable", Audience.OPERATORS, "store", Severity.CRITICAL, _SYSTEM
 )
+# to operators: a recipient's webhook, mailbox or topic failed too long (or said 410) and was
+# disabled; its subject is "channel endpoint"
+ENDPOINT_DISABLED = Kind(
+    "endpoint_disabled", Audience.OPERATORS, "channel endpoint", Severity.WARNING, _DETECTION
+)
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -86,5 +91,6 @@ KINDS: dict[str, Kind] = {
         QUARANTINE_RATE,
         INGEST_LAG,
         STORE_UNREACHABLE,
+        ENDPOINT_DISABLED,
     )
 }

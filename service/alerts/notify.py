@@ -174,7 +174,7 @@ class ContactsNotifier:
                     Outgoing(
                         channel,
                         endpoint,
-                        _notification(self.new_id(), alert, who, cache[lang], lang, at),
+                        _notification(self.new_id(), alert, step, who, cache[lang], lang, at),
                     )
                 )
         return out
@@ -203,7 +203,13 @@ class TopicNotifier(ContactsNotifier):
 
 
 def _notification(
-    nid: str, alert: Alert, who: Recipient, r: Rendered, language: Language, at: datetime
+    nid: str,
+    alert: Alert,
+    step: Transition,
+    who: Recipient,
+    r: Rendered,
+    language: Language,
+    at: datetime,
 ) -> Notification:
     return Notification(
         id=nid,
@@ -217,6 +223,7 @@ def _notification(
         data={
             **r.data,
             "alert_id": alert.id,
+            "event": step.event.value,
             "status": alert.status.value if alert.status else None,
         },
     )

@@ -6,15 +6,25 @@ connection serves every recipient's topic, so it is made once and shared.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 
 from service.alerts.channels.base import Channel
 from service.alerts.channels.mqtt import MqttChannel
 from service.alerts.channels.smtp import SmtpChannel, SmtpServer
 from service.alerts.channels.webhook import WebhookChannel
-from service.alerts.contacts import ChannelContact, EmailContact, MqttContact, WebhookContact
+from service.alerts.contacts import (
+    ChannelContact,
+    Contacts,
+    EmailContact,
+    MqttContact,
+    WebhookContact,
+)
 from service.alerts.ssrf import Network
 from service.settings import ServiceSettings
+
+log = logging.getLogger("parkflow.alerts.dispatch")
 
 
 def smtp_server(s: ServiceSettings) -> SmtpServer | None:
@@ -66,3 +76,61 @@ def channel_for(
     if mqtt is None:
         raise NotConfigured("an MQTT contact, and no broker: set PARKFLOW_ALERTS_MQTT_HOST")
     return mqtt
+
+
+class ContactChannels:
+    """The dispatcher's ``Channels``: the channel for an endpoint of the contacts, made once
+    and kept (a webhook's HTTP connections, the one MQTT connection), or None when no
+    contact names the endpoint any more or its server has no settings."""
+
+    def __init__(
+        self,
+        contacts: Contacts,
+        *,
+        smtp: SmtpServer | None = None,
+        mqtt: MqttChannel | None = None,
+    ) -> None:
+        self.contacts = contacts
+        self.smtp = smtp
+        self.mqtt = mqtt
+        self._made: dict[tuple[str, str], Channel] = {}
+        self._lock = threading.Lock()
+        everyone = [t.channels for t in contacts.tenants] + [o.channels for o in contacts.operators]
+        self._webhooks = {
+            c.url: c for chans in everyone for c in chans if isinstance(c, WebhookContact)
+        }
+
+    def __call__(self, channel: str, endpoint: str) -> Channel | None:
+        key = (channel, endpoint)
+        with self._lock:
+            made = self._made.get(key)
+            if made is None:
+                made = self._make(channel, endpoint)
+                if made is not None:
+                    self._made[key] = made
+            return made
+
+    def _make(self, channel: str, endpoint: str) -> Channel | None:
+        if channel == "webhook":
+            hook = self._webhooks.get(endpoint)
+            if hook is None:
+                return None
+            return channel_for(hook, allowed=self.contacts.networks)
+        if channel == "email":
+            return None if self.smtp is None else SmtpChannel(self.smtp, endpoint)
+        if channel == "mqtt" and self.mqtt is not None:
+            try:
+                self.mqtt.connect()
+            except Exception as exc:  # paho's and the socket's: tried again next pass
+                log.warning("alerts broker unreachable, MQTT notifications wait: %s", exc)
+                return None
+            return self.mqtt
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            for ch in self._made.values():
+                close = getattr(ch, "close", None)
+                if close is not None:
+                    close()
+            self._made.clear()

@@ -273,7 +273,9 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
     refused = cli("serve")
     assert refused.returncode == 2 and "run `parkflow db upgrade`" in refused.stderr
     upgraded = cli("db", "upgrade")
-    assert upgraded.returncode == 0 and f"upgraded from empty to {head_revision()}" in upgraded.stdout
+    assert (
+        upgraded.returncode == 0 and f"upgraded from empty to {head_revision()}" in upgraded.stdout
+    )
     assert cli("db", "current").returncode == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "parkflow.cli", "serve"],

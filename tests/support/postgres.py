@@ -147,6 +147,13 @@ class PostgresServer:
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def stop(self) -> None:
+        """Shut the server down, keeping its data: ``start`` brings the same database back."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGINT)
+            self._proc.wait(20)
+            self._proc = None
+
     def close(self) -> None:
         if self._proc is not None:
             self._proc.send_signal(signal.SIGINT)  # fast shutdown

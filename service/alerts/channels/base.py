@@ -114,6 +114,9 @@ class Channel(Protocol):
     def send(self, n: Notification) -> Delivery: ...
 
 
+ALERT_KEYS = ("alert_id", "event", "status")
+
+
 def payload(n: Notification) -> dict[str, Any]:
     """The JSON document a notification is sent as over webhooks and MQTT (docs/alerts.md).
 
@@ -124,6 +127,9 @@ def payload(n: Notification) -> dict[str, Any]:
         who["tenant"] = n.recipient.tenant
     else:
         who["operator"] = n.recipient.operator
+    facts = dict(n.data)
+    # the alert's own id, the step it tells of and the state it left: beside the facts
+    about = {k: facts.pop(k) for k in ALERT_KEYS if k in facts}
     return {
         "type": f"alert.{n.kind}",
         "timestamp": n.created_at.isoformat().replace("+00:00", "Z"),
@@ -135,6 +141,7 @@ def payload(n: Notification) -> dict[str, Any]:
             "language": n.language,
             "subject": n.subject,
             "text": n.text,
-            "facts": dict(n.data),
+            **about,
+            "facts": facts,
         },
     }

@@ -1,0 +1,427 @@
+"""The dispatcher: drains the outbox through the channels, marking each notification sent
+only after its channel accepted it.
+
+A pass reads what is due: notifications not sent whose time has come, of endpoints neither
+disabled nor backing off. It delivers them in lanes, one alert's notifications to one endpoint
+in order in the same lane (so a receiver gets each subject's story in order even after being
+down), many lanes at once (so one slow endpoint or one busy alert does not hold the rest). It
+records what each attempt returned in one transaction per chunk, after the attempts: a
+dispatcher killed between a send and that write sends the notification again on restart, with
+the same id (at least once; a receiver keeping ids sees it once). An endpoint that fails stops
+its lanes for the pass and is backed off as a whole; one failing for too long is disabled and
+the operators told by an alert of its own.
+
+One dispatcher per database: two would each send what the other has in flight (still with the
+same ids, so receivers that keep ids are safe, but twice the traffic).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from parkflow.errors import StoreError
+from service.alerts.backoff import BackoffPolicy
+from service.alerts.channels.base import Channel, Notification
+from service.alerts.delivery import Attempts, Disabled, Outcome, Retry, Sent, deliver
+from service.alerts.metrics import AlertMetrics
+from service.alerts.texts import notification_from_json
+from service.state import Database
+from service.state.tables import endpoints, outbox
+
+log = logging.getLogger("parkflow.alerts.dispatch")
+
+EndpointKey = tuple[str, str]  # (channel, endpoint)
+
+
+class Channels(Protocol):
+    """The channel that reaches an endpoint, or None when nothing configured reaches it any
+    more (a contact removed, a server without settings): its notifications wait, logged."""
+
+    def __call__(self, channel: str, endpoint: str) -> Channel | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    id: str
+    channel: str
+    endpoint: str
+    alert_id: str
+    attempts: int
+    notification: Notification
+
+
+@dataclass(frozen=True, slots=True)
+class _EndpointState:
+    failures: int = 0
+    failing_since_ms: int | None = None
+
+
+@dataclass
+class PassStats:
+    due: int = 0
+    sent: int = 0
+    retried: int = 0
+    disabled: list[Disabled] = field(default_factory=list)
+    waiting: int = 0  # due, but no channel reaches the endpoint
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        channels: Channels,
+        *,
+        policy: BackoffPolicy | None = None,
+        metrics: AlertMetrics | None = None,
+        lanes: int = 16,
+        batch: int = 2000,
+        chunk: int = 500,
+        clock: Callable[[], float] = time.time,
+        on_disabled: Callable[[Disabled, str], None] | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.db = db
+        self.channels = channels
+        self.policy = policy or BackoffPolicy()
+        self.metrics = metrics or AlertMetrics()
+        self.lanes = lanes
+        self.batch = batch
+        self.chunk = chunk
+        self.clock = clock
+        self.on_disabled = on_disabled
+        self.jitter = jitter
+        self._pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="dispatch")
+        self._warned: set[EndpointKey] = set()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # -- reading what is due ----------------------------------------------------------------
+
+    def due(self, now_ms: int) -> list[Due]:
+        """Notifications to attempt now, oldest first: not sent, their time come, their
+        endpoint neither disabled nor backing off, no earlier one of theirs held back."""
+        blocked = sa.select(endpoints.c.channel, endpoints.c.endpoint).where(
+            sa.or_(endpoints.c.disabled_ms.is_not(None), endpoints.c.next_attempt_ms > now_ms)
+        )
+        # An earlier notification of the same alert to the same endpoint that waits for its
+        # retry holds the later ones back: each subject's story arrives in order.
+        earlier = outbox.alias("earlier")
+        held = (
+            sa.select(earlier.c.id)
+            .where(
+                earlier.c.channel == outbox.c.channel,
+                earlier.c.endpoint == outbox.c.endpoint,
+                earlier.c.alert_id == outbox.c.alert_id,
+                earlier.c.sent_ms.is_(None),
+                earlier.c.history_id < outbox.c.history_id,
+                earlier.c.next_attempt_ms > now_ms,
+            )
+            .exists()
+        )
+        query = (
+            sa.select(
+                outbox.c.id,
+                outbox.c.channel,
+                outbox.c.endpoint,
+                outbox.c.alert_id,
+                outbox.c.attempts,
+                outbox.c.payload,
+            )
+            .where(
+                outbox.c.sent_ms.is_(None),
+                outbox.c.next_attempt_ms <= now_ms,
+                sa.tuple_(outbox.c.channel, outbox.c.endpoint).not_in(blocked),
+                ~held,
+            )
+            .order_by(outbox.c.created_ms, outbox.c.history_id, outbox.c.id)
+            .limit(self.batch)
+        )
+        with self.db.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Due(
+                r.id,
+                r.channel,
+                r.endpoint,
+                r.alert_id,
+                r.attempts,
+                notification_from_json(r.payload["notification"]),
+            )
+            for r in rows
+        ]
+
+    def _endpoint_states(self, keys: Iterable[EndpointKey]) -> dict[EndpointKey, _EndpointState]:
+        wanted = list(set(keys))
+        out: dict[EndpointKey, _EndpointState] = {}
+        with self.db.connect() as conn:
+            for i in range(0, len(wanted), 400):
+                rows = conn.execute(
+                    sa.select(endpoints).where(
+                        sa.tuple_(endpoints.c.channel, endpoints.c.endpoint).in_(
+                            wanted[i : i + 400]
+                        )
+                    )
+                ).mappings()
+                for r in rows:
+                    out[(r["channel"], r["endpoint"])] = _EndpointState(
+                        r["failures"], r["failing_since_ms"]
+                    )
+        return out
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def run_once(self, now_ms: int | None = None) -> PassStats:
+        """Attempt everything due once; returns what happened."""
+        now = int(self.clock() * 1000) if now_ms is None else now_ms
+        due = self.due(now)
+        stats = PassStats(due=len(due))
+        if due:
+            self._deliver(due, stats)
+        self._update_pending()
+        return stats
+
+    def _deliver(self, due: Sequence[Due], stats: PassStats) -> None:
+        by_endpoint: dict[EndpointKey, dict[str, list[Due]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for d in due:
+            by_endpoint[(d.channel, d.endpoint)][d.alert_id].append(d)
+        states = self._endpoint_states(by_endpoint)
+        lanes: list[tuple[EndpointKey, Channel, list[Due]]] = []
+        for key, groups in by_endpoint.items():
+            channel = self.channels(*key)
+            if channel is None:
+                stats.waiting += sum(len(g) for g in groups.values())
+                if key not in self._warned:
+                    self._warned.add(key)
+                    log.warning(
+                        "notifications wait: nothing configured reaches %s endpoint %s"
+                        " (contacts file, channel settings)",
+                        key[0],
+                        key[1],
+                    )
+                continue
+            self._warned.discard(key)
+            lanes += [(key, channel, group) for group in groups.values()]
+        failed: set[EndpointKey] = set()  # endpoints that failed this pass: their lanes stop
+        lock = threading.Lock()
+        results: list[tuple[Due, Outcome]] = []
+
+        def lane(key: EndpointKey, channel: Channel, group: list[Due]) -> None:
+            for d in group:
+                with lock:
+                    if key in failed:
+                        return
+                    state = states.get(key, _EndpointState())
+                attempts = Attempts(
+                    state.failures,
+                    _dt(state.failing_since_ms) if state.failing_since_ms is not None else None,
+                )
+                outcome = deliver(d.notification, channel, self.policy, datetime.now(UTC), attempts)
+                self.metrics.record(key[0], outcome)
+                with lock:
+                    results.append((d, outcome))
+                    if not isinstance(outcome, Sent):
+                        failed.add(key)
+                        return
+
+        futures = [self._pool.submit(lane, *x) for x in lanes]
+        # Outcomes are written as they come, a chunk at a time: little is sent twice after a
+        # crash, and a long pass does not hold everything it sent unrecorded.
+        written = 0
+        while True:
+            done = all(f.done() for f in futures)
+            with lock:
+                ready = results[written:]
+            if len(ready) >= self.chunk or (done and ready):
+                self._record(ready, stats)
+                written += len(ready)
+                continue
+            if done:
+                break
+            time.sleep(0.005)
+        for f in futures:
+            f.result()  # a bug in a lane is not swallowed
+
+    # -- recording --------------------------------------------------------------------------
+
+    def _record(self, results: Sequence[tuple[Due, Outcome]], stats: PassStats) -> None:
+        sent: list[tuple[Due, Sent]] = []
+        retry: list[tuple[Due, Retry]] = []
+        disabled: list[tuple[Due, Disabled]] = []
+        for d, o in results:
+            if isinstance(o, Sent):
+                sent.append((d, o))
+            elif isinstance(o, Retry):
+                retry.append((d, o))
+            else:
+                disabled.append((d, o))
+
+        def work(conn: Connection) -> None:
+            if sent:
+                conn.execute(
+                    outbox.update()
+                    .where(outbox.c.id == sa.bindparam("nid"))
+                    .values(
+                        sent_ms=sa.bindparam("at"), attempts=outbox.c.attempts + 1, last_error=None
+                    ),
+                    [{"nid": d.id, "at": _ms(o.at)} for d, o in sent],
+                )
+            for d, r in retry:
+                conn.execute(
+                    outbox.update()
+                    .where(outbox.c.id == d.id)
+                    .values(
+                        attempts=outbox.c.attempts + 1,
+                        next_attempt_ms=_ms(r.at),
+                        last_error=r.reason,
+                    )
+                )
+            for d, x in disabled:
+                conn.execute(
+                    outbox.update()
+                    .where(outbox.c.id == d.id)
+                    .values(attempts=outbox.c.attempts + 1, last_error=x.reason)
+                )
+            self._record_endpoints(conn, sent, retry, disabled)
+
+        self.db.retrying(work)
+        stats.sent += len(sent)
+        stats.retried += len(retry)
+        stats.disabled += [x for _, x in disabled]
+        for d, r in retry:
+            log.warning(
+                "delivery failed, retrying",
+                extra={
+                    "channel": d.channel,
+                    "endpoint": d.endpoint,
+                    "notification": d.id,
+                    "reason": r.reason,
+                    "retry_at": r.at.isoformat(),
+                },
+            )
+        for d, x in disabled:
+            log.error(
+                "endpoint disabled",
+                extra={"channel": d.channel, "endpoint": d.endpoint, "reason": x.reason},
+            )
+            if self.on_disabled is not None:
+                self.on_disabled(x, d.endpoint)
+
+    @staticmethod
+    def _record_endpoints(
+        conn: Connection,
+        sent: Sequence[tuple[Due, Sent]],
+        retry: Sequence[tuple[Due, Retry]],
+        disabled: Sequence[tuple[Due, Disabled]],
+    ) -> None:
+        changes: dict[EndpointKey, Mapping[str, object]] = {}
+        for d, _ in sent:
+            changes[(d.channel, d.endpoint)] = {
+                "failures": 0,
+                "failing_since_ms": None,
+                "next_attempt_ms": 0,
+                "last_error": None,
+            }
+        for d, r in retry:  # a failure after a success in the same pass: the failure stands
+            changes[(d.channel, d.endpoint)] = {
+                "failures": r.attempts.failures,
+                "failing_since_ms": _ms(r.attempts.failing_since)
+                if r.attempts.failing_since
+                else None,
+                "next_attempt_ms": _ms(r.at),
+                "last_error": r.reason,
+            }
+        for d, x in disabled:
+            changes[(d.channel, d.endpoint)] = {
+                "disabled_ms": _ms(x.at),
+                "disabled_reason": x.reason,
+                "last_error": x.reason,
+            }
+        for (channel, endpoint), values in changes.items():
+            key = (endpoints.c.channel == channel) & (endpoints.c.endpoint == endpoint)
+            updated = conn.execute(endpoints.update().where(key).values(**values))
+            if updated.rowcount == 0:
+                row = {"failures": 0, "next_attempt_ms": 0, **values}
+                conn.execute(endpoints.insert().values(channel=channel, endpoint=endpoint, **row))
+
+    def _update_pending(self) -> None:
+        query = (
+            sa.select(outbox.c.channel, sa.func.count(), sa.func.min(outbox.c.created_ms))
+            .where(outbox.c.sent_ms.is_(None))
+            .group_by(outbox.c.channel)
+        )
+        try:
+            with self.db.connect() as conn:
+                rows = conn.execute(query).all()
+        except StoreError:
+            return
+        self.metrics.set_pending(
+            {
+                ch: (int(n), _dt(int(oldest)) if oldest is not None else None)
+                for ch, n, oldest in rows
+            },
+            datetime.now(UTC),
+        )
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, interval_s: float = 0.2) -> None:
+        """Pass after pass until ``stop`` is set; a database that is down is logged and tried
+        again, never the end of the process."""
+        down = False
+        while not stop.is_set():
+            try:
+                stats = self.run_once()
+            except StoreError as exc:
+                if not down:
+                    log.error("dispatch pass failed, retrying: %s", exc)
+                down = True
+                stop.wait(max(interval_s, 1.0))
+                continue
+            if down:
+                log.info("dispatch resumed: the database answers again")
+                down = False
+            if stats.due and (stats.sent or stats.retried or stats.disabled):
+                continue  # more may be due right away (a batch limit, a backlog)
+            stop.wait(interval_s)
+
+
+def enable(db: Database, channel: str, endpoint: str) -> bool:
+    """An operator re-enables an endpoint that was disabled: its notifications go out again
+    (oldest first) on the next pass. Returns whether there was such an endpoint."""
+    with db.transaction() as conn:
+        key = (endpoints.c.channel == channel) & (endpoints.c.endpoint == endpoint)
+        result = conn.execute(
+            endpoints.update()
+            .where(key)
+            .values(
+                disabled_ms=None,
+                disabled_reason=None,
+                failures=0,
+                failing_since_ms=None,
+                next_attempt_ms=0,
+            )
+        )
+        return bool(result.rowcount)
