@@ -119,6 +119,7 @@ def dispatcher_from_settings(settings: ServiceSettings, db: Database) -> Dispatc
         channels,
         policy=BackoffPolicy(disable_after_s=settings.endpoint_disable_after_s),
         lanes=settings.dispatch_lanes,
+        chunk=settings.dispatch_chunk,
         on_disabled=disabled,
     )
 

@@ -64,6 +64,9 @@ class ServiceSettings(Settings):
     dispatch_lanes: int = Field(
         default=16, ge=1, le=256, description="deliveries in flight at once (threads)"
     )
+    dispatch_chunk: int = Field(
+        default=500, ge=1, le=100_000, description="outcomes recorded per transaction"
+    )
     dispatch_metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="serve /metrics on 127.0.0.1 at this port"
     )
