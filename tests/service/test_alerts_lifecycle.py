@@ -93,7 +93,8 @@ def test_a_resolve_by_hand_notifies_and_the_condition_must_hold_again_to_reopen(
     with pytest.raises(ValueError, match="only an open or acknowledged alert"):
         resolve(done.alert, "ops-anna", "again", 36)
     # still stale: back after open_after (3) evaluations, not at the next one
-    current, events = done.alert, []
+    current: Alert | None = done.alert
+    events = []
     obs = observe(METER_STALE, "p/t/m", "p", "t", True, "stale")
     for t in (40, 50, 60):
         out = evaluate(current, obs, t, POLICY)
