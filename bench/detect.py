@@ -161,12 +161,16 @@ def measure(kind: str, where: Path, influx_url: str | None) -> dict[str, float]:
     from service.knowledge import load_knowledge
     from service.results import ResultsDb
     from service.runs import run_detection
+    from service.state import Database, upgrade
+    from service.state.db import sqlite_url
 
     registry = load_registry(where / "registry.yaml")
     knowledge = load_knowledge()
     store = _store(kind, where, influx_url)
     state_dir = Path(tempfile.mkdtemp(prefix="bench-state-"))
-    state = ResultsDb(state_dir / "state.sqlite")
+    database = Database(sqlite_url(state_dir / "operations.sqlite"))
+    upgrade(database)
+    state = ResultsDb(database)
     started = time.perf_counter()
     result = run_detection(
         store, registry, knowledge, state, now=pd.Timestamp(NOW), window_days=WINDOW_DAYS
@@ -174,7 +178,7 @@ def measure(kind: str, where: Path, influx_url: str | None) -> dict[str, float]:
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     store.close()
-    state.close()
+    database.close()
     shutil.rmtree(state_dir, ignore_errors=True)
     return {
         "seconds": round(seconds, 3),

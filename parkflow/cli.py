@@ -21,6 +21,8 @@ EXIT_OK, EXIT_NOTHING, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 if TYPE_CHECKING:
     from parkflow.settings import Settings
+    from service.alerts.lifecycle import Alert
+    from service.alerts.repository import AlertRepository
     from service.settings import ServiceSettings
 
 
@@ -100,7 +102,9 @@ def _cmd_registry_partition(args: argparse.Namespace) -> int:
 def _service_settings(args: argparse.Namespace) -> ServiceSettings:
     from service.settings import ServiceSettings
 
-    overrides = {k: getattr(args, k) for k in ("registry", "state_path") if getattr(args, k, None)}
+    overrides = {
+        k: getattr(args, k) for k in ("registry", "database_url") if getattr(args, k, None)
+    }
     return ServiceSettings(**overrides)
 
 
@@ -251,13 +255,18 @@ def _cmd_results(args: argparse.Namespace) -> int:
         surpluses_table,
         with_plan,
     )
+    from service.app import open_database_if_any
     from service.results import ResultsDb
 
-    state = ResultsDb(_service_settings(args).state_path)
+    db = open_database_if_any(_service_settings(args))
+    if db is None:
+        print(_NO_RUN)
+        return EXIT_NOTHING
+    state = ResultsDb(db)
     try:
         run = state.latest_run()
         if run is None:
-            print("no detection run yet: run `parkflow detect` (or `parkflow serve`)")
+            print(_NO_RUN)
             return EXIT_NOTHING
         if args.command == "surpluses":
             rows = state.surpluses(run.id, tenant=args.tenant)
@@ -275,14 +284,16 @@ def _cmd_results(args: argparse.Namespace) -> int:
         print(f"\nrun {run.id}, window {run.window_days} days, finished {_when(run.finished_ms)}")
         return EXIT_OK
     finally:
-        state.close()
+        db.close()
+
+
+_NO_RUN = "no detection run yet: run `parkflow detect` (or `parkflow serve`)"
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
     from service.state import Database, current_revision, head_revision, upgrade
 
-    settings = _service_settings(args)
-    db = Database(args.url or settings.resolved_database_url())
+    db = Database(args.url or _service_settings(args).resolved_database_url())
     try:
         if args.action == "upgrade":
             before, after = upgrade(db)
@@ -296,6 +307,95 @@ def _cmd_db(args: argparse.Namespace) -> int:
         return EXIT_OK if current == head else EXIT_NOTHING
     finally:
         db.close()
+
+
+def _alert_repository(args: argparse.Namespace, *, write: bool) -> AlertRepository | None:
+    """Reads on a database never migrated find nothing (``None``); writes need it current."""
+    from service.alerts.repository import AlertRepository
+    from service.app import open_database, open_database_if_any
+
+    settings = _service_settings(args)
+    db = open_database(settings) if write else open_database_if_any(settings)
+    return None if db is None else AlertRepository(db)
+
+
+def _alert_dict(alert: Alert) -> dict[str, object]:
+    import dataclasses
+
+    from parkflow.tables import utc_text
+
+    row = dataclasses.asdict(alert)
+    for key in ("opened_ms", "acknowledged_ms", "resolved_ms"):
+        row[key.removesuffix("_ms")] = utc_text(row[key]) if row[key] is not None else None
+    return row
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from parkflow.tables import alert_history_table, alerts_table, silences_table, utc_text
+    from service.alerts.lifecycle import Status
+
+    write = args.action in ("ack", "resolve", "silence")
+    repo = _alert_repository(args, write=write)
+    if repo is None:
+        what = "silences" if args.action == "silences" else "alerts"
+        print(f"no {what} yet: the operational database was never migrated")
+        return EXIT_NOTHING
+    try:
+        if args.action == "list":
+            statuses = list(Status) if args.all else [Status.OPEN, Status.ACKNOWLEDGED]
+            rows = [_alert_dict(a) for a in repo.alerts(statuses)]
+            if args.json:
+                _print_json(rows)
+            else:
+                print(alerts_table(rows))
+                print(f"\n{len(rows)} alert(s), " + ("every state" if args.all else "firing"))
+            return EXIT_OK if rows else EXIT_NOTHING
+        if args.action == "show":
+            alert = repo.find(args.id)
+            history = repo.history(alert.id)
+            if args.json:
+                _print_json(
+                    {
+                        **_alert_dict(alert),
+                        "history": [{**h, "at": utc_text(h["at_ms"])} for h in history],
+                    }
+                )
+                return EXIT_OK
+            row = _alert_dict(alert)
+            for key in ("id", "kind", "subject", "park", "tenant", "severity", "status"):
+                print(f"{key}: {row[key] if row[key] is not None else 'pending'}")
+            for key in ("opened", "acknowledged", "resolved"):
+                if row[key] is not None:
+                    by = f" by {alert.acknowledged_by}" if key == "acknowledged" else ""
+                    print(f"{key}: {row[key]}{by}")
+            print(f"summary: {alert.summary}\n")
+            print(alert_history_table(history))
+            return EXIT_OK
+        if args.action in ("ack", "resolve"):
+            found = repo.find(args.id)
+            act = repo.acknowledge if args.action == "ack" else repo.resolve
+            done = act(found.id, args.by, args.reason)
+            status = done.status.value if done.status else "pending"
+            print(f"alert {done.id} ({done.kind} {done.subject}) is {status}")
+            return EXIT_OK
+        if args.action == "silence":
+            sid = repo.silence(
+                kind=args.kind,
+                subject=args.subject,
+                until_ms=args.until,
+                by=args.by,
+                reason=args.reason,
+            )
+            print(f"silence {sid} until {utc_text(args.until)}")
+            return EXIT_OK
+        silences = repo.silences(expired=args.all)
+        if args.json:
+            _print_json([{**r, "until": utc_text(r["until_ms"])} for r in silences])
+        else:
+            print(silences_table(silences))
+        return EXIT_OK if silences else EXIT_NOTHING
+    finally:
+        repo.db.close()
 
 
 def _when(ms: int | None) -> str:
@@ -564,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
-        sp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
+        sp.add_argument("--database-url", help="operational database URL (PARKFLOW_DATABASE_URL)")
         if name in ("surpluses", "opportunities", "plan"):
             sp.add_argument("--tenant", help="only what concerns this tenant")
         if name in ("surpluses", "opportunities"):
@@ -611,7 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
     me.set_defaults(func=_cmd_meters)
 
     dbp = sub.add_parser(
-        "db", help="the operational database (alerts, outbox): PARKFLOW_DATABASE_URL"
+        "db",
+        help="the operational database (detection results, alerts, outbox): PARKFLOW_DATABASE_URL",
     ).add_subparsers(dest="action", required=True)
     for action, helptext in (
         ("upgrade", "apply the migrations this release ships"),
@@ -622,7 +723,6 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         dp = dbp.add_parser(action, help=helptext)
         dp.add_argument("--url", help="database URL (default PARKFLOW_DATABASE_URL)")
-        dp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
         dp.set_defaults(func=_cmd_db)
 
     dsp = sub.add_parser(
@@ -630,7 +730,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="deliver alert notifications from the outbox (webhooks, e-mail, MQTT) until stopped",
     )
     dsp.add_argument("--once", action="store_true", help="one pass, then exit")
-    dsp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
     dsp.set_defaults(func=_cmd_dispatch)
 
     cons = sub.add_parser(
@@ -651,21 +750,19 @@ def build_parser() -> argparse.ArgumentParser:
             cp.add_argument("--by", required=True, help="who records it (an operator)")
             if action == "give":
                 cp.add_argument("--note", help="how the consent was given (a letter, a meeting)")
-        cp.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
-        cp.set_defaults(func=_cmd_consent)
+            cp.set_defaults(func=_cmd_consent)
 
     enp = sub.add_parser(
         "endpoints", help="alert endpoints: pending notifications, failing, disabled"
     ).add_subparsers(dest="action", required=True)
     ep = enp.add_parser("list", help="every endpoint with notifications or a delivery state")
     ep.add_argument("--json", action="store_true", help="JSON instead of a table")
-    ep.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
     ep.set_defaults(func=_cmd_endpoints)
     ee = enp.add_parser("enable", help="enable a disabled endpoint again")
     ee.add_argument("channel", choices=["webhook", "email", "mqtt"])
     ee.add_argument("endpoint", help="its URL, address or topic, as `endpoints list` shows it")
-    ee.add_argument("--state-path", type=Path, help="service state file (PARKFLOW_STATE_PATH)")
     ee.set_defaults(func=_cmd_endpoints)
+    _add_alerts(sub)
 
     rb = sub.add_parser(
         "rebuild-rollups",
@@ -745,6 +842,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.set_defaults(func=_cmd_simulate)
     return parser
+
+
+def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    al = sub.add_parser(
+        "alerts",
+        help="alerts in the operational database: list, show, acknowledge, resolve, silence",
+    ).add_subparsers(dest="action", required=True)
+
+    def command(name: str, helptext: str) -> argparse.ArgumentParser:
+        p = al.add_parser(name, help=helptext)
+        p.add_argument("--database-url", help="operational database URL (PARKFLOW_DATABASE_URL)")
+        p.set_defaults(func=_cmd_alerts)
+        return p
+
+    def who(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--by", required=True, help=f"who {what} (kept in the history)")
+        p.add_argument("--reason", required=True, help="why (kept in the history)")
+
+    ls = command("list", "the firing alerts (open or acknowledged), the earliest opened first")
+    ls.add_argument("--all", action="store_true", help="resolved ones too")
+    ls.add_argument("--json", action="store_true", help="JSON instead of a table")
+    show = command("show", "one alert and its history (who, when, why)")
+    show.add_argument("id", help="the alert's id, or the start of it as `alerts list` shows")
+    show.add_argument("--json", action="store_true", help="JSON instead of text")
+    ack = command("ack", "acknowledge an open alert: no more reminders until it resolves")
+    ack.add_argument("id", help="the alert's id, or the start of it")
+    who(ack, "takes it in hand")
+    res = command(
+        "resolve",
+        "resolve a firing alert by hand (recipients are told; it re-opens if the condition"
+        " holds again for as long as it took to open)",
+    )
+    res.add_argument("id", help="the alert's id, or the start of it")
+    who(res, "resolves it")
+    si = command(
+        "silence", "notify nobody of a kind, a subject or both until a time (alerts still change)"
+    )
+    si.add_argument("--kind", help="an alert kind, e.g. meter_stale (docs/alerts.md)")
+    si.add_argument("--subject", help="a subject, e.g. PARK/TENANT/METER")
+    si.add_argument(
+        "--until",
+        type=_instant,
+        required=True,
+        help="ISO date or time the silence ends (UTC unless it has an offset)",
+    )
+    who(si, "silences")
+    sl = command("silences", "the silences in force, the latest ending first")
+    sl.add_argument("--all", action="store_true", help="expired ones too")
+    sl.add_argument("--json", action="store_true", help="JSON instead of a table")
 
 
 def _add_window(p: argparse.ArgumentParser, what: str, default: str = "") -> None:

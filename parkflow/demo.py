@@ -33,6 +33,8 @@ from service.results import ResultsDb
 from service.rollups import RollupWorker
 from service.runs import run_detection
 from service.simulate.run import prepare, publish
+from service.state import Database, upgrade
+from service.state.db import sqlite_url
 
 
 def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
@@ -40,7 +42,7 @@ def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="parkflow-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    db, state_path = workdir / "parkflow.sqlite", workdir / "state.sqlite"
+    db, operations = workdir / "parkflow.sqlite", workdir / "parkflow-operations.sqlite"
     knowledge = load_knowledge()
     sim = prepare(load_registry(SAMPLE_REGISTRY).model, None, knowledge, now_ms(), days)
     scenario, plan, end = sim.scenario, sim.plan, sim.end_ms
@@ -79,7 +81,10 @@ def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
     _report_ingest(store)
 
     RollupWorker(store, registry, margin_ms=0).run_once(now_ms())
-    state = ResultsDb(state_path)
+    # the demo's own operational database, created at this release's revision
+    database = Database(sqlite_url(operations))
+    upgrade(database)
+    state = ResultsDb(database)
     try:
         result = run_detection(
             store,
@@ -100,10 +105,10 @@ def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
         print(f"\n{plan_totals(state.plan(result.run_id))}:\n")
         print(plan_table(planned))
     finally:
-        state.close()
+        database.close()
         store.close()
     print(
-        f"\nexplore: PARKFLOW_SQLITE_PATH={db} PARKFLOW_STATE_PATH={state_path}"
+        f"\nexplore: PARKFLOW_SQLITE_PATH={db} PARKFLOW_DATABASE_URL={sqlite_url(operations)}"
         " parkflow plan   (or: parkflow opportunities --explain, parkflow surpluses)"
     )
     return 0

@@ -234,3 +234,82 @@ def meters_table(rows: Sequence[MeterSummary]) -> str:
 def rows_table(rows: Sequence[dict[str, Any]]) -> str:
     """Any list of flat rows, their keys as the columns, in the order of the first row."""
     return _text_table(rows, {k: k for k in rows[0]} if rows else {})
+
+
+SHORT_ID = 8  # characters of an alert id shown; `parkflow alerts show` takes any unique prefix
+
+
+def alerts_table(rows: Sequence[dict[str, Any]]) -> str:
+    """One line per alert (``Alert`` fields as a dict), its id shortened."""
+    columns = {
+        "id": "id",
+        "status": "status",
+        "severity": "severity",
+        "kind": "kind",
+        "subject": "subject",
+        "tenant": "tenant",
+        "opened": "opened (UTC)",
+        "by": "acknowledged by",
+        "summary": "summary",
+    }
+    return _text_table(
+        [
+            {
+                **r,
+                "id": str(r["id"])[:SHORT_ID],
+                "opened": utc_text(r["opened_ms"]),
+                "by": r["acknowledged_by"],
+            }
+            for r in rows
+        ],
+        columns,
+    )
+
+
+def alert_history_table(rows: Sequence[dict[str, Any]]) -> str:
+    """An alert's history, oldest first: who did what, when and why."""
+    columns = {
+        "at": "at (UTC)",
+        "event": "event",
+        "change": "status",
+        "actor": "by",
+        "reason": "reason",
+        "muted": "silenced",
+        "summary": "summary",
+    }
+    return _text_table(
+        [
+            {
+                **r,
+                "at": utc_text(r["at_ms"]),
+                "change": f"{r['from_status'] or 'pending'} -> {r['to_status'] or 'pending'}",
+                "muted": "yes" if r["silenced"] else "",
+            }
+            for r in rows
+        ],
+        columns,
+    )
+
+
+def silences_table(rows: Sequence[dict[str, Any]]) -> str:
+    columns = {
+        "id": "id",
+        "kind": "kind",
+        "subject": "subject",
+        "until": "until (UTC)",
+        "created_by": "by",
+        "reason": "reason",
+    }
+    return _text_table(
+        [
+            {
+                **r,
+                "id": str(r["id"])[:SHORT_ID],
+                "kind": r["kind"] or "(any)",
+                "subject": r["subject"] or "(any)",
+                "until": utc_text(r["until_ms"]),
+            }
+            for r in rows
+        ],
+        columns,
+    )

@@ -11,6 +11,7 @@ from types import FrameType
 import pandas as pd
 from prometheus_client import start_http_server
 
+from parkflow.registry import Registry
 from parkflow.store import store_from_settings
 from parkflow.timeunits import DAY_MS, days_ms, now_ms
 from service.alerts.backoff import BackoffPolicy
@@ -27,22 +28,64 @@ from service.knowledge import load_knowledge
 from service.results import ResultsDb
 from service.rollups.worker import RollupWorker, RunStats
 from service.runs import RunResult, run_detection
-from service.settings import ServiceSettings
-from service.state import Database, require_current
+from service.settings import EMBEDDED_DATABASE, ServiceSettings
+from service.state import Database, current_revision, require_current, upgrade
 
 log = logging.getLogger("parkflow.service")
 
 
-class _Service:
-    """What both entry points open and close: registry, knowledge, store, state, rollups."""
+def open_database(settings: ServiceSettings, *, create_embedded: bool = False) -> Database:
+    """The operational database, at this code's revision, or ``ConfigError`` saying to run
+    ``parkflow db upgrade``. With ``create_embedded`` a never-migrated embedded SQLite file
+    (no URL set) is migrated here, so a fresh machine's first ``parkflow detect`` needs no
+    set-up; a database someone named, or one already in use, is upgraded only knowingly."""
+    db = Database(settings.resolved_database_url())
+    try:
+        if create_embedded and settings.embedded_database and current_revision(db) is None:
+            _, after = upgrade(db)
+            log.info("created the operational database at %s (revision %s)", db.shown, after)
+        require_current(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
-    def __init__(self, settings: ServiceSettings) -> None:
+
+def open_database_if_any(settings: ServiceSettings) -> Database | None:
+    """For commands that only read: ``None`` when nothing was ever recorded (no embedded file
+    yet, or a database never migrated), so a look on a fresh machine creates nothing; a
+    database behind this code's revision is ``ConfigError``, as for ``open_database``."""
+    if settings.embedded_database and not EMBEDDED_DATABASE.exists():
+        return None
+    db = Database(settings.resolved_database_url())
+    try:
+        if current_revision(db) is None:
+            db.close()
+            return None
+        require_current(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+class _Service:
+    """What both entry points use and close: registry, knowledge, store, database, rollups.
+    The database comes opened (``open_database``): each entry point decides what it may create
+    and what comes first."""
+
+    def __init__(self, settings: ServiceSettings, registry: Registry, db: Database) -> None:
         self.settings = settings
-        self.registry = settings.load_registry()
-        knowledge = str(settings.knowledge) if settings.knowledge else None
-        self.knowledge = load_knowledge(override=knowledge)
-        self.store = store_from_settings(settings)
-        self.state = ResultsDb(settings.state_path)
+        self.registry = registry
+        self.db = db
+        try:
+            knowledge = str(settings.knowledge) if settings.knowledge else None
+            self.knowledge = load_knowledge(override=knowledge)
+            self.store = store_from_settings(settings)
+        except BaseException:
+            db.close()
+            raise
+        self.state = ResultsDb(db)
         self.rollups = RollupWorker(self.store, self.registry)
 
     def detect(self, trigger: str) -> RunResult:
@@ -61,20 +104,16 @@ class _Service:
     def close(self) -> None:
         self.store.close()
         self.state.close()
+        self.db.close()
 
 
 class _AlertingService(_Service):
-    """The long-running service also keeps alerts: it refuses to start on a database that is
-    not at this code's revision rather than fail on a missing table mid-cycle."""
+    """The long-running service also keeps alerts. It refuses to start on a database that is
+    not at this code's revision (never creating one) rather than fail on a missing table
+    mid-cycle."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.db = Database(settings.resolved_database_url())
-        try:
-            require_current(self.db)
-            super().__init__(settings)
-        except BaseException:
-            self.db.close()
-            raise
+    def __init__(self, settings: ServiceSettings, registry: Registry, db: Database) -> None:
+        super().__init__(settings, registry, db)
         self.alerts = AlertRepository(self.db, notifier=notifier_from_settings(settings))
         self.alert_policy = AlertPolicy(
             stale_factor=settings.stale_factor,
@@ -85,10 +124,6 @@ class _AlertingService(_Service):
         s = self.settings
         at = int(pd.Timestamp(s.now).value // 1_000_000) if s.now else now_ms()
         evaluate_alerts(self.alerts, self.store, self.registry, run, at, self.alert_policy)
-
-    def close(self) -> None:
-        super().close()
-        self.db.close()
 
 
 def notifier_from_settings(settings: ServiceSettings) -> Notifier:
@@ -175,7 +210,8 @@ def rebuild_rollups(settings: ServiceSettings, days: float) -> RunStats:
 
 def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
     """Bring rollups up to date, run detection once; returns the run id."""
-    service = _Service(settings)
+    registry = settings.load_registry()  # before creating a database for it
+    service = _Service(settings, registry, open_database(settings, create_embedded=True))
     try:
         # Roll up everything written so far: the next cycle re-reads the margin anyway.
         service.rollups.run_once(now_ms() + service.rollups.margin_ms)
@@ -185,7 +221,13 @@ def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
 
 
 def serve(settings: ServiceSettings) -> int:
-    service = _AlertingService(settings)
+    db = open_database(settings)  # first: an old schema is the message, whatever else is wrong
+    try:
+        registry = settings.load_registry()
+    except BaseException:
+        db.close()
+        raise
+    service = _AlertingService(settings, registry, db)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

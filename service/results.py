@@ -1,101 +1,32 @@
-"""The service's own durable state: detection runs, their results, and the events between them.
+"""The detection results: runs, their surpluses, opportunities and plan, and the events
+between runs, in the operational SQL database (``service/state``) beside the alerts they feed.
 
-Kept in SQLite whatever store holds the readings: results and events are small, relational,
-and must survive restarts (events feed alerts). Schema 2 adds the park's plan (``plans``,
-``plan_links``); a schema-1 file gains the two tables on opening, its runs without a plan.
+Each finding keeps its full record as JSON text (what the commands and the API show) beside
+the columns the queries filter and sort on; a run's results, plan and events land in one
+transaction. The tables come with the Alembic revision that added them (``parkflow db
+upgrade``): this class assumes the database is at its code's revision.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pandas as pd
+import sqlalchemy as sa
 
-from parkflow.errors import StoreError
-from parkflow.store.sqlite.connection import read_error, write_error
 from service.detect import Surplus
 from service.events import Event, Snapshot
 from service.match import Opportunity
 from service.plan import Plan
+from service.state import Database
+from service.state import tables as t
 
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_ms INTEGER NOT NULL,
-    finished_ms INTEGER,
-    trigger TEXT NOT NULL,
-    window_days INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    error TEXT,
-    n_surpluses INTEGER NOT NULL DEFAULT 0,
-    n_opportunities INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS surpluses (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    id TEXT NOT NULL,
-    park TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    size REAL NOT NULL,
-    unit TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (run_id, id)
-);
-CREATE TABLE IF NOT EXISTS opportunities (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    id TEXT NOT NULL,
-    park TEXT NOT NULL,
-    rank INTEGER NOT NULL,
-    from_tenant TEXT NOT NULL,
-    to_tenant TEXT NOT NULL,
-    size REAL NOT NULL,
-    unit TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (run_id, id)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    created_ms INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    subject_id TEXT NOT NULL,
-    park TEXT NOT NULL,
-    tenants TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    before REAL,
-    after REAL
-);
-CREATE INDEX IF NOT EXISTS events_by_time ON events(created_ms);
-CREATE TABLE IF NOT EXISTS plans (
-    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
-    park_vnd_per_year REAL NOT NULL,
-    co2e_avoided_t_per_year REAL NOT NULL,
-    water_saved_m3_per_year REAL NOT NULL,
-    landfill_diverted_t_per_year REAL NOT NULL,
-    capex_vnd REAL NOT NULL,
-    status TEXT NOT NULL,
-    n_links INTEGER NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS plan_links (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    opportunity_id TEXT NOT NULL,
-    park TEXT NOT NULL,
-    park_vnd_per_year REAL NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (run_id, opportunity_id)
-);
-"""
+_RUN = tuple(t.runs.c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,64 +43,41 @@ class Run:
 
 
 class ResultsDb:
-    """Runs, their surpluses and opportunities, and the events between runs."""
+    """Runs, their surpluses and opportunities, and the events between runs.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema {version}, newer than this parkflow knows"
-                )
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise read_error(exc) from exc
+    Given a ``Database`` it uses that engine and leaves closing it to its owner (the service
+    shares one with the alerts); given a URL it opens its own and ``close`` disposes of it."""
+
+    def __init__(self, db: Database | str) -> None:
+        self._owned = isinstance(db, str)
+        self.db = Database(db) if isinstance(db, str) else db
 
     def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise write_error(exc) from exc
-
-    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        try:
-            return self._db.execute(sql, args)
-        except sqlite3.Error as exc:
-            raise read_error(exc) from exc
+        if self._owned:
+            self.db.close()
 
     def start_run(self, started_ms: int, trigger: str, window_days: int) -> int:
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO runs(started_ms, trigger, window_days, status) VALUES (?,?,?,'running')",
-                (started_ms, trigger, window_days),
+        with self.db.transaction() as conn:
+            result = conn.execute(
+                t.runs.insert().values(
+                    started_ms=started_ms,
+                    trigger=trigger,
+                    window_days=window_days,
+                    status="running",
+                    n_surpluses=0,
+                    n_opportunities=0,
+                )
             )
-            return int(cur.lastrowid or 0)
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def fail_run(self, run_id: int, finished_ms: int, error: str) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE runs SET status='failed', finished_ms=?, error=? WHERE id=?",
-                (finished_ms, error[:4000], run_id),
+        with self.db.transaction() as conn:
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.id == run_id)
+                .values(status="failed", finished_ms=finished_ms, error=error[:4000])
             )
 
     def finish_run(
@@ -182,124 +90,154 @@ class ResultsDb:
         plan: Plan,
     ) -> None:
         """Results, the plan and events of a run land together or not at all."""
-        with self._tx() as db:
-            db.executemany(
-                "INSERT INTO surpluses VALUES (?,?,?,?,?,?,?)",
-                [
-                    (run_id, s.id, s.park, s.tenant, s.p50_per_day, s.unit, _json(s))
-                    for s in surpluses
-                ],
+        with self.db.transaction() as conn:
+            if surpluses:
+                conn.execute(
+                    t.surpluses.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "id": s.id,
+                            "park": s.park,
+                            "tenant": s.tenant,
+                            "size": s.p50_per_day,
+                            "unit": s.unit,
+                            "data": _json(s),
+                        }
+                        for s in surpluses
+                    ],
+                )
+            if opportunities:
+                conn.execute(
+                    t.opportunities.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "id": o.id,
+                            "park": o.park,
+                            "rank": o.rank,
+                            "from_tenant": o.from_tenant,
+                            "to_tenant": o.to_tenant,
+                            "size": o.matched_per_day,
+                            "unit": o.demand_unit,
+                            "data": _json(o),
+                        }
+                        for o in opportunities
+                    ],
+                )
+            if events:
+                conn.execute(
+                    t.run_events.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "created_ms": finished_ms,
+                            "kind": e.kind,
+                            "subject_id": e.subject_id,
+                            "park": e.park,
+                            "tenants": json.dumps(list(e.tenants)),
+                            "summary": e.summary,
+                            "before": e.before,
+                            "after": e.after,
+                        }
+                        for e in events
+                    ],
+                )
+            conn.execute(
+                t.plans.insert().values(
+                    run_id=run_id,
+                    park_vnd_per_year=int(plan.park_vnd_per_year),
+                    co2e_avoided_t_per_year=plan.co2e_avoided_t_per_year,
+                    water_saved_m3_per_year=plan.water_saved_m3_per_year,
+                    landfill_diverted_t_per_year=plan.landfill_diverted_t_per_year,
+                    capex_vnd=int(plan.capex_vnd),
+                    status=plan.status,
+                    n_links=len(plan.links),
+                    data=_json(dataclasses.replace(plan, links=())),
+                )
             )
-            db.executemany(
-                "INSERT INTO opportunities VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        run_id,
-                        o.id,
-                        o.park,
-                        o.rank,
-                        o.from_tenant,
-                        o.to_tenant,
-                        o.matched_per_day,
-                        o.demand_unit,
-                        _json(o),
-                    )
-                    for o in opportunities
-                ],
-            )
-            db.executemany(
-                "INSERT INTO events(run_id, created_ms, kind, subject_id, park, tenants, summary,"
-                " before, after) VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        run_id,
-                        finished_ms,
-                        e.kind,
-                        e.subject_id,
-                        e.park,
-                        json.dumps(list(e.tenants)),
-                        e.summary,
-                        e.before,
-                        e.after,
-                    )
-                    for e in events
-                ],
-            )
-            db.execute(
-                "INSERT INTO plans VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    plan.park_vnd_per_year,
-                    plan.co2e_avoided_t_per_year,
-                    plan.water_saved_m3_per_year,
-                    plan.landfill_diverted_t_per_year,
-                    plan.capex_vnd,
-                    plan.status,
-                    len(plan.links),
-                    _json(dataclasses.replace(plan, links=())),
-                ),
-            )
-            db.executemany(
-                "INSERT INTO plan_links VALUES (?,?,?,?,?)",
-                [
-                    (run_id, pl.opportunity_id, pl.park, pl.park_vnd_per_year, _json(pl))
-                    for pl in plan.links
-                ],
-            )
-            db.execute(
-                "UPDATE runs SET status='ok', finished_ms=?, n_surpluses=?, n_opportunities=?"
-                " WHERE id=?",
-                (finished_ms, len(surpluses), len(opportunities), run_id),
+            if plan.links:
+                conn.execute(
+                    t.plan_links.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "opportunity_id": pl.opportunity_id,
+                            "park": pl.park,
+                            "park_vnd_per_year": int(pl.park_vnd_per_year),
+                            "data": _json(pl),
+                        }
+                        for pl in plan.links
+                    ],
+                )
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.id == run_id)
+                .values(
+                    status="ok",
+                    finished_ms=finished_ms,
+                    n_surpluses=len(surpluses),
+                    n_opportunities=len(opportunities),
+                )
             )
 
     def latest_run(self) -> Run | None:
-        row = self._read("SELECT * FROM runs WHERE status='ok' ORDER BY id DESC LIMIT 1").fetchone()
+        query = (
+            sa.select(*_RUN).where(t.runs.c.status == "ok").order_by(t.runs.c.id.desc()).limit(1)
+        )
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
         return Run(*row) if row else None
 
     def runs(self, limit: int = 20) -> list[Run]:
-        rows = self._read("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [Run(*r) for r in rows]
+        query = sa.select(*_RUN).order_by(t.runs.c.id.desc()).limit(limit)
+        with self.db.connect() as conn:
+            return [Run(*r) for r in conn.execute(query)]
 
     def snapshots(self, run_id: int | None) -> tuple[dict[str, Snapshot], dict[str, Snapshot]]:
         if run_id is None:
             return {}, {}
-        sur = {
-            sid: Snapshot(park, (tenant,), size, unit)
-            for sid, park, tenant, size, unit in self._read(
-                "SELECT id, park, tenant, size, unit FROM surpluses WHERE run_id=?", (run_id,)
-            )
-        }
-        opp = {
-            oid: Snapshot(park, (a, b), size, unit)
-            for oid, park, a, b, size, unit in self._read(
-                "SELECT id, park, from_tenant, to_tenant, size, unit FROM opportunities"
-                " WHERE run_id=?",
-                (run_id,),
-            )
-        }
+        s, o = t.surpluses.c, t.opportunities.c
+        with self.db.connect() as conn:
+            sur = {
+                sid: Snapshot(park, (tenant,), size, unit)
+                for sid, park, tenant, size, unit in conn.execute(
+                    sa.select(s.id, s.park, s.tenant, s.size, s.unit).where(s.run_id == run_id)
+                )
+            }
+            opp = {
+                oid: Snapshot(park, (a, b), size, unit)
+                for oid, park, a, b, size, unit in conn.execute(
+                    sa.select(o.id, o.park, o.from_tenant, o.to_tenant, o.size, o.unit).where(
+                        o.run_id == run_id
+                    )
+                )
+            }
         return sur, opp
 
     def surpluses(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT data FROM surpluses WHERE run_id=?"
-        args: tuple[Any, ...] = (run_id,)
+        c = t.surpluses.c
+        query = sa.select(c.data).where(c.run_id == run_id)
         if tenant is not None:
-            sql += " AND tenant=?"
-            args += (tenant,)
-        rows = self._read(sql + " ORDER BY size DESC", args).fetchall()
-        return [json.loads(r[0]) for r in rows]
+            query = query.where(c.tenant == tenant)
+        return self._records(query.order_by(c.size.desc(), c.id))
 
     def opportunities(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT data FROM opportunities WHERE run_id=?"
-        args: tuple[Any, ...] = (run_id,)
+        c = t.opportunities.c
+        query = sa.select(c.data).where(c.run_id == run_id)
         if tenant is not None:
-            sql += " AND (from_tenant=? OR to_tenant=?)"
-            args += (tenant, tenant)
-        rows = self._read(sql + " ORDER BY rank", args).fetchall()
-        return [json.loads(r[0]) for r in rows]
+            query = query.where(sa.or_(c.from_tenant == tenant, c.to_tenant == tenant))
+        return self._records(query.order_by(c.rank, c.id))
+
+    def _records(self, query: sa.Select[Any]) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            return [json.loads(data) for data in conn.execute(query).scalars()]
 
     def plan(self, run_id: int) -> dict[str, Any] | None:
         """The plan's totals of a run (None for a run saved before plans were), without links."""
-        row = self._read("SELECT data, n_links FROM plans WHERE run_id=?", (run_id,)).fetchone()
+        query = sa.select(t.plans.c.data, t.plans.c.n_links).where(t.plans.c.run_id == run_id)
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
         if row is None:
             return None
         totals: dict[str, Any] = json.loads(row[0])
@@ -309,41 +247,60 @@ class ResultsDb:
 
     def plan_links(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
         """The plan's links, best first, each with its opportunity's tenants, rule and units."""
-        sql = (
-            "SELECT p.data, o.from_tenant, o.to_tenant, o.data FROM plan_links p"
-            " JOIN opportunities o ON o.run_id = p.run_id AND o.id = p.opportunity_id"
-            " WHERE p.run_id=?"
+        p, o = t.plan_links.c, t.opportunities.c
+        query = (
+            sa.select(p.data, o.from_tenant, o.to_tenant, o.data)
+            .join_from(
+                t.plan_links,
+                t.opportunities,
+                sa.and_(o.run_id == p.run_id, o.id == p.opportunity_id),
+            )
+            .where(p.run_id == run_id)
         )
-        args: tuple[Any, ...] = (run_id,)
         if tenant is not None:
-            sql += " AND (o.from_tenant=? OR o.to_tenant=?)"
-            args += (tenant, tenant)
-        rows = self._read(sql + " ORDER BY p.park_vnd_per_year DESC", args).fetchall()
+            query = query.where(sa.or_(o.from_tenant == tenant, o.to_tenant == tenant))
+        query = query.order_by(p.park_vnd_per_year.desc(), p.opportunity_id)
         out = []
+        with self.db.connect() as conn:
+            rows = conn.execute(query).all()
         for data, a, b, opp in rows:
             item = json.loads(data)
-            o = json.loads(opp)
+            found = json.loads(opp)
             item.update(
                 from_tenant=a,
                 to_tenant=b,
-                rule=o["rule"],
-                rank=o["rank"],
-                supply_unit=o["supply_unit"],
-                demand_unit=o["demand_unit"],
+                rule=found["rule"],
+                rank=found["rank"],
+                supply_unit=found["supply_unit"],
+                demand_unit=found["demand_unit"],
             )
             out.append(item)
         return out
 
     def events(self, since_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        cur = self._read(
-            "SELECT id, run_id, created_ms, kind, subject_id, park, tenants, summary, before, after"
-            " FROM events WHERE id > ? ORDER BY id LIMIT ?",
-            (since_id, limit),
+        e = t.run_events.c
+        query = (
+            sa.select(
+                e.id,
+                e.run_id,
+                e.created_ms,
+                e.kind,
+                e.subject_id,
+                e.park,
+                e.tenants,
+                e.summary,
+                e.before,
+                e.after,
+            )
+            .where(e.id > since_id)
+            .order_by(e.id)
+            .limit(limit)
         )
-        cols = [c[0] for c in cur.description]
+        with self.db.connect() as conn:
+            rows = conn.execute(query).mappings().all()
         out = []
-        for row in cur.fetchall():
-            item = dict(zip(cols, row, strict=True))
+        for row in rows:
+            item = dict(row)
             item["tenants"] = json.loads(item["tenants"])
             out.append(item)
         return out

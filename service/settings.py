@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from parkflow.errors import ConfigError
 from parkflow.settings import Settings
+
+EMBEDDED_DATABASE = Path("parkflow-operations.sqlite")
 
 
 class ServiceSettings(Settings):
-    state_path: Path = Field(
-        default=Path("parkflow-state.sqlite"), description="runs, results, events (SQLite)"
-    )
     database_url: str | None = Field(
         default=None,
-        description="operational database (alerts, outbox): sqlite:///PATH or"
-        " postgresql://USER:PASSWORD@HOST/DB; default a SQLite file next to state_path",
+        description="operational database (detection runs and results, alerts, outbox):"
+        f" sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB; default {EMBEDDED_DATABASE}"
+        " in the working directory (embedded)",
+    )
+    state_path: Path | None = Field(
+        default=None,
+        description="retired: detection results are in the operational database"
+        " (database_url); set, it stops the process with what to set instead",
     )
     stale_factor: float = Field(
         default=3.0, gt=1, description="a meter is stale after this many expected intervals"
@@ -74,7 +81,29 @@ class ServiceSettings(Settings):
         default=3 * 86400.0, gt=0, description="an endpoint failing this long is disabled"
     )
 
+    @model_validator(mode="after")
+    def _state_path_retired(self) -> Self:
+        """Ignoring the old setting would quietly start an empty database elsewhere, its
+        alerts and their history apparently gone: say where they are instead."""
+        if self.state_path is None:
+            return self
+        kept = f"sqlite:///{self.state_path.parent / EMBEDDED_DATABASE}"
+        raise ConfigError(
+            "settings",
+            [
+                f"PARKFLOW_STATE_PATH ({self.state_path}) is retired: detection runs and"
+                " results are now kept in the operational database with the alerts"
+                " (PARKFLOW_DATABASE_URL). To keep the database that was beside it, set"
+                f" PARKFLOW_DATABASE_URL={kept} and unset PARKFLOW_STATE_PATH, then run"
+                " `parkflow db upgrade` and `parkflow detect` (the old results file is not"
+                " read: detection recomputes the results from the stored readings)",
+            ],
+        )
+
+    @property
+    def embedded_database(self) -> bool:
+        """No URL given: the SQLite file this process may create on its own."""
+        return not self.database_url
+
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{self.state_path.parent / 'parkflow-operations.sqlite'}"
+        return self.database_url or f"sqlite:///{EMBEDDED_DATABASE}"

@@ -251,3 +251,31 @@ def acknowledge(alert: Alert, by: str, reason: str, now_ms: int) -> Outcome:
     )
     acked = replace(alert, status=Status.ACKNOWLEDGED, acknowledged_ms=now_ms, acknowledged_by=by)
     return Outcome(acked, (step,))
+
+
+def resolve(alert: Alert, by: str, reason: str, now_ms: int) -> Outcome:
+    """An operator closes a firing alert by hand (the meter was replaced, the surplus was
+    taken up outside parkflow) instead of waiting for ``resolve_after`` clear evaluations.
+
+    The recipient is told, as of any resolve. The condition's count starts again: if it still
+    holds, the alert re-opens after ``open_after`` evaluations, not at the next one, so a
+    hand-resolved alert that was right all along comes back once, as it would have opened."""
+    if not alert.firing:
+        state = alert.status.value if alert.status else "pending"
+        raise ValueError(
+            f"alert {alert.id} is {state}: only an open or acknowledged alert is resolved"
+        )
+    if not by.strip() or not reason.strip():
+        raise ValueError("a resolve by hand says who and why")
+    step = Transition(
+        Event.RESOLVED, now_ms, alert.status, Status.RESOLVED, alert.summary, by, reason
+    )
+    done = replace(
+        alert,
+        status=Status.RESOLVED,
+        resolved_ms=now_ms,
+        holds=0,
+        clears=0,
+        last_notified_ms=now_ms,
+    )
+    return Outcome(done, (step,))

@@ -11,7 +11,7 @@ takes the file's write lock at BEGIN.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from service.alerts.lifecycle import (
     acknowledge,
     evaluate,
     is_silenced,
+    resolve,
 )
 from service.alerts.notify import Notifier, TopicNotifier
 from service.alerts.texts import notification_json
@@ -175,23 +176,32 @@ class AlertRepository:
     def acknowledge(self, alert_id: str, by: str, reason: str, now_ms: int | None = None) -> Alert:
         """Record who took an open alert in hand, and why."""
         at = wall_ms() if now_ms is None else now_ms
+        return self._by_hand(alert_id, lambda alert: acknowledge(alert, by, reason, at), at)
 
+    def resolve(self, alert_id: str, by: str, reason: str, now_ms: int | None = None) -> Alert:
+        """Close a firing alert by hand, with who and why; its recipients are told, in the
+        same transaction, as of any resolve."""
+        at = wall_ms() if now_ms is None else now_ms
+        return self._by_hand(alert_id, lambda alert: resolve(alert, by, reason, at), at)
+
+    def _by_hand(self, alert_id: str, step: Callable[[Alert], Outcome], now_ms: int) -> Alert:
         def work(conn: Connection) -> Alert:
             query = sa.select(alerts).where(alerts.c.id == alert_id).with_for_update()
             row = conn.execute(query).mappings().first()
             if row is None:
                 raise InputError(f"no alert {alert_id}")
             try:
-                outcome = acknowledge(_alert(row), by, reason, at)
+                outcome = step(_alert(row))
             except ValueError as exc:
                 raise InputError(str(exc)) from exc
-            assert outcome.alert is not None
-            conn.execute(
-                alerts.update().where(alerts.c.id == alert_id).values(**_row(outcome.alert))
-            )
-            for step in outcome.transitions:
-                self._record(conn, alert_id, step)
-            return outcome.alert
+            alert = outcome.alert
+            assert alert is not None
+            conn.execute(alerts.update().where(alerts.c.id == alert_id).values(**_row(alert)))
+            for transition in outcome.transitions:
+                history_id = self._record(conn, alert_id, transition)
+                if transition.notifies:
+                    self._notify(conn, alert, transition, history_id, now_ms)
+            return alert
 
         return self.db.retrying(work)
 
@@ -254,6 +264,31 @@ class AlertRepository:
                 out.setdefault(kind, {})[subject] = (park, tenant)
         return out
 
+    def silences(self, now_ms: int | None = None, *, expired: bool = False) -> list[dict[str, Any]]:
+        """The silences in force at ``now_ms`` (with ``expired``, every one ever set), the
+        latest ending first."""
+        at = wall_ms() if now_ms is None else now_ms
+        query = sa.select(silences).order_by(silences.c.until_ms.desc(), silences.c.id)
+        if not expired:
+            query = query.where(silences.c.until_ms > at)
+        with self.db.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def find(self, id_or_prefix: str) -> Alert:
+        """The alert with this id, or the one whose id starts with it (as ``alerts list``
+        shows them); ``InputError`` when none or several do."""
+        wanted = id_or_prefix.strip().lower()
+        if not wanted or wanted.strip("0123456789abcdef-"):
+            raise InputError(f"{id_or_prefix!r} is not an alert id (hexadecimal digits and -)")
+        query = sa.select(alerts).where(alerts.c.id.startswith(wanted)).limit(2)
+        with self.db.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        if not rows:
+            raise InputError(f"no alert {id_or_prefix}")
+        if len(rows) > 1:
+            raise InputError(f"several alerts start with {id_or_prefix}: give more of the id")
+        return _alert(rows[0])
+
     def get(self, kind: str, subject: str) -> Alert | None:
         with self.db.connect() as conn:
             row = (
@@ -268,6 +303,7 @@ class AlertRepository:
     def alerts(
         self, statuses: Iterable[Status] = (Status.OPEN, Status.ACKNOWLEDGED)
     ) -> list[Alert]:
+        """The alerts in these states, the earliest opened first (pending ones are in none)."""
         wanted = [s.value for s in statuses]
         with self.db.connect() as conn:
             rows = conn.execute(

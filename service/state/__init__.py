@@ -1,5 +1,5 @@
-"""The service's operational state in SQL: alerts, their history, silences and the
-notification outbox (tenants' contact preferences and the detection results move here later).
+"""The service's operational state in SQL: detection runs and their results, alerts, their
+history, silences and the notification outbox (tenants' contact preferences move here later).
 
 One URL names the database (``PARKFLOW_DATABASE_URL``): a SQLite file by default, PostgreSQL
 for a park that runs several service processes or wants backups with its other databases. The

@@ -3,9 +3,9 @@ migrations must produce (a test compares the two).
 
 Times are epoch milliseconds (BIGINT), as everywhere in parkflow. Ids that leave the database
 (an alert's, a notification's) are UUIDs as text, so the same id works on both backends and in
-a payload. The detection results (``service/results.py``) are still in their own SQLite file;
-when they move here they get tables of their own in a new revision.
-Delivery state per endpoint and consents to be introduced came with revision 0003.
+a payload. The detection results (``service/results.py``: runs, their surpluses, opportunities,
+plan and the events between runs) are here too, each finding's full record as JSON text beside
+the columns the queries filter and sort on.
 """
 
 from __future__ import annotations
@@ -136,4 +136,92 @@ consents = sa.Table(
     sa.Column("withdrawn_ms", sa.BigInteger),
     sa.Column("withdrawn_by", sa.String(200)),
     sa.Column("note", sa.Text),
+)
+
+
+# -- detection results (service/results.py); money in integer dong, as the plan books it ------
+# Run and event ids only grow (SQLite AUTOINCREMENT, a PostgreSQL sequence): a reader of events
+# pages by id, and an id is never reused after a failed run is deleted by hand.
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_ms", sa.BigInteger),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("window_days", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("n_surpluses", sa.Integer, nullable=False),
+    sa.Column("n_opportunities", sa.Integer, nullable=False),
+    sa.Index(None, "status", "id"),
+    sqlite_autoincrement=True,
+)
+
+surpluses = sa.Table(
+    "surpluses",
+    metadata,
+    sa.Column("run_id", _SERIAL, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("id", sa.String(400), primary_key=True),
+    sa.Column("park", sa.String(100), nullable=False),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("size", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+opportunities = sa.Table(
+    "opportunities",
+    metadata,
+    sa.Column("run_id", _SERIAL, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("id", sa.String(400), primary_key=True),
+    sa.Column("park", sa.String(100), nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("from_tenant", sa.String(100), nullable=False),
+    sa.Column("to_tenant", sa.String(100), nullable=False),
+    sa.Column("size", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+run_events = sa.Table(
+    "run_events",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("run_id", _SERIAL, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("subject_id", sa.String(400), nullable=False),
+    sa.Column("park", sa.String(100), nullable=False),
+    sa.Column("tenants", sa.Text, nullable=False),  # a JSON list
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("before", sa.Float),
+    sa.Column("after", sa.Float),
+    sa.Index(None, "created_ms"),
+    sqlite_autoincrement=True,
+)
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("run_id", _SERIAL, sa.ForeignKey("runs.id"), primary_key=True, autoincrement=False),
+    sa.Column("park_vnd_per_year", sa.BigInteger, nullable=False),
+    sa.Column("co2e_avoided_t_per_year", sa.Float, nullable=False),
+    sa.Column("water_saved_m3_per_year", sa.Float, nullable=False),
+    sa.Column("landfill_diverted_t_per_year", sa.Float, nullable=False),
+    sa.Column("capex_vnd", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # optimal, or what kept a part from it
+    sa.Column("n_links", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+plan_links = sa.Table(
+    "plan_links",
+    metadata,
+    sa.Column("run_id", _SERIAL, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("opportunity_id", sa.String(400), primary_key=True),
+    sa.Column("park", sa.String(100), nullable=False),
+    sa.Column("park_vnd_per_year", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
 )

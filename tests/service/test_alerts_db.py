@@ -37,9 +37,8 @@ def test_migrations_produce_the_tables_the_code_queries(blank_db_url: str) -> No
     db = Database(blank_db_url)
     try:
         assert current_revision(db) is None
-        with pytest.raises(
-            ConfigError, match=rf"needs {head_revision()}: run `parkflow db upgrade`"
-        ):
+        needs = rf"needs {head_revision()}: run `parkflow db upgrade`"
+        with pytest.raises(ConfigError, match=needs):
             require_current(db)
         assert upgrade(db) == (None, head_revision())
         require_current(db)
@@ -58,9 +57,7 @@ def test_the_service_refuses_an_unmigrated_database_and_hides_its_password(
     from service.settings import ServiceSettings
 
     url = blank_db_url.replace("postgres@", "postgres:s3cret@")
-    settings = ServiceSettings(
-        registry=tmp_path / "unused.yaml", state_path=tmp_path / "s.sqlite", database_url=url
-    )
+    settings = ServiceSettings(registry=tmp_path / "unused.yaml", database_url=url)
     with pytest.raises(ConfigError) as caught:
         serve(settings)
     text = str(caught.value)

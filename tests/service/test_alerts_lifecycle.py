@@ -1,11 +1,20 @@
-"""The alert lifecycle as a pure function: hysteresis, repeats, silences, acknowledgements."""
+"""The alert lifecycle as a pure function: hysteresis, repeats, silences, acknowledgements,
+resolves by hand."""
 
 from __future__ import annotations
 
 import pytest
 
 from service.alerts.kinds import METER_STALE, Policy
-from service.alerts.lifecycle import Alert, Event, Status, acknowledge, evaluate, observe
+from service.alerts.lifecycle import (
+    Alert,
+    Event,
+    Status,
+    acknowledge,
+    evaluate,
+    observe,
+    resolve,
+)
 
 POLICY = Policy(open_after=3, resolve_after=2, repeat_ms=100)
 
@@ -66,3 +75,40 @@ def test_an_evaluation_no_later_than_the_last_changes_nothing() -> None:
     obs = observe(METER_STALE, "p/t/m", "p", "t", True, "stale")
     first = evaluate(None, obs, 10, Policy())
     assert evaluate(first.alert, obs, 10, Policy()) == type(first)(first.alert)
+
+
+def test_a_resolve_by_hand_notifies_and_the_condition_must_hold_again_to_reopen() -> None:
+    alert, _ = run([True] * 3)  # open at t=30
+    assert alert is not None
+    done = resolve(alert, "ops-anna", "meter replaced", 35)
+    assert done.alert is not None and done.alert.status is Status.RESOLVED
+    assert done.alert.resolved_ms == 35 and done.alert.holds == 0
+    (step,) = done.transitions
+    assert step.event is Event.RESOLVED and step.notifies
+    assert (step.from_status, step.actor, step.reason) == (
+        Status.OPEN,
+        "ops-anna",
+        "meter replaced",
+    )
+    with pytest.raises(ValueError, match="only an open or acknowledged alert"):
+        resolve(done.alert, "ops-anna", "again", 36)
+    # still stale: back after open_after (3) evaluations, not at the next one
+    current: Alert | None = done.alert
+    events = []
+    obs = observe(METER_STALE, "p/t/m", "p", "t", True, "stale")
+    for t in (40, 50, 60):
+        out = evaluate(current, obs, t, POLICY)
+        current = out.alert
+        events.append([s.event for s in out.transitions])
+    assert events == [[], [], [Event.REOPENED]]
+
+
+def test_an_acknowledged_alert_can_be_resolved_by_hand_but_only_with_who_and_why() -> None:
+    alert, _ = run([True] * 3)
+    assert alert is not None
+    acked = acknowledge(alert, "ops-anna", "on it", 40).alert
+    assert acked is not None
+    with pytest.raises(ValueError, match="says who and why"):
+        resolve(acked, " ", "done", 50)
+    done = resolve(acked, "ops-binh", "done", 50)
+    assert done.alert is not None and done.transitions[0].from_status is Status.ACKNOWLEDGED

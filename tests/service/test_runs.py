@@ -1,5 +1,5 @@
-"""The service's detection run over stored data: rollups -> detect -> match -> events -> state,
-and the command-line views of its results."""
+"""The service's detection run over stored data: rollups -> detect -> match -> events -> the
+operational database (SQLite and PostgreSQL), and the command-line views of its results."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from service.results import ResultsDb
 from service.rollups import RollupWorker
 from service.runs import run_detection, window_ms
 from service.simulate import default_scenario, prepare
-from service.state import Database, head_revision
+from service.state import Database, current_revision, head_revision, upgrade
 
 NOW = pd.Timestamp("2026-11-20T05:00:00Z")
 NOW_MS = int(NOW.value // 1_000_000)
@@ -74,11 +74,11 @@ def test_panels_from_the_stored_day_rollups_are_mostly_filled(
 
 
 def test_runs_store_results_and_events(
-    park_db: tuple[Path, Registry, list[tuple[str, str, str]]], tmp_path: Path
+    park_db: tuple[Path, Registry, list[tuple[str, str, str]]], database: Database
 ) -> None:
     path, registry, planted = park_db
     store = SqliteStore(path)
-    state = ResultsDb(tmp_path / "state.sqlite")
+    state = ResultsDb(database)
     knowledge = load_knowledge()
     first = run_detection(store, registry, knowledge, state, now=NOW, trigger="schedule")
     found = {(o.from_meter, o.to_meter, o.rule) for o in first.opportunities}
@@ -116,20 +116,31 @@ def test_runs_store_results_and_events(
     tenant = rows[0]["to_tenant"]
     mine = state.opportunities(run.id, tenant=tenant)
     assert mine and all(tenant in (r["from_tenant"], r["to_tenant"]) for r in mine)
-    assert len(state.events()) == len(first.events)
+    events = state.events()
+    assert len(events) == len(first.events)
+    assert [e["id"] for e in events] == sorted(e["id"] for e in events)
+    assert {e["run_id"] for e in events} == {first.run_id}
+    assert all(isinstance(e["tenants"], list) and e["tenants"] for e in events)
+    assert [e["id"] for e in state.events(since_id=events[9]["id"], limit=5)] == [
+        e["id"] for e in events[10:15]
+    ]
+    surpluses = state.surpluses(run.id)
+    assert len(surpluses) == len(second.surpluses) == run.n_surpluses
+    sizes = [s["p50_per_day"] for s in surpluses]
+    assert sizes == sorted(sizes, reverse=True)
     store.close()
     state.close()
 
 
 def test_the_sample_parks_plan_allocates_what_the_ranked_list_offers_twice(
-    park_db: tuple[Path, Registry, list[tuple[str, str, str]]], tmp_path: Path
+    park_db: tuple[Path, Registry, list[tuple[str, str, str]]], database: Database
 ) -> None:
     """The sample park offers one solar surplus to four receivers and one effluent surplus to
     five: the plan's totals are below the ranked list's sum, never below its best row, and
     what the plan gives a link is never more than the link alone."""
     path, registry, _planted = park_db
     store = SqliteStore(path)
-    state = ResultsDb(tmp_path / "state.sqlite")
+    state = ResultsDb(database)
     result = run_detection(store, registry, load_knowledge(), state, now=NOW)
     store.close()
     plan, opps = result.plan, result.opportunities
@@ -148,7 +159,7 @@ def test_the_sample_parks_plan_allocates_what_the_ranked_list_offers_twice(
     assert sum(pl.supply_used_per_day for pl in solar) <= offered.supply_p50_per_day * 1.2
     totals = state.plan(result.run_id)
     assert totals is not None and totals["n_links"] == len(plan.links)
-    assert totals["park_vnd_per_year"] == pytest.approx(plan.park_vnd_per_year)
+    assert totals["park_vnd_per_year"] == plan.park_vnd_per_year  # integer dong, as booked
     rows = state.plan_links(result.run_id)
     assert [r["opportunity_id"] for r in rows] == [pl.opportunity_id for pl in plan.links]
     json.dumps(rows, allow_nan=False)
@@ -160,31 +171,68 @@ def test_the_sample_parks_plan_allocates_what_the_ranked_list_offers_twice(
     state.close()
 
 
-def test_a_schema_1_results_file_gains_the_plan_tables(tmp_path: Path) -> None:
-    import sqlite3
+def test_a_failed_run_is_recorded_and_is_never_the_latest(database: Database) -> None:
+    state = ResultsDb(database)
+    run_id = state.start_run(1000, "schedule", 28)
+    state.fail_run(run_id, 2000, "Traceback ...\nStoreUnavailable: " + "x" * 5000)
+    (run,) = state.runs()
+    assert (run.id, run.status, run.finished_ms, run.trigger) == (
+        run_id,
+        "failed",
+        2000,
+        "schedule",
+    )
+    assert run.error is not None and len(run.error) == 4000
+    assert state.latest_run() is None
+    assert state.start_run(3000, "manual", 28) > run_id  # ids only grow
 
-    path = tmp_path / "old.sqlite"
-    raw = sqlite3.connect(path)
-    raw.execute(
-        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_ms INTEGER NOT NULL,"
-        " finished_ms INTEGER, trigger TEXT NOT NULL, window_days INTEGER NOT NULL,"
-        " status TEXT NOT NULL, error TEXT, n_surpluses INTEGER NOT NULL DEFAULT 0,"
-        " n_opportunities INTEGER NOT NULL DEFAULT 0)"
-    )
-    raw.execute(
-        "INSERT INTO runs(started_ms, finished_ms, trigger, window_days, status)"
-        " VALUES (1, 2, 'manual', 28, 'ok')"
-    )
-    raw.execute("PRAGMA user_version = 1")
-    raw.commit()
-    raw.close()
-    state = ResultsDb(path)
-    run = state.latest_run()
-    assert run is not None and state.plan(run.id) is None and state.plan_links(run.id) == []
+
+def test_results_given_a_url_open_and_close_their_own_database(db_url: str) -> None:
+    state = ResultsDb(db_url)
+    run_id = state.start_run(1, "manual", 7)
     state.close()
-    raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone() == (2,)
-    raw.close()
+    again = ResultsDb(db_url)
+    assert [r.id for r in again.runs()] == [run_id]
+    again.close()
+
+
+def test_the_retired_state_path_setting_says_what_to_set_instead(tmp_path: Path) -> None:
+    from parkflow.errors import ConfigError
+    from service.settings import ServiceSettings
+
+    with pytest.raises(ConfigError) as caught:
+        ServiceSettings(state_path=tmp_path / "state.sqlite")
+    text = str(caught.value)
+    assert f"PARKFLOW_DATABASE_URL=sqlite:///{tmp_path / 'parkflow-operations.sqlite'}" in text
+    env = {**os.environ, "PARKFLOW_STATE_PATH": str(tmp_path / "state.sqlite")}
+    done = subprocess.run(
+        [sys.executable, "-m", "parkflow.cli", "plan"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "PARKFLOW_STATE_PATH" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_detect_refuses_a_named_database_never_migrated(blank_db_url: str, tmp_path: Path) -> None:
+    """Only the embedded default is created on its own: a database someone named is upgraded
+    by `parkflow db upgrade`, knowingly."""
+    registry_file = tmp_path / "registry.yaml"
+    registry_file.write_text(default_scenario(load_registry(SAMPLE_REGISTRY).model).registry_yaml())
+    env = {
+        **os.environ,
+        "PARKFLOW_SQLITE_PATH": str(tmp_path / "store.sqlite"),
+        "PARKFLOW_DATABASE_URL": blank_db_url,
+        "PARKFLOW_REGISTRY": str(registry_file),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "parkflow.cli", "detect"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert "never migrated" in done.stderr and "run `parkflow db upgrade`" in done.stderr
+    db = Database(blank_db_url)
+    try:
+        assert current_revision(db) is None  # nothing created
+    finally:
+        db.close()
 
 
 def test_cli_detect_and_views(
@@ -196,21 +244,32 @@ def test_cli_detect_and_views(
     env = {
         **os.environ,
         "PARKFLOW_SQLITE_PATH": str(path),
-        "PARKFLOW_STATE_PATH": str(tmp_path / "state.sqlite"),
         "PARKFLOW_REGISTRY": str(registry_file),
     }
+    env.pop("PARKFLOW_DATABASE_URL", None)  # the embedded default, in the working directory
+    embedded = tmp_path / "parkflow-operations.sqlite"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "parkflow.cli", *args], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "parkflow.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
         )
 
     before = cli("opportunities")
     assert before.returncode == 1 and "no detection run yet" in before.stdout
+    assert not embedded.exists()  # a look creates nothing
     # the data ends on NOW; detection looks back from the wall clock, so pin the window
     env["PARKFLOW_NOW"] = NOW.isoformat()
-    done = cli("detect")
+    done = cli("detect")  # a fresh machine: the embedded database is created at its revision
     assert done.returncode == 0, done.stderr
+    db = Database(f"sqlite:///{embedded}")
+    try:
+        assert current_revision(db) == head_revision()
+    finally:
+        db.close()
     opps = cli("opportunities", "--explain")
     assert opps.returncode == 0, opps.stderr
     lines = opps.stdout.splitlines()
@@ -253,11 +312,11 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
     path, _registry, _planted = park_db
     registry_file = tmp_path / "registry.yaml"
     registry_file.write_text(default_scenario(load_registry(SAMPLE_REGISTRY).model).registry_yaml())
-    state_path = tmp_path / "state.sqlite"
+    url = f"sqlite:///{tmp_path / 'operations.sqlite'}"
     env = {
         **os.environ,
         "PARKFLOW_SQLITE_PATH": str(path),
-        "PARKFLOW_STATE_PATH": str(state_path),
+        "PARKFLOW_DATABASE_URL": url,
         "PARKFLOW_REGISTRY": str(registry_file),
         "PARKFLOW_NOW": NOW.isoformat(),
         "PARKFLOW_DETECT_INTERVAL_S": "1",
@@ -273,9 +332,8 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
     refused = cli("serve")
     assert refused.returncode == 2 and "run `parkflow db upgrade`" in refused.stderr
     upgraded = cli("db", "upgrade")
-    assert (
-        upgraded.returncode == 0 and f"upgraded from empty to {head_revision()}" in upgraded.stdout
-    )
+    assert upgraded.returncode == 0
+    assert f"upgraded from empty to {head_revision()}" in upgraded.stdout
     assert cli("db", "current").returncode == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "parkflow.cli", "serve"],
@@ -289,15 +347,14 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
         runs: list[object] = []
         while time.monotonic() < deadline and len(runs) < 2:
             time.sleep(0.3)
-            if state_path.exists():
-                state = ResultsDb(state_path)
-                runs = [r for r in state.runs() if r.status == "ok" and r.trigger == "schedule"]
-                state.close()
+            state = ResultsDb(url)
+            runs = [r for r in state.runs() if r.status == "ok" and r.trigger == "schedule"]
+            state.close()
         assert len(runs) >= 2, "two scheduled runs within a minute"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         # each run is followed by an evaluation: the planted surpluses opened alerts
-        db = Database(f"sqlite:///{tmp_path / 'parkflow-operations.sqlite'}")
+        db = Database(url)
         try:
             opened = AlertRepository(db).alerts()
         finally:
@@ -320,7 +377,8 @@ def test_a_fuel_meter_without_a_heating_value_is_logged_as_left_out(
         park("p", tenant("a", meter("gas", "energy.natural_gas", "in", "m3", "delta")))
     )
     store = SqliteStore(tmp_path / "store.sqlite")
-    state = ResultsDb(tmp_path / "state.sqlite")
+    state = ResultsDb(f"sqlite:///{tmp_path / 'operations.sqlite'}")
+    upgrade(state.db)
     with caplog.at_level("WARNING", logger="parkflow.service"):
         run_detection(store, registry, load_knowledge(), state, now=NOW)
     store.close()

@@ -51,6 +51,7 @@ from service.simulate import (
 from service.simulate.messages import Plan
 from service.simulate.scenario import unclear
 from service.simulate.truth import Key, keys_from_json
+from service.state import upgrade
 from tests.support.ingestor_proc import IngestorPool, wait_receiving
 from tests.support.mosquitto import MosquittoServer, wait_until
 from tests.support.rollups import day_rollup_frame, detect, detect_and_plan
@@ -417,8 +418,9 @@ def _detect_stored(
     """The service's own path: the rollup worker, then a detection run."""
     now = pd.Timestamp(end_ms, unit="ms", tz="UTC")
     RollupWorker(store, registry, margin_ms=0).run_once(now_ms())
-    state = ResultsDb(tmp / "state.sqlite")
+    state = ResultsDb(f"sqlite:///{tmp / 'operations.sqlite'}")
     try:
+        upgrade(state.db)
         result = run_detection(store, registry, knowledge, state, now=now)
     finally:
         state.close()
