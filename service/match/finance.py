@@ -94,11 +94,8 @@ def split(
         flow = (supplier if terms.investor == "supplier" else receiver) + annuity
         return transfer, supplier, receiver, flow
 
-    transfer, supplier, receiver, flow = case(1.0, 1.0)
+    transfer, supplier, receiver, _ = case(1.0, 1.0)
     capex = capex_vnd or 0.0
-    flows = np.r_[-capex, np.full(terms.years, flow)]
-    npv = float(npf.npv(terms.rate, flows))
-    irr = _irr(flows) if capex > 0 else None
     cases = (
         ("base", 1.0, 1.0),
         ("price -20%", 0.8, 1.0),
@@ -106,12 +103,20 @@ def split(
         ("volume P10", 1.0, volume_p10),
         ("volume P90", 1.0, volume_p90),
     )
+    # Every case's flows in one matrix, discounted at once (a call per case cost more than
+    # the rest of a ranked row together, and a run values thousands of rows).
+    yearly = np.empty((len(cases), terms.years + 1))
+    yearly[:, 0] = -capex
+    for k, (_, price, volume) in enumerate(cases):
+        yearly[k, 1:] = case(price, volume)[3]
+    npvs = npv_rows(terms.rate, yearly)
+    flows = yearly[0]  # the base case
+    npv = float(npvs[0])
+    irr = _irr(flows) if capex > 0 else None
     table = []
-    for name, price, volume in cases:
-        *_, f = case(price, volume)
+    for k, (name, price, volume) in enumerate(cases):
         park = supplier_vnd * volume + (receiver_vnd + purchase_vnd * (price - 1.0)) * volume
-        npv_case = float(npf.npv(terms.rate, np.r_[-capex, np.full(terms.years, f)]))
-        table.append(Sensitivity(name, round(park), round(npv_case)))
+        table.append(Sensitivity(name, round(park), round(float(npvs[k]))))
     return Finance(
         transfer_vnd_per_year=round(transfer),
         supplier_net_vnd_per_year=round(supplier),
@@ -123,6 +128,15 @@ def split(
         discounted_payback_years=discounted_payback(flows, terms.rate),
         sensitivity=tuple(table),
     )
+
+
+def npv_rows(rate: float, flows: np.ndarray) -> np.ndarray:
+    """numpy-financial's ``npv`` of each row (year 0 first), with its very arithmetic: each
+    row summed along its own contiguous axis, so every figure is the one ``npf.npv`` gives
+    (``tests/service/test_finance.py`` holds them equal)."""
+    rows = np.ascontiguousarray(flows, dtype=np.float64)
+    out: np.ndarray = (rows / (1 + rate) ** np.arange(0, rows.shape[1])).sum(axis=1)
+    return out
 
 
 def _irr(flows: np.ndarray) -> float | None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from parkflow.registry.registry import Registry
-from parkflow.registry.schema import Meter, Tenant
+from parkflow.registry.schema import LinkCapex, Meter, Park, Tenant
 from parkflow.units import canonical_unit
 from service.detect.panel import Panel
 from service.detect.surplus import EPS, Surplus, available_streams
@@ -104,6 +104,7 @@ def match_all(
     rules = knowledge.active_rules()
     columns = {c: ranked[c].to_numpy() for c in _ROW_COLUMNS}
     by_park = [sellers(p.park, knowledge, year) for p in parks]
+    capex_of = [_link_capex(p.park) for p in parks]
     opportunities = [
         _opportunity(
             i + 1,
@@ -114,6 +115,7 @@ def match_all(
             year,
             cache,
             by_park[int(columns["park_index"][i])],
+            capex_of[int(columns["park_index"][i])],
         )
         for i in range(len(ranked))
     ]
@@ -184,6 +186,13 @@ def _park_table(sides: Sides, knowledge: Knowledge, year: int) -> pd.DataFrame:
     return valued
 
 
+def _link_capex(park: Park) -> dict[tuple[str, str], LinkCapex]:
+    """A park's registered link terms by (from meter, to meter) (the registry lists a pair
+    once): looked up once per park, not scanned for every ranked row (a park of thousands of
+    meters registers hundreds)."""
+    return {(c.from_meter, c.to_meter): c for c in park.link_capex}
+
+
 def _finance(
     row: Mapping[str, Any],
     sides: Sides,
@@ -191,12 +200,10 @@ def _finance(
     supply: Meter,
     demand: Meter,
     knowledge: Knowledge,
+    capex_of: Mapping[tuple[str, str], LinkCapex],
 ) -> Finance:
     m = knowledge.matching
-    terms_entry = next(
-        (c for c in sides.park.link_capex if c.from_meter == supply.id and c.to_meter == demand.id),
-        None,
-    )
+    terms_entry = capex_of.get((supply.id, demand.id))
     capex = float(row["capex_vnd"])
     n_days = max(1, sides.panel.n_days)
     mean = float(row["matched"]) / n_days
@@ -248,6 +255,7 @@ def _opportunity(
     year: int,
     cache: dict[tuple[object, ...], SourceNotes],
     park_sellers: Mapping[str, Seller],
+    capex_of: Mapping[tuple[str, str], LinkCapex],
 ) -> Opportunity:
     rule = rules[int(row["rule"])]
     surplus = sides.surpluses[int(row["s"])]
@@ -303,7 +311,9 @@ def _opportunity(
     seller = park_sellers.get(demand_meter.id)
     fields["value"] = replace(
         fields["value"],
-        finance=_finance(row, sides, surplus.resource, supply_meter, demand_meter, knowledge),
+        finance=_finance(
+            row, sides, surplus.resource, supply_meter, demand_meter, knowledge, capex_of
+        ),
         seller=seller.tenant.id if seller else None,
         seller_vnd_per_year=round(float(row["seller_vnd"])),
     )

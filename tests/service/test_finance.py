@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.match.finance import Terms, annuity_factor, discounted_payback, split
+from service.match.finance import Terms, annuity_factor, discounted_payback, npv_rows, split
 
 TERMS = Terms(
     supplier_share=0.5, price_vnd_per_unit=None, investor="receiver", rate=0.1, years=10,
@@ -85,3 +85,42 @@ def test_the_parties_together_get_exactly_the_net_benefit(
     net = s + r - 0.03 * c - (c * annuity_factor(0.1, 10) if c else 0.0)
     assert f.supplier_net_vnd_per_year + f.receiver_net_vnd_per_year == pytest.approx(net, abs=2)
     assert f.supplier_net_vnd_per_year == pytest.approx(share * net, abs=1)
+
+
+@given(
+    rate=st.floats(0.0, 0.5),
+    flows=st.lists(
+        st.lists(st.floats(-1e10, 1e10), min_size=11, max_size=11), min_size=1, max_size=6
+    ),
+)
+def test_npv_of_many_rows_is_numpy_financials_to_the_last_bit(
+    rate: float, flows: list[list[float]]
+) -> None:
+    """The sensitivity table discounts its cases at once: each row must be exactly the figure
+    ``npf.npv`` gives for that series alone (a different summation order would move a
+    rounded dong now and then)."""
+    got = npv_rows(rate, np.array(flows))
+    assert [float(g) for g in got] == [float(npf.npv(rate, row)) for row in flows]
+
+
+@given(
+    s=st.floats(-1e9, 1e9),
+    r=st.floats(-1e9, 1e9),
+    capex=st.one_of(st.none(), st.floats(1e6, 1e10)),
+    p10=st.floats(0.1, 1.0),
+)
+def test_each_sensitivity_case_is_its_own_npv(
+    s: float, r: float, capex: float | None, p10: float
+) -> None:
+    f = split(s, r, abs(r), 10.0, capex, p10, 1.3, TERMS)
+    c = capex or 0.0
+    opex, annuity = 0.03 * c, (c * annuity_factor(0.1, 10) if c else 0.0)
+    for row, (price, volume) in zip(
+        f.sensitivity, [(1.0, 1.0), (0.8, 1.0), (1.2, 1.0), (1.0, p10), (1.0, 1.3)], strict=True
+    ):
+        r_gain = (r + abs(r) * (price - 1.0)) * volume
+        net = s * volume + r_gain - opex - annuity
+        receiver = r_gain - (0.5 * net - s * volume) - opex - annuity
+        expected = npf.npv(0.1, [-c] + [receiver + annuity] * 10)
+        assert row.investor_npv_vnd == pytest.approx(expected, rel=1e-9, abs=2)
+    assert f.npv_vnd == f.sensitivity[0].investor_npv_vnd
