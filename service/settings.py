@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from parkflow.settings import Settings
 
@@ -56,6 +56,19 @@ class ServiceSettings(Settings):
     alerts_mqtt_port: int = Field(default=1883, ge=1, le=65535)
     alerts_mqtt_username: str = "parkflow-alerts"
     alerts_mqtt_password: str | None = None
+
+    # the HTTP API (``parkflow serve``)
+    http_host: str = Field(default="127.0.0.1", description="the API's address (loopback)")
+    http_port: int = Field(default=8000, ge=0, le=65535, description="the API's port (0: any)")
+    api_key_pepper: SecretStr | None = Field(
+        default=None,
+        description="the server secret API keys are hashed with (32+ characters); default a"
+        " file next to state_path, made once",
+    )
+    api_max_page: int = Field(default=1000, ge=1, le=10000, description="largest page size")
+
+    def resolved_pepper_path(self) -> Path:
+        return self.state_path.parent / "parkflow-api-pepper"
 
     def resolved_database_url(self) -> str:
         if self.database_url:
