@@ -46,8 +46,8 @@ def _opportunities(
     for o in rows:
         if not can_see(p, o["park"], (o["from_tenant"], o["to_tenant"])):
             continue
-        if p.is_operator:
-            out.append(o)
+        if p.is_operator:  # with the reference a tenant quotes to its operator
+            out.append({**o, "ref": ctx.pepper.reference(o["id"])})
             continue
         assert p.tenant is not None
         introduced = ctx.consents.introduced(o["park"], o["id"])

@@ -5,6 +5,7 @@ PostgreSQL, and keys made by the key repository. Parties: tenant A (det-phuoc) a
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from ingest.validate import Validator
 from parkflow.model import WriteBatch
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
-from parkflow.store import SqliteStore, Store
+from parkflow.store import InfluxStore, SqliteStore, Store
 from parkflow.timeunits import now_ms
 from service.alerts.evaluate import evaluate_alerts
 from service.alerts.kinds import METER_STALE
@@ -31,6 +32,7 @@ from service.runs import run_detection
 from service.settings import ServiceSettings
 from service.simulate import prepare
 from service.state import Database
+from tests.support.influx import InfluxServer
 
 NOW = pd.Timestamp("2026-11-20T05:00:00Z")
 NOW_MS = int(NOW.value // 1_000_000)
@@ -45,6 +47,7 @@ class ParkData:
     registry: Registry
     batches: list[WriteBatch]
     results_path: Path
+    store_path: Path
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +61,13 @@ def park_data(tmp_path_factory: pytest.TempPathFactory) -> ParkData:
     for m in sim.plan.messages:
         good, bad, message = v.validate(m.topic, m.payload, NOW_MS)
         batches.append(WriteBatch(tuple(good), tuple(bad), (message,) if message else ()))
+    # a record of each party in quarantine, whatever faults the simulator planted
+    for tenant, meter in ((A, "det-water"), (B, "wwtp-effluent")):
+        good, bad, message = v.validate(
+            f"ip/{PARK}/{tenant}/{meter}/readings", b'{"value": 3}', NOW_MS
+        )
+        assert not good and bad
+        batches.append(WriteBatch((), tuple(bad), (message,) if message else ()))
     root = tmp_path_factory.mktemp("api-park")
     store = SqliteStore(root / "park.sqlite")
     for batch in batches:
@@ -67,7 +77,28 @@ def park_data(tmp_path_factory: pytest.TempPathFactory) -> ParkData:
     run_detection(store, registry, load_knowledge(), results, now=NOW, trigger="test")
     results.close()
     store.close()
-    return ParkData(registry, batches, root / "results.sqlite")
+    return ParkData(registry, batches, root / "results.sqlite", root / "park.sqlite")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "influx"])
+def park_store(request: pytest.FixtureRequest, park_data: ParkData) -> Iterator[Store]:
+    """The park's readings and quarantine in each store, written once: the API only reads
+    them."""
+    if request.param == "sqlite":
+        store: Store = SqliteStore(park_data.store_path)
+        yield store
+        store.close()
+        return
+    server: InfluxServer = request.getfixturevalue("influx_server")
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    influx = InfluxStore(server.url, database, create_database=True, timeout=10.0)
+    for batch in park_data.batches:
+        influx.write(batch)
+    try:
+        yield influx
+    finally:
+        influx.close()
+        server.query(f'DROP DATABASE "{database}"')
 
 
 @dataclass
@@ -84,12 +115,7 @@ def _headers(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def make_api(
-    park: ParkData, store: Store, db: Database, tmp_path: Path, fill_store: bool
-) -> Iterator[Api]:
-    if fill_store:
-        for batch in park.batches:
-            store.write(batch)
+def make_api(park: ParkData, store: Store, db: Database, tmp_path: Path) -> Iterator[Api]:
     results = ResultsDb(park.results_path)
     settings = ServiceSettings(registry=SAMPLE_REGISTRY, state_path=tmp_path / "state.sqlite")
     ctx = ApiContext(settings, park.registry, store, results, db, PEPPER)
@@ -141,14 +167,14 @@ def _open_detection_alerts(ctx: ApiContext) -> None:
 
 
 @pytest.fixture
-def api(park_data: ParkData, env_store: Store, tmp_path: Path) -> Iterator[Api]:
+def api(park_data: ParkData, park_store: Store, tmp_path: Path) -> Iterator[Api]:
     """On each store (SQLite, InfluxDB), the operational database in SQLite."""
     from service.state import upgrade
 
     db = Database(f"sqlite:///{tmp_path / 'ops.sqlite'}")
     upgrade(db)
     try:
-        yield from make_api(park_data, env_store, db, tmp_path, fill_store=True)
+        yield from make_api(park_data, park_store, db, tmp_path)
     finally:
         db.close()
 
@@ -156,8 +182,8 @@ def api(park_data: ParkData, env_store: Store, tmp_path: Path) -> Iterator[Api]:
 @pytest.fixture
 def api_sql(park_data: ParkData, database: Database, tmp_path: Path) -> Iterator[Api]:
     """On each operational database (SQLite, PostgreSQL), the store in SQLite."""
-    store = SqliteStore(tmp_path / "store.sqlite")
+    store = SqliteStore(park_data.store_path)
     try:
-        yield from make_api(park_data, store, database, tmp_path, fill_store=False)
+        yield from make_api(park_data, store, database, tmp_path)
     finally:
         store.close()

@@ -112,7 +112,7 @@ def test_results_whole_for_operators_anonymised_for_tenants(api: Api) -> None:
     for o in mine:
         text = str(o)
         assert B not in (o.get("counterpart"), o.get("from_tenant"), o.get("to_tenant"))
-        assert "wwtp-effluent" not in text and "Song Lam Central WWTP" not in text
+        assert "wwtp-effluent" not in text and "Central Wastewater Treatment Plant" not in text
         assert o["ref"].startswith("ref-") and o["introduced"] is False
         assert "legal_status" in o and o["explanation"]
     one = mine[0]
