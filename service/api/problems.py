@@ -85,7 +85,7 @@ def problem(
 # The responses every route may give, for the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {PROBLEM: {}}, "description": _TITLES[code]}
-    for code in (401, 403, 404, 422, 503)
+    for code in (400, 401, 403, 404, 422, 503)
 }
 
 
