@@ -113,6 +113,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from service.app import serve
 
     settings = _service_settings(args)
+    http = {k: getattr(args, k) for k in ("http_host", "http_port") if getattr(args, k) is not None}
+    if http:
+        settings = settings.model_copy(update=http)
     setup_logging("json")
     return serve(settings)
 
@@ -217,6 +220,44 @@ def _cmd_endpoints(args: argparse.Namespace) -> int:
             _print_json(rows)
         else:
             print(rows_table(rows) if rows else "no notifications and no endpoints yet")
+        return EXIT_OK
+    finally:
+        db.close()
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    """API keys, made by an operator at the console: the key is printed once, to stdout."""
+    import getpass
+
+    from parkflow.tables import keys_table
+    from service.api.context import pepper_of
+    from service.auth import KeyRepository
+    from service.state import Database, require_current
+
+    settings = _service_settings(args)
+    db = Database(args.url or settings.resolved_database_url())
+    try:
+        require_current(db)
+        keys = KeyRepository(db, pepper_of(settings))
+        if args.action == "create":
+            if args.role == "tenant":
+                registry = settings.load_registry()
+                if not registry.has_tenant(args.park or "", args.tenant or ""):
+                    raise InputError(f"no tenant {args.park}/{args.tenant} in the registry")
+            by = f"console:{getpass.getuser()}"
+            made = keys.create(
+                name=args.name, role=args.role, park=args.park, tenant=args.tenant, by=by
+            )
+            print(f"key {made.key.id} ({made.key.role}): store it now, it is not shown again:")
+            print(made.secret)
+        elif args.action == "list":
+            rows = keys.list(park=args.park, include_revoked=args.all)
+            print(keys_table(rows))
+            if not rows:
+                return EXIT_NOTHING
+        else:
+            k = keys.revoke(args.key_id)
+            print(f"key {k.id} ({k.name}) revoked")
         return EXIT_OK
     finally:
         db.close()
@@ -663,6 +704,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     ):
         sp = sub.add_parser(name, help=helptext)
+        if name == "serve":
+            sp.add_argument("--http-host", help="the API's address (PARKFLOW_HTTP_HOST, 127.0.0.1)")
+            sp.add_argument(
+                "--http-port", type=int, help="the API's port (PARKFLOW_HTTP_PORT, 8000)"
+            )
         sp.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
         sp.add_argument("--database-url", help="operational database URL (PARKFLOW_DATABASE_URL)")
         if name in ("surpluses", "opportunities", "plan"):
@@ -763,6 +809,24 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("endpoint", help="its URL, address or topic, as `endpoints list` shows it")
     ee.set_defaults(func=_cmd_endpoints)
     _add_alerts(sub)
+
+    kp = sub.add_parser("keys", help="API keys: create, list, revoke").add_subparsers(
+        dest="action", required=True
+    )
+    kc = kp.add_parser("create", help="make a key (printed once)")
+    kc.add_argument("--name", required=True, help="who or what uses it")
+    kc.add_argument("--role", choices=["operator", "tenant"], required=True)
+    kc.add_argument("--park", help="the park (a tenant key's; an operator key's: that park only)")
+    kc.add_argument("--tenant", help="the tenant of a tenant key")
+    kc.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
+    kl = kp.add_parser("list", help="the keys (never the keys themselves)")
+    kl.add_argument("--park", help="only this park's keys")
+    kl.add_argument("--all", action="store_true", help="revoked ones too")
+    kr = kp.add_parser("revoke", help="revoke a key by its id")
+    kr.add_argument("key_id")
+    for kx in (kc, kl, kr):
+        kx.add_argument("--url", help="database URL (default PARKFLOW_DATABASE_URL)")
+        kx.set_defaults(func=_cmd_keys)
 
     rb = sub.add_parser(
         "rebuild-rollups",

@@ -10,6 +10,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from parkflow.quarantine import QuarantineRow
+    from service.auth import ApiKey
     from service.meters import MeterSummary
 
 
@@ -310,6 +311,34 @@ def silences_table(rows: Sequence[dict[str, Any]]) -> str:
                 "until": utc_text(r["until_ms"]),
             }
             for r in rows
+        ],
+        columns,
+    )
+
+
+def keys_table(rows: Sequence[ApiKey]) -> str:
+    """API keys as an operator reviews them: who, what scope, since when; never the key."""
+    columns = {
+        "id": "id",
+        "name": "name",
+        "role": "role",
+        "scope": "park/tenant",
+        "created": "created (UTC)",
+        "by": "by",
+        "revoked": "revoked (UTC)",
+    }
+    return _text_table(
+        [
+            {
+                "id": k.id,
+                "name": k.name,
+                "role": k.role,
+                "scope": "/".join(x for x in (k.park or "*", k.tenant) if x),
+                "created": utc_text(k.created_ms),
+                "by": k.created_by,
+                "revoked": utc_text(k.revoked_ms) if k.revoked_ms else "",
+            }
+            for k in rows
         ],
         columns,
     )

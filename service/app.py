@@ -1,4 +1,4 @@
-"""``parkflow serve``: keep rollups current and run detection on a schedule."""
+"""``parkflow serve``: keep rollups current, run detection on a schedule, serve the API."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import FrameType
 import pandas as pd
 from prometheus_client import start_http_server
 
+from parkflow.errors import ConfigError
 from parkflow.registry import Registry
 from parkflow.store import store_from_settings
 from parkflow.timeunits import DAY_MS, days_ms, now_ms
@@ -24,6 +25,7 @@ from service.alerts.lifecycle import observe
 from service.alerts.notify import ContactsNotifier, Notifier, TopicNotifier
 from service.alerts.repository import AlertRepository
 from service.alerts.routing import ContactChannels, mqtt_channel, smtp_server
+from service.api.context import ApiContext, pepper_of
 from service.knowledge import load_knowledge
 from service.results import ResultsDb
 from service.rollups.worker import RollupWorker, RunStats
@@ -220,6 +222,41 @@ def detect_now(settings: ServiceSettings, trigger: str = "manual") -> int:
         service.close()
 
 
+class HttpServer:
+    """The API on uvicorn, in a thread of its own beside the service's loop (which keeps the
+    main thread and its signal handlers): one process, one store and database, and a failed
+    detection never stops the API from answering."""
+
+    def __init__(self, ctx: ApiContext, host: str, port: int) -> None:
+        import uvicorn
+
+        from service.api.app import create_app
+
+        config = uvicorn.Config(
+            create_app(ctx), host=host, port=port, log_config=None, access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.where = f"{host}:{port}"
+        self._thread = threading.Thread(target=self.server.run, name="api-http", daemon=True)
+
+    def start(self, timeout_s: float = 10.0) -> tuple[str, int]:
+        """Start, and return where it listens once it does (port 0: the one it got)."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(
+                    "settings", [f"the HTTP API did not start on {self.where} (port taken?)"]
+                )
+            time.sleep(0.02)
+        sock = self.server.servers[0].sockets[0].getsockname()
+        return str(sock[0]), int(sock[1])
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+
+
 def serve(settings: ServiceSettings) -> int:
     db = open_database(settings)  # first: an old schema is the message, whatever else is wrong
     try:
@@ -229,6 +266,21 @@ def serve(settings: ServiceSettings) -> int:
         raise
     service = _AlertingService(settings, registry, db)
     stop = threading.Event()
+    try:
+        ctx = ApiContext(
+            settings,
+            service.registry,
+            service.store,
+            service.state,
+            service.db,
+            pepper_of(settings),
+        )
+        http = HttpServer(ctx, settings.http_host, settings.http_port)
+        host, port = http.start()
+    except BaseException:
+        service.close()
+        raise
+    log.info("API listening on http://%s:%d", host, port)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -258,5 +310,6 @@ def serve(settings: ServiceSettings) -> int:
                 next_detect = now + settings.detect_interval_s
             stop.wait(max(0.0, min(next_rollup, next_detect) - time.monotonic()))
     finally:
+        http.stop()
         service.close()
     return 0

@@ -16,7 +16,7 @@ from typing import Any
 
 from parkflow.model import MeterKind
 from parkflow.registry import ResolvedMeter
-from parkflow.store.ports import MeterRange, ReadingLog
+from parkflow.store.ports import MeterRange, RangeData, ReadingLog
 from service.rollups.compute import MeterMaths, quantity_between
 
 # How each kind's total is made, in the words the table shows.
@@ -104,4 +104,42 @@ def meter_summaries(
                 stale=last is None or end_ms - last[0] > threshold * 1000,
             )
         )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start_ms: int
+    readings: int
+    total: float | None  # what flowed in the bucket; None: no data (not zero)
+    last_value: float | None  # the last reading in the bucket
+
+
+def bucket_quantities(
+    maths: MeterMaths, data: RangeData, bucket_ms: int, start_ms: int, end_ms: int
+) -> list[Bucket]:
+    """A meter's readings over ``[start_ms, end_ms)`` as consecutive buckets of ``bucket_ms``
+    (the last one cut at ``end_ms``), each total by the rollups' meter maths: an interval that
+    straddles a bucket's edge counts in proportion on each side, as in a period total."""
+    points = data.points
+    out: list[Bucket] = []
+    i = 0  # the first point at or after the bucket's start
+    b0 = start_ms
+    while b0 < end_ms:
+        b1 = min(b0 + bucket_ms, end_ms)
+        j = i
+        while j < len(points) and points[j][0] < b1:
+            j += 1
+        before = points[i - 1] if i > 0 else data.before
+        after = points[j] if j < len(points) else data.after
+        inside = points[i:j]
+        out.append(
+            Bucket(
+                start_ms=b0,
+                readings=len(inside),
+                total=quantity_between(maths, before, inside, after, b0, b1),
+                last_value=inside[-1][1] if inside else None,
+            )
+        )
+        i, b0 = j, b1
     return out

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from parkflow.errors import ConfigError
 from parkflow.settings import Settings
@@ -104,6 +104,23 @@ class ServiceSettings(Settings):
     def embedded_database(self) -> bool:
         """No URL given: the SQLite file this process may create on its own."""
         return not self.database_url
+
+    # the HTTP API (``parkflow serve``)
+    http_host: str = Field(default="127.0.0.1", description="the API's address (loopback)")
+    http_port: int = Field(default=8000, ge=0, le=65535, description="the API's port (0: any)")
+    api_key_pepper: SecretStr | None = Field(
+        default=None,
+        description="the server secret API keys are hashed with (32+ characters); default"
+        " the pepper file, made once",
+    )
+    api_key_pepper_file: Path = Field(
+        default=Path("parkflow-api-pepper"),
+        description="where the pepper is kept when api_key_pepper is not set (mode 0600)",
+    )
+    api_max_page: int = Field(default=1000, ge=1, le=10000, description="largest page size")
+
+    def resolved_pepper_path(self) -> Path:
+        return self.api_key_pepper_file
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{EMBEDDED_DATABASE}"

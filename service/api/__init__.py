@@ -1,2 +1,2 @@
-"""The HTTP API (FastAPI, ``parkflow serve``): operators see the whole park, each tenant only
-its own; routes only include routers, and every object is checked against the caller."""
+"""The HTTP API (FastAPI): the same functions as the command line, behind API keys, with
+object-level checks (``service.auth.access``) on everything it returns."""

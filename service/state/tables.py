@@ -225,3 +225,24 @@ plan_links = sa.Table(
     sa.Column("park_vnd_per_year", sa.BigInteger, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
 )
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("park", sa.String(100)),
+    sa.Column("tenant", sa.String(100)),
+    # HMAC-SHA256 of the key under the server's pepper, hex: the key itself is never stored
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("revoked_ms", sa.BigInteger),
+    sa.UniqueConstraint("digest"),
+    sa.CheckConstraint(
+        "(role = 'operator' AND tenant IS NULL)"
+        " OR (role = 'tenant' AND park IS NOT NULL AND tenant IS NOT NULL)",
+        name="role_scope",
+    ),
+)

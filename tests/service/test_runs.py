@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,6 +30,7 @@ from service.rollups import RollupWorker
 from service.runs import run_detection, window_ms
 from service.simulate import default_scenario, prepare
 from service.state import Database, current_revision, head_revision, upgrade
+from tests.support.ports import free_port
 
 NOW = pd.Timestamp("2026-11-20T05:00:00Z")
 NOW_MS = int(NOW.value // 1_000_000)
@@ -321,6 +323,7 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
         "PARKFLOW_NOW": NOW.isoformat(),
         "PARKFLOW_DETECT_INTERVAL_S": "1",
         "PARKFLOW_ROLLUP_INTERVAL_S": "0.5",
+        "PARKFLOW_HTTP_PORT": str(free_port()),
     }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -335,6 +338,10 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
     assert upgraded.returncode == 0
     assert f"upgraded from empty to {head_revision()}" in upgraded.stdout
     assert cli("db", "current").returncode == 0
+    made = cli("keys", "create", "--name", "ops console", "--role", "operator")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.split()[-1]
+    assert key.startswith("pfk_")
     proc = subprocess.Popen(
         [sys.executable, "-m", "parkflow.cli", "serve"],
         env=env,
@@ -351,6 +358,14 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
             runs = [r for r in state.runs() if r.status == "ok" and r.trigger == "schedule"]
             state.close()
         assert len(runs) >= 2, "two scheduled runs within a minute"
+        # the API answers beside the loop, with the key made at the console
+        base = f"http://127.0.0.1:{env['PARKFLOW_HTTP_PORT']}"
+        assert httpx.get(f"{base}/healthz").json() == {"alive": True}
+        assert httpx.get(f"{base}/v1/me").status_code == 401
+        me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"})
+        assert me.status_code == 200 and me.json()["role"] == "operator"
+        plan = httpx.get(f"{base}/v1/plan", headers={"Authorization": f"Bearer {key}"})
+        assert plan.status_code == 200 and plan.json()["totals"]["n_links"] > 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         # each run is followed by an evaluation: the planted surpluses opened alerts
@@ -366,6 +381,7 @@ def test_serve_runs_on_schedule_and_stops_on_sigterm(
             proc.wait()
     err = proc.stderr.read() if proc.stderr else ""
     assert '"level": "error"' not in err, err[-2000:]
+    assert key not in err  # keys are never logged
 
 
 def test_a_fuel_meter_without_a_heating_value_is_logged_as_left_out(

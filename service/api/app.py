@@ -1,0 +1,64 @@
+"""The FastAPI application: routers included, problems installed, requests counted. No route
+lives here; ``parkflow serve`` runs it with uvicorn, tests with a TestClient."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import Counter, Histogram
+
+from service.api import problems
+from service.api.context import ApiContext
+from service.api.routes import alerts, keys, meters, park, quarantine, results, status
+
+ROUTERS = (
+    park.router,
+    meters.router,
+    results.router,
+    alerts.router,
+    quarantine.router,
+    keys.router,
+    status.router,
+)
+
+DESCRIPTION = """\
+Industrial symbiosis from metered data: the park's meters and readings, surpluses, ranked
+exchange opportunities and the plan, alerts and quarantine. Every route but the status ones
+takes an API key (`Authorization: Bearer pfk_...`); operators see their park, a tenant its own
+data, another party of an exchange anonymised until both consented. Errors are RFC 9457
+problem details. See docs/api.md.
+"""
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(title="parkflow", version="1", description=DESCRIPTION)
+    app.state.context = ctx
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    requests = Counter(
+        "parkflow_api_requests",
+        "API requests by route and status",
+        ["route", "method", "status"],
+        registry=ctx.metrics,
+    )
+    latency = Histogram(
+        "parkflow_api_request_seconds", "API request time by route", ["route"], registry=ctx.metrics
+    )
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")  # the template: no ids in label values
+        requests.labels(name, request.method, str(response.status_code)).inc()
+        latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    return app

@@ -1,0 +1,195 @@
+"""The API's bodies, for validation and the OpenAPI document. Times are RFC 3339 (UTC, ``Z``);
+a query time without an offset is UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+def at(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def ms(t: datetime) -> int:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int(t.timestamp() * 1000)
+
+
+class Paged(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="items matching the filters, over all pages")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="the next page's offset; null on the last page")
+
+
+def paged(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
+    end = offset + limit
+    return {
+        "items": items[offset:end],
+        "total": len(items),
+        "limit": limit,
+        "offset": offset,
+        "next_offset": end if end < len(items) else None,
+    }
+
+
+class Me(BaseModel):
+    key_id: str
+    name: str
+    role: Literal["operator", "tenant"]
+    park: str | None
+    tenant: str | None
+
+
+class ParkOut(BaseModel):
+    id: str = Field(examples=["songlam"])
+    name: str
+    timezone: str = Field(examples=["Asia/Ho_Chi_Minh"])
+    province: str | None = None
+    tenants: int
+
+
+class TenantOut(BaseModel):
+    park: str
+    id: str = Field(examples=["det-phuoc"])
+    name: str
+    sector: str | None = None
+    meters: int
+
+
+class MeterOut(BaseModel):
+    park: str
+    tenant: str
+    id: str = Field(examples=["det-water"])
+    resource: str = Field(examples=["water.potable"])
+    direction: str
+    kind: str = Field(examples=["cumulative"])
+    unit: str = Field(description="the unit readings are stored and shown in")
+
+
+class MeterSummaryOut(MeterOut):
+    since: datetime
+    until: datetime
+    last_at: datetime | None
+    last_value: float | None
+    readings: int
+    total: float | None = Field(description="over the period; null: no data (not zero)")
+    total_unit: str
+    total_basis: str = Field(examples=["register increase"])
+    stale: bool
+    stale_after_s: float
+
+
+class BucketOut(BaseModel):
+    start: datetime
+    readings: int
+    total: float | None
+    last_value: float | None
+
+
+class ReadingsOut(BaseModel):
+    park: str
+    tenant: str
+    meter: str
+    since: datetime
+    until: datetime
+    bucket: Literal["15m", "1h", "1d"]
+    total_unit: str
+    buckets: list[BucketOut]
+
+
+class RunOut(BaseModel):
+    id: int
+    finished_at: datetime | None
+    window_days: int
+
+
+class Loose(BaseModel):
+    """A detection result as stored (operators) or as a tenant may see it: its fields are the
+    CLI's JSON, documented in docs/api.md."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Results(BaseModel):
+    run: RunOut
+    page: Paged[Loose]
+
+
+class PlanOut(BaseModel):
+    run: RunOut
+    totals: Loose | None = Field(description="the park's totals (operators only)")
+    links: list[Loose]
+
+
+class AlertOut(BaseModel):
+    id: str
+    kind: str = Field(examples=["meter_stale"])
+    subject: str
+    park: str
+    tenant: str | None
+    severity: Literal["info", "warning", "critical"]
+    status: Literal["open", "acknowledged", "resolved"] | None
+    summary: str
+    opened_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    evaluated_at: datetime
+
+
+class AcknowledgeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, examples=["crew sent to check the meter"])
+
+
+class SilenceIn(BaseModel):
+    kind: str | None = Field(default=None, examples=["meter_stale"])
+    subject: str | None = Field(default=None, examples=["songlam/det-phuoc/det-water"])
+    until: datetime = Field(examples=["2026-12-04T08:00:00Z"])
+    reason: str = Field(min_length=1, max_length=2000, examples=["meter replaced this week"])
+
+
+class SilenceOut(BaseModel):
+    id: str
+
+
+class QuarantineOut(BaseModel):
+    received_at: datetime
+    reason: str = Field(examples=["out_of_range"])
+    park: str | None
+    tenant: str | None
+    meter: str | None
+    topic: str
+    index: int | None
+    detail: str
+    excerpt: str
+    size: int | None
+
+
+class KeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["det-phuoc energy manager"])
+    role: Literal["operator", "tenant"]
+    park: str | None = Field(default=None, examples=["songlam"])
+    tenant: str | None = Field(default=None, examples=["det-phuoc"])
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    role: Literal["operator", "tenant"]
+    park: str | None
+    tenant: str | None
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="the key itself: shown this once, never stored")

@@ -1,0 +1,173 @@
+"""The API on each store (SQLite, a real InfluxDB): what operators and tenants get back, its
+error body, pagination and times, and its auth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.service.api.conftest import NOW_MS, PARK, A, Api, B
+
+BAD = {"Authorization": "Bearer pfk_not-a-key"}
+
+
+def _ok(api: Api, path: str, headers: dict[str, str], **params: Any) -> Any:
+    r = api.client.get(path, headers=headers, params=params)
+    assert r.status_code == 200, (path, r.status_code, r.text)
+    return r.json()
+
+
+def test_every_route_but_status_needs_a_valid_key(api: Api) -> None:
+    for headers in ({}, BAD, {"Authorization": "Basic b3A6b3A="}):
+        r = api.client.get("/v1/meters", headers=headers)
+        assert r.status_code == 401
+        assert r.headers["content-type"] == "application/problem+json"
+        body = r.json()
+        assert body["status"] == 401 and body["title"] == "Not authenticated"
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    assert api.client.get("/healthz").json() == {"alive": True}
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+def test_an_operator_sees_the_park_and_a_tenant_itself(api: Api) -> None:
+    parks = _ok(api, "/v1/parks", api.operator)
+    assert [p["id"] for p in parks["items"]] == [PARK]
+    everyone = _ok(api, "/v1/tenants", api.operator, limit=100)
+    assert len(everyone["items"]) == len(api.ctx.registry.tenant_ids(PARK)) > 2
+    mine = _ok(api, "/v1/tenants", api.a)
+    assert [t["id"] for t in mine["items"]] == [A]
+    me = _ok(api, "/v1/me", api.a)
+    assert (me["role"], me["park"], me["tenant"]) == ("tenant", PARK, A)
+
+
+def test_meters_page_through_and_filter(api: Api) -> None:
+    total = len(api.ctx.registry.meters())
+    first = _ok(api, "/v1/meters", api.operator, limit=10)
+    assert first["total"] == total and len(first["items"]) == 10 and first["next_offset"] == 10
+    seen = [m["id"] for m in first["items"]]
+    offset = first["next_offset"]
+    while offset is not None:
+        page = _ok(api, "/v1/meters", api.operator, limit=10, offset=offset)
+        seen += [m["id"] for m in page["items"]]
+        offset = page["next_offset"]
+    assert len(seen) == total
+    water = _ok(api, "/v1/meters", api.operator, resource="water.treated_effluent")
+    assert {m["id"] for m in water["items"]} == {"wwtp-effluent"}
+    assert {m["tenant"] for m in _ok(api, "/v1/meters", api.a)["items"]} == {A}
+
+
+def test_readings_by_bucket_add_up_to_the_period_total(api: Api) -> None:
+    path = f"/v1/meters/{PARK}/{A}/det-water"
+    window = {"since": "2026-11-18T00:00:00Z", "until": "2026-11-19T00:00:00+00:00"}
+    summary = _ok(api, path, api.a, **window)
+    assert summary["readings"] > 0 and summary["total"] > 0
+    assert summary["since"] == "2026-11-18T00:00:00Z"  # RFC 3339, UTC
+    hourly = _ok(api, f"{path}/readings", api.a, bucket="1h", **window)
+    assert len(hourly["buckets"]) == 24
+    assert hourly["buckets"][1]["start"] == "2026-11-18T01:00:00Z"
+    assert sum(b["readings"] for b in hourly["buckets"]) == summary["readings"]
+    assert (
+        abs(sum(b["total"] or 0 for b in hourly["buckets"]) - summary["total"])
+        < 1e-6 * (summary["total"])
+    )
+    daily = _ok(api, f"{path}/readings", api.a, bucket="1d", **window)
+    assert len(daily["buckets"]) == 1
+    assert abs(daily["buckets"][0]["total"] - summary["total"]) < 1e-6 * summary["total"]
+
+
+def test_sizes_are_bounded_and_errors_are_problems(api: Api) -> None:
+    path = f"/v1/meters/{PARK}/{A}/det-water/readings"
+    too_many = api.client.get(
+        path,
+        headers=api.a,
+        params={"since": "2026-01-01T00:00:00Z", "until": "2026-11-01T00:00:00Z", "bucket": "15m"},
+    )
+    assert too_many.status_code == 400 and "at most 3000 buckets" in too_many.json()["detail"]
+    backwards = api.client.get(
+        path,
+        headers=api.a,
+        params={"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
+    )
+    assert backwards.status_code == 400
+    invalid = api.client.get(path, headers=api.a, params={"bucket": "7m"})
+    assert invalid.status_code == 422
+    body = invalid.json()
+    assert body["status"] == 422 and body["errors"][0]["loc"][-1] == "bucket"
+    assert invalid.headers["content-type"] == "application/problem+json"
+    assert api.client.get("/v1/meters", headers=api.a, params={"limit": 0}).status_code == 422
+    big = _ok(api, "/v1/meters", api.operator, limit=5000)
+    assert big["limit"] == api.ctx.settings.api_max_page
+
+
+def test_results_whole_for_operators_anonymised_for_tenants(api: Api) -> None:
+    ops = _ok(api, "/v1/opportunities", api.operator, limit=1000)
+    assert ops["page"]["total"] > 0
+    between = [o for o in ops["page"]["items"] if {o["from_tenant"], o["to_tenant"]} == {A, B}]
+    assert between, "the sample park has an exchange between A and B"
+    assert all("explanation" in o and "legal_status" in o for o in between)
+    mine = _ok(api, "/v1/opportunities", api.a, limit=1000)["page"]["items"]
+    assert mine and len(mine) == sum(
+        A in (o["from_tenant"], o["to_tenant"]) for o in ops["page"]["items"]
+    )
+    for o in mine:
+        text = str(o)
+        assert B not in (o.get("counterpart"), o.get("from_tenant"), o.get("to_tenant"))
+        assert "wwtp-effluent" not in text and "Central Wastewater Treatment Plant" not in text
+        assert o["ref"].startswith("ref-") and o["introduced"] is False
+        assert "legal_status" in o and o["explanation"]
+    one = mine[0]
+    again = _ok(api, f"/v1/opportunities/{one['ref']}", api.a)
+    assert again == one
+    surpluses = _ok(api, "/v1/surpluses", api.a)["page"]["items"]
+    assert all(s["tenant"] == A for s in surpluses)
+    plan = _ok(api, "/v1/plan", api.operator)
+    assert plan["totals"]["n_links"] == len(plan["links"]) > 0
+    tenant_plan = _ok(api, "/v1/plan", api.a)
+    assert tenant_plan["totals"] is None
+    assert all(link["role"] in ("supplier", "receiver") for link in tenant_plan["links"])
+
+
+def test_alerts_list_acknowledge_and_silence(api: Api) -> None:
+    mine = _ok(api, "/v1/alerts", api.a, limit=1000)["items"]
+    assert mine and all(a["tenant"] == A for a in mine)
+    stale = next(a for a in mine if a["kind"] == "meter_stale")
+    r = api.client.post(
+        f"/v1/alerts/{stale['id']}/acknowledge", headers=api.a, json={"reason": "on it"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "acknowledged" and r.json()["acknowledged_at"]
+    history = api.ctx.alerts.history(stale["id"])
+    assert history[-1]["actor"].startswith("a (key ") and history[-1]["reason"] == "on it"
+    for a in mine:
+        if a["kind"] == "opportunity":
+            assert a["subject"].startswith("ref-") and B not in a["summary"]
+    # silences are the operators'
+    body = {"subject": stale["subject"], "until": "2099-01-01T00:00:00Z", "reason": "replaced"}
+    assert api.client.post("/v1/silences", headers=api.a, json=body).status_code == 403
+    made = api.client.post("/v1/silences", headers=api.operator, json=body)
+    assert made.status_code == 201 and made.json()["id"]
+
+
+def test_quarantine_for_operators_and_own_records_for_tenants(api: Api) -> None:
+    everything = _ok(api, "/v1/quarantine", api.operator, limit=1000)["items"]
+    assert everything, "the simulated park sends faulty readings"
+    assert everything[0]["received_at"].endswith("Z")
+    mine = _ok(api, "/v1/quarantine", api.a, limit=1000, tenant=B)["items"]
+    assert all(r["tenant"] == A for r in mine)
+    assert len(mine) == sum(r["tenant"] == A for r in everything)
+
+
+def test_keys_made_listed_and_revoked_by_operators(api: Api) -> None:
+    body = {"name": "new tenant key", "role": "tenant", "park": PARK, "tenant": A}
+    assert api.client.post("/v1/keys", headers=api.a, json=body).status_code == 403
+    made = api.client.post("/v1/keys", headers=api.operator, json=body)
+    assert made.status_code == 201
+    key, key_id = made.json()["key"], made.json()["id"]
+    fresh = {"Authorization": f"Bearer {key}"}
+    assert _ok(api, "/v1/me", fresh)["tenant"] == A
+    listed = _ok(api, "/v1/keys", api.operator)["items"]
+    assert key_id in {k["id"] for k in listed} and all("key" not in k for k in listed)
+    assert key not in str(listed)
+    assert api.client.delete(f"/v1/keys/{key_id}", headers=api.operator).status_code == 200
+    assert api.client.get("/v1/me", headers=fresh).status_code == 401
+    assert NOW_MS > 0
