@@ -74,6 +74,11 @@ INGEST_LAG = Kind("ingest_lag", Audience.OPERATORS, "ingestor", Severity.WARNING
 STORE_UNREACHABLE = Kind(
     "store_unreachable", Audience.OPERATORS, "store", Severity.CRITICAL, _SYSTEM
 )
+# to operators (and, once routed, both parties): an operating exchange delivering less than a
+# share of its frozen projection for N measured days (service/exchanges/alerts.py)
+EXCHANGE_UNDERPERFORMING = Kind(
+    "exchange_underperforming", Audience.OPERATORS, "exchange id", Severity.WARNING, _DETECTION
+)
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -86,5 +91,6 @@ KINDS: dict[str, Kind] = {
         QUARANTINE_RATE,
         INGEST_LAG,
         STORE_UNREACHABLE,
+        EXCHANGE_UNDERPERFORMING,
     )
 }
