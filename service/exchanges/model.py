@@ -9,7 +9,7 @@ at. Money is ``Decimal`` dong per unit here and integer dong once booked (``savi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -126,11 +126,14 @@ class Exchange:
     metering: Metering
     start: date
     end: date | None = None
+    # the supplier's out-meter the flow leaves and the receiver's in-meter it displaces: what
+    # detection subtracts (``service/exchanges/detection.py``)
+    from_meter: str | None = None
+    to_meter: str | None = None
     opportunity_id: str | None = None
     pipeline: Pipeline | None = None
     prices: tuple[Price, ...] = ()
     factors: tuple[Factor, ...] = ()
-    meters: dict[str, str] = field(default_factory=dict)  # meter id -> its tenant
 
     def active(self, day: date) -> bool:
         return self.start <= day and (self.end is None or day <= self.end)
