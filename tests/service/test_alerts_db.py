@@ -35,7 +35,9 @@ def test_migrations_produce_the_tables_the_code_queries(blank_db_url: str) -> No
     db = Database(blank_db_url)
     try:
         assert current_revision(db) is None
-        with pytest.raises(ConfigError, match=rf"needs {head_revision()}: run `parkflow db upgrade`"):
+        with pytest.raises(
+            ConfigError, match=rf"needs {head_revision()}: run `parkflow db upgrade`"
+        ):
             require_current(db)
         assert upgrade(db) == (None, head_revision())
         require_current(db)
