@@ -10,10 +10,13 @@ from types import FrameType
 
 import pandas as pd
 
+from parkflow.registry import Registry
 from parkflow.store import store_from_settings
 from parkflow.timeunits import DAY_MS, days_ms, now_ms
 from service.alerts.evaluate import AlertPolicy, evaluate_alerts
 from service.alerts.repository import AlertRepository
+from service.exchanges.detection import with_registered
+from service.exchanges.repository import ExchangeRepository
 from service.knowledge import load_knowledge
 from service.results import ResultsDb
 from service.rollups.worker import RollupWorker, RunStats
@@ -36,11 +39,16 @@ class _Service:
         self.state = ResultsDb(settings.state_path)
         self.rollups = RollupWorker(self.store, self.registry)
 
+    def detection_registry(self) -> Registry:
+        """The registry detection subtracts exchanges by (the long-running service adds the
+        database's running exchanges)."""
+        return self.registry
+
     def detect(self, trigger: str) -> RunResult:
         s = self.settings
         return run_detection(
             self.store,
-            self.registry,
+            self.detection_registry(),
             self.knowledge,
             self.state,
             now=pd.Timestamp(s.now) if s.now else None,
@@ -71,6 +79,9 @@ class _AlertingService(_Service):
             stale_factor=settings.stale_factor,
             quarantine_per_hour=settings.quarantine_alert_per_hour,
         )
+
+    def detection_registry(self) -> Registry:
+        return with_registered(self.registry, ExchangeRepository(self.db).metered())
 
     def evaluate(self, run: RunResult | None) -> None:
         s = self.settings
