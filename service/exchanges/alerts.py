@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from service.alerts.kinds import EXCHANGE_UNDERPERFORMING
 from service.alerts.lifecycle import Observation, observe
+from service.exchanges.detection import RUNNING
 from service.exchanges.model import Exchange
 from service.exchanges.savings import DaySavings, underperforming
 
@@ -19,13 +20,15 @@ def underperformance_observations(
     n_days: int,
     tracked: Mapping[str, tuple[str, str | None]],
 ) -> list[Observation]:
-    """One observation per operating exchange with a frozen projection; tracked subjects no
-    longer among them (ended, rejected) are observed as cleared."""
+    """One observation per running (operating, verified) exchange with a frozen projection;
+    tracked subjects no longer among them (ended, reopened) are observed as cleared."""
     out: list[Observation] = []
     seen: set[str] = set()
     for ex in exchanges:
         pipe = ex.pipeline
-        if pipe is None or not pipe.frozen or pipe.projection is None:
+        if pipe is None or pipe.stage not in RUNNING or not pipe.frozen:
+            continue
+        if pipe.projection is None:
             continue
         seen.add(ex.id)
         holds, shares = underperforming(days.get(ex.id, ()), pipe.projection, share, n_days)
