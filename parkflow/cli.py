@@ -10,10 +10,11 @@ refused), 3 a store, database or broker unavailable or failing.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from parkflow.errors import ConfigError, InputError, ParkflowError, StoreError
 
@@ -439,6 +440,205 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         repo.db.close()
 
 
+def _exchange_repo(args: argparse.Namespace) -> tuple[Any, Any]:
+    from service.exchanges.repository import ExchangeRepository
+    from service.state import Database, require_current
+
+    settings = _service_settings(args)
+    db = Database(getattr(args, "url", None) or settings.resolved_database_url())
+    try:
+        require_current(db)
+    except BaseException:
+        db.close()
+        raise
+    return db, ExchangeRepository(db)
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a date, e.g. 2026-09-16") from None
+
+
+def _hours(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(h) for h in text.split(",") if h.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: local hours, e.g. 9,10,17,18,19") from None
+
+
+def _cmd_exchanges(args: argparse.Namespace) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from parkflow.tables import exchanges_table, savings_table
+    from service.exchanges.model import Benefit, Factor, Item, Metering, Method, Price, Side
+    from service.exchanges.pipeline import Barrier, Stage
+    from service.exchanges.projection import projection_of
+    from service.exchanges.report import entry_row, savings_rows
+    from service.exchanges.repository import Registration
+
+    def decimal(text: str, what: str) -> Decimal:
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise InputError(f"{what}: {text!r} is not a number") from None
+
+    db, repo = _exchange_repo(args)
+    try:
+        if args.action == "add":
+            projection, legal, opp_id = None, "unknown", args.opportunity
+            if opp_id:
+                from service.results import ResultsDb
+
+                state = ResultsDb(db)
+                try:
+                    run = state.latest_run()
+                    rows = state.opportunities(run.id) if run else []
+                finally:
+                    state.close()
+                found = [r for r in rows if r.get("id") == opp_id]
+                if not found:
+                    raise InputError(f"no opportunity {opp_id} in the latest detection run")
+                projection, legal = projection_of(found[0]), found[0].get("legal_status", legal)
+            entry = repo.create(
+                args.id,
+                args.park,
+                args.owner,
+                args.by or args.owner,
+                opportunity_id=opp_id,
+                projection=projection,
+                legal_status=args.legal_status or legal,
+                barrier=Barrier(args.barrier) if args.barrier else None,
+                notes=args.notes or "",
+            )
+            print(exchanges_table([entry_row(entry)]))
+        elif args.action == "register":
+            try:
+                metering = Metering(
+                    Method(args.method),
+                    args.meter,
+                    share=decimal(args.share, "--share") if args.share else None,
+                    baseline_per_hour=args.baseline_per_hour,
+                    check_meter=args.check_meter,
+                    check_side=Side(args.check_side),
+                    tolerance=args.tolerance,
+                )
+            except ValueError as exc:
+                raise InputError(str(exc)) from exc
+            entry = repo.register(
+                args.id,
+                Registration(
+                    args.supplier,
+                    args.receiver,
+                    args.resource,
+                    args.unit,
+                    Benefit(args.benefit),
+                    args.from_meter,
+                    args.to_meter,
+                    metering,
+                    args.start,
+                    args.end,
+                ),
+            )
+            print(exchanges_table([entry_row(entry)]))
+        elif args.action == "price":
+            price = Price(
+                Item(args.item),
+                args.effective,
+                decimal(args.vnd_per_unit, "--vnd-per-unit"),
+                Side(args.paid_by) if args.paid_by else None,
+                args.hours or (),
+                args.source or "",
+            )
+            repo.add_price(args.id, price, args.by)
+            print(f"{args.id}: {price.item} {price.vnd_per_unit} VND/unit from {price.effective}")
+        elif args.action == "factor":
+            factor = Factor(args.year, decimal(args.t_per_unit, "--t-per-unit"), args.source or "")
+            repo.add_factor(args.id, factor)
+            print(f"{args.id}: {factor.t_per_unit} tCO2e/unit in {factor.year}")
+        elif args.action == "move":
+            entry = repo.move(args.id, Stage(args.stage), args.by, args.note or "")
+            print(exchanges_table([entry_row(entry)]))
+        elif args.action == "list":
+            stages = [Stage(s) for s in args.stage] if args.stage else None
+            entries = repo.entries(args.park, stages)
+            if not entries:
+                print("no exchanges: add one with `parkflow exchanges add`")
+                return EXIT_NOTHING
+            print(exchanges_table([entry_row(e) for e in entries]))
+        else:  # show
+            entry = repo.get(args.id)
+            print(exchanges_table([entry_row(entry)]))
+            p = entry.pipeline
+            if p.notes:
+                print(f"\nnotes: {p.notes}")
+            if p.projection is not None:
+                pr = p.projection
+                held = "frozen baseline" if p.frozen else "projection (not yet agreed)"
+                print(
+                    f"\n{held}: {pr.quantity_per_day:,.3f}/day, park {pr.park_vnd_per_year:,}"
+                    f" VND/yr (supplier {pr.supplier_vnd_per_year:,}, receiver"
+                    f" {pr.receiver_vnd_per_year:,})"
+                )
+            print("\nmoves:")
+            for m in repo.moves(args.id):
+                came = m.from_stage or "(new)"
+                note = f": {m.note}" if m.note else ""
+                print(f"  {_when(m.at_ms)}  {came} -> {m.to_stage} by {m.by}{note}")
+            if entry.registration is not None:
+                ex = repo.exchange(args.id)
+                print("\nprices:")
+                for pc in ex.prices:
+                    band = f" hours {','.join(map(str, pc.hours))}" if pc.hours else ""
+                    who = f" paid by {pc.paid_by}" if pc.paid_by else ""
+                    print(f"  {pc.effective} {pc.item} {pc.vnd_per_unit} VND/unit{band}{who}")
+                for f in ex.factors:
+                    print(f"  {f.year} emission factor {f.t_per_unit} tCO2e/unit")
+                days = repo.savings(exchange_id=args.id)
+                print("\n" + savings_table(savings_rows(days, {args.id: p.projection})))
+        return EXIT_OK
+    finally:
+        db.close()
+
+
+def _cmd_savings(args: argparse.Namespace) -> int:
+    from parkflow.store import store_from_settings
+    from parkflow.tables import savings_table
+    from service.exchanges.report import savings_rows
+    from service.exchanges.verify import refresh
+
+    db, repo = _exchange_repo(args)
+    try:
+        today = dt.datetime.now(dt.UTC).date()
+        start = args.since or today.replace(day=1)
+        end = args.until or today + dt.timedelta(days=1)
+        if end <= start:
+            raise InputError("--until is after --since")
+        if args.refresh:
+            settings = _service_settings(args)
+            registry = settings.load_registry()
+            store = store_from_settings(settings)
+            try:
+                done = refresh(repo, store, store, registry, start, end, park=args.park)
+            finally:
+                store.close()
+            print(f"recomputed {done.computed} exchange-days, {len(done.changed)} changed\n")
+        days = repo.savings(exchange_id=args.exchange, park=args.park, start=start, end=end)
+        if not days:
+            print("no verified days in that period (run with --refresh to compute them)")
+            return EXIT_NOTHING
+        projections = {e.id: e.pipeline.projection for e in repo.entries(args.park)}
+        rows = savings_rows(days, projections)
+        if args.json:
+            _print_json(rows)
+        else:
+            print(savings_table(rows))
+        return EXIT_OK
+    finally:
+        db.close()
+
+
 def _when(ms: int | None) -> str:
     import datetime as dt
 
@@ -827,6 +1027,100 @@ def build_parser() -> argparse.ArgumentParser:
     for kx in (kc, kl, kr):
         kx.add_argument("--url", help="database URL (default PARKFLOW_DATABASE_URL)")
         kx.set_defaults(func=_cmd_keys)
+
+    ex = sub.add_parser(
+        "exchanges", help="exchanges from idea to verified savings (the operational database)"
+    ).add_subparsers(dest="action", required=True)
+
+    def _db_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", help="database URL (default PARKFLOW_DATABASE_URL)")
+
+    ea = ex.add_parser("add", help="a new exchange, identified (from detection or a workshop)")
+    ea.add_argument("id")
+    ea.add_argument("--park", required=True)
+    ea.add_argument("--owner", required=True, help="who follows it up")
+    ea.add_argument("--by", help="who enters it (default: the owner)")
+    ea.add_argument("--opportunity", help="an opportunity id of the latest detection run")
+    ea.add_argument("--barrier", choices=["legal", "technical", "commercial", "consent"])
+    ea.add_argument("--legal-status", help="the legal screen's status (default: the opportunity's)")
+    ea.add_argument("--notes")
+    er = ex.add_parser("register", help="its parties, resource, metering and dates")
+    er.add_argument("id")
+    for name in ("supplier", "receiver", "resource", "unit", "from-meter", "to-meter", "meter"):
+        er.add_argument(f"--{name}", required=True)
+    er.add_argument("--benefit", required=True, choices=["water", "landfill", "energy", "material"])
+    er.add_argument(
+        "--method",
+        required=True,
+        choices=["transfer_meter", "supplier_share", "receiver_reduction"],
+        help="its own transfer meter, a share of the supplier's out-meter, or the receiver's"
+        " in-meter below a baseline",
+    )
+    er.add_argument("--share", help="supplier_share: the share of --meter, (0, 1]")
+    er.add_argument("--baseline-per-hour", type=float, help="receiver_reduction: the baseline")
+    er.add_argument("--check-meter", help="the other side's meter, to reconcile with")
+    er.add_argument("--check-side", choices=["supplier", "receiver"], default="receiver")
+    er.add_argument("--tolerance", type=float, default=0.05, help="disagreement above (0.05)")
+    er.add_argument("--start", type=_day, required=True)
+    er.add_argument("--end", type=_day)
+    ep = ex.add_parser("price", help="a dated price (applies from its date on, never backwards)")
+    ep.add_argument("id")
+    ep.add_argument(
+        "--item",
+        required=True,
+        choices=["displaced", "avoided_disposal", "transfer", "transport", "treatment"],
+    )
+    ep.add_argument("--effective", type=_day, required=True)
+    ep.add_argument("--vnd-per-unit", required=True)
+    ep.add_argument("--paid-by", choices=["supplier", "receiver"], help="for costs")
+    ep.add_argument("--hours", type=_hours, help="a time-of-use band: local hours, e.g. 17,18,19")
+    ep.add_argument("--source")
+    ep.add_argument("--by", required=True)
+    ef = ex.add_parser("factor", help="CO2e avoided per unit in one year")
+    ef.add_argument("id")
+    ef.add_argument("--year", type=int, required=True)
+    ef.add_argument("--t-per-unit", required=True)
+    ef.add_argument("--source")
+    em = ex.add_parser("move", help="move an exchange to another stage (recorded: who, when)")
+    em.add_argument("id")
+    em.add_argument(
+        "stage",
+        choices=[
+            "identified",
+            "screened",
+            "under_study",
+            "agreed",
+            "operating",
+            "verified",
+            "rejected",
+            "ended",
+        ],
+    )
+    em.add_argument("--by", required=True)
+    em.add_argument("--note", help="why (required to reject or end)")
+    el = ex.add_parser("list", help="the pipeline")
+    el.add_argument("--park")
+    el.add_argument("--stage", action="append", help="only these stages (repeatable)")
+    es = ex.add_parser("show", help="one exchange: moves, prices, savings by month")
+    es.add_argument("id")
+    for p_ in (ea, er, ep, ef, em, el, es):
+        _db_args(p_)
+        p_.set_defaults(func=_cmd_exchanges)
+
+    sv = sub.add_parser(
+        "savings", help="realised savings per exchange and month, the park's, the total"
+    )
+    sv.add_argument("--park")
+    sv.add_argument("--exchange")
+    sv.add_argument("--since", type=_day, help="first day (default: the 1st of this month)")
+    sv.add_argument("--until", type=_day, help="day after the last (default: tomorrow)")
+    sv.add_argument(
+        "--refresh", action="store_true", help="recompute the days from the stored readings first"
+    )
+    sv.add_argument("--registry", type=Path, help="park registry YAML (PARKFLOW_REGISTRY)")
+    sv.add_argument("--json", action="store_true", help="JSON instead of a table")
+    _db_args(sv)
+    sv.set_defaults(func=_cmd_savings)
 
     rb = sub.add_parser(
         "rebuild-rollups",

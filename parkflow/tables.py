@@ -342,3 +342,41 @@ def keys_table(rows: Sequence[ApiKey]) -> str:
         ],
         columns,
     )
+
+
+def exchanges_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The pipeline: one exchange a line (``service.exchanges.report.entry_row``)."""
+    columns = {
+        "id": "id",
+        "stage": "stage",
+        "owner": "owner",
+        "supplier": "from",
+        "receiver": "to",
+        "resource": "resource",
+        "barrier": "barrier",
+        "legal": "legal",
+        "frozen": "baseline frozen",
+        "reason": "reason",
+    }
+    return _text_table(rows, columns)
+
+
+def savings_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Realised savings per exchange and month, the park, the total (``report.savings_rows``)."""
+    columns = {
+        "exchange": "exchange",
+        "period": "period",
+        "days": "days",
+        "coverage": "coverage",
+        "gap_days": "days w/ gaps",
+        "quantity": "quantity",
+        "supplier_vnd": "supplier VND",
+        "receiver_vnd": "receiver VND",
+        "park_vnd": "park VND",
+        "water_m3": "water m3",
+        "co2e_t": "tCO2e",
+        "landfill_t": "landfill t",
+        "disagreeing_days": "meters disagree",
+        "realised/projected": "realised/projected",
+    }
+    return _text_table(rows, columns)

@@ -26,6 +26,8 @@ from service.alerts.notify import ContactsNotifier, Notifier, TopicNotifier
 from service.alerts.repository import AlertRepository
 from service.alerts.routing import ContactChannels, mqtt_channel, smtp_server
 from service.api.context import ApiContext, pepper_of
+from service.exchanges.detection import with_registered
+from service.exchanges.repository import ExchangeRepository
 from service.knowledge import load_knowledge
 from service.results import ResultsDb
 from service.rollups.worker import RollupWorker, RunStats
@@ -90,11 +92,16 @@ class _Service:
         self.state = ResultsDb(db)
         self.rollups = RollupWorker(self.store, self.registry)
 
+    def detection_registry(self) -> Registry:
+        """The registry detection subtracts exchanges by (the long-running service adds the
+        database's running exchanges)."""
+        return self.registry
+
     def detect(self, trigger: str) -> RunResult:
         s = self.settings
         return run_detection(
             self.store,
-            self.registry,
+            self.detection_registry(),
             self.knowledge,
             self.state,
             now=pd.Timestamp(s.now) if s.now else None,
@@ -121,6 +128,9 @@ class _AlertingService(_Service):
             stale_factor=settings.stale_factor,
             quarantine_per_hour=settings.quarantine_alert_per_hour,
         )
+
+    def detection_registry(self) -> Registry:
+        return with_registered(self.registry, ExchangeRepository(self.db).metered())
 
     def evaluate(self, run: RunResult | None) -> None:
         s = self.settings

@@ -23,6 +23,7 @@ from parkflow.store.ports import (
     wall_clock_ms,
 )
 from parkflow.store.rollup_rows import DayRollup, rollup_frame
+from parkflow.store.savings_rows import SavingsPoint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,12 +173,32 @@ class MemoryReadings:
             self._changes = {k: w for k, w in self._changes.items() if w >= before_ms}
 
 
-class MemoryStore(MemoryReadings, MemoryRollups, MemoryCheckpoints):
+class MemorySavings:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._savings: dict[tuple[str, str, int], SavingsPoint] = {}
+
+    def write_savings(self, points: Sequence[SavingsPoint]) -> None:
+        with self._lock:
+            for p in points:
+                self._savings[(p.park, p.exchange, p.day_ms)] = p
+
+    def savings_points(self, park: str | None, start_ms: int, end_ms: int) -> list[SavingsPoint]:
+        with self._lock:
+            return [
+                self._savings[k]
+                for k in sorted(self._savings)
+                if (park is None or k[0] == park) and start_ms <= k[2] < end_ms
+            ]
+
+
+class MemoryStore(MemoryReadings, MemoryRollups, MemorySavings, MemoryCheckpoints):
     """Every port in memory."""
 
     def __init__(self, *, clock: Clock = wall_clock_ms) -> None:
         MemoryReadings.__init__(self, clock=clock)  # one lock, shared by all three
         self._rows: dict[tuple[MeterKey, int], DayRollup] = {}
+        self._savings: dict[tuple[str, str, int], SavingsPoint] = {}
         self._values: dict[str, int] = {}
 
     def close(self) -> None:

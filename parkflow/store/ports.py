@@ -3,7 +3,7 @@
 The ingestor needs a ``ReadingSink`` (and ``Checkpoints`` for its session and layout marks),
 the rollup worker a ``ChangeLog``, ``ReadingLog`` reads, a ``RollupRepository`` and
 ``Checkpoints``, detection only the ``RollupRepository``, the operator's views the
-``QuarantineLog``. A backend (SQLite, InfluxDB, memory) implements them all, and one contract
+``QuarantineLog``, realised savings the ``SavingsLog``. A backend (SQLite, InfluxDB, memory) implements them all, and one contract
 suite (tests) holds every backend to the same behaviour; callers depend on the port they use,
 so a fake for a unit test is one small class.
 
@@ -29,6 +29,7 @@ from parkflow.model import (
     dedupe_points,
 )
 from parkflow.store.rollup_rows import DayRollup
+from parkflow.store.savings_rows import SavingsPoint
 from parkflow.timeunits import HOUR_MS, now_ms
 
 if TYPE_CHECKING:
@@ -175,6 +176,17 @@ class RollupRepository(Protocol):
         hours without data; sorted by park, tenant, meter, day."""
 
 
+class SavingsLog(Protocol):
+    """Exchanges' realised savings per day, their own measurement next to the readings."""
+
+    def write_savings(self, points: Sequence[SavingsPoint]) -> None:
+        """Insert or replace points by (park, exchange, day_ms): a day recomputed is one point."""
+
+    def savings_points(self, park: str | None, start_ms: int, end_ms: int) -> list[SavingsPoint]:
+        """Points with ``start_ms <= day_ms < end_ms`` (of one park, or all), sorted by park,
+        exchange, day."""
+
+
 class Checkpoints(Protocol):
     """A few named integers that must outlive a process (the newest write wins)."""
 
@@ -185,7 +197,14 @@ class Checkpoints(Protocol):
 
 
 class Store(
-    ReadingSink, ReadingLog, QuarantineLog, ChangeLog, RollupRepository, Checkpoints, Protocol
+    ReadingSink,
+    ReadingLog,
+    QuarantineLog,
+    ChangeLog,
+    RollupRepository,
+    SavingsLog,
+    Checkpoints,
+    Protocol,
 ):
     """Everything a backend provides: what the composition roots open and close."""
 

@@ -80,6 +80,12 @@ ENDPOINT_DISABLED = Kind(
     "endpoint_disabled", Audience.OPERATORS, "channel endpoint", Severity.WARNING, _DETECTION
 )
 
+# to operators (and, once routed, both parties): an operating exchange delivering less than a
+# share of its frozen projection for N measured days (service/exchanges/alerts.py)
+EXCHANGE_UNDERPERFORMING = Kind(
+    "exchange_underperforming", Audience.OPERATORS, "exchange id", Severity.WARNING, _DETECTION
+)
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -92,5 +98,6 @@ KINDS: dict[str, Kind] = {
         INGEST_LAG,
         STORE_UNREACHABLE,
         ENDPOINT_DISABLED,
+        EXCHANGE_UNDERPERFORMING,
     )
 }

@@ -731,6 +731,10 @@ KIND_NAMES: dict[str, dict[Language, str]] = {
     "ingest_lag": {"en": "Ingest lagging", "vi": "Thu nhận dữ liệu bị chậm"},
     "store_unreachable": {"en": "Store unreachable", "vi": "Không kết nối được kho dữ liệu"},
     ENDPOINT_DISABLED: {"en": "Alert endpoint disabled", "vi": "Kênh cảnh báo bị tắt"},
+    "exchange_underperforming": {
+        "en": "Exchange below its projection",
+        "vi": "Trao đổi thấp hơn dự kiến",
+    },
 }
 
 

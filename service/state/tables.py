@@ -246,3 +246,99 @@ api_keys = sa.Table(
         name="role_scope",
     ),
 )
+
+# -- exchanges: the pipeline, what is registered, and the verified days (revision 0004) -------
+
+exchanges = sa.Table(
+    "exchanges",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("park", sa.String(100), nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("stage_ms", sa.BigInteger, nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("barrier", sa.String(16)),
+    sa.Column("legal_status", sa.String(32), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("opportunity_id", sa.String(400)),
+    # the opportunity's figures; from agreed on frozen (the M&V baseline)
+    sa.Column("projection", sa.JSON),
+    sa.Column("frozen", sa.Boolean, nullable=False),
+    # what is registered: NULL until the parties and the metering are known
+    sa.Column("supplier", sa.String(100)),
+    sa.Column("receiver", sa.String(100)),
+    sa.Column("resource", sa.String(100)),
+    sa.Column("unit", sa.String(32)),
+    sa.Column("benefit", sa.String(16)),
+    sa.Column("from_meter", sa.String(100)),
+    sa.Column("to_meter", sa.String(100)),
+    sa.Column("metering", sa.JSON),
+    sa.Column("start_day", sa.Date),
+    sa.Column("end_day", sa.Date),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "park", "stage"),
+)
+
+exchange_moves = sa.Table(
+    "exchange_moves",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("exchange_id", sa.String(100), sa.ForeignKey("exchanges.id"), nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("from_stage", sa.String(16)),
+    sa.Column("to_stage", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Index(None, "exchange_id", "id"),
+)
+
+# Money per unit as Decimal text: exact on both backends (SQLite has no exact decimal type).
+exchange_prices = sa.Table(
+    "exchange_prices",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("exchange_id", sa.String(100), sa.ForeignKey("exchanges.id"), nullable=False),
+    sa.Column("item", sa.String(32), nullable=False),
+    sa.Column("effective", sa.Date, nullable=False),
+    sa.Column("vnd_per_unit", sa.String(40), nullable=False),
+    sa.Column("paid_by", sa.String(16)),
+    sa.Column("hours", sa.JSON, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Index(None, "exchange_id", "item", "effective"),
+)
+
+exchange_factors = sa.Table(
+    "exchange_factors",
+    metadata,
+    sa.Column("exchange_id", sa.String(100), sa.ForeignKey("exchanges.id"), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("t_per_unit", sa.String(40), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+)
+
+exchange_savings = sa.Table(
+    "exchange_savings",
+    metadata,
+    sa.Column("exchange_id", sa.String(100), sa.ForeignKey("exchanges.id"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("park", sa.String(100), nullable=False),
+    sa.Column("hours_measured", sa.Integer, nullable=False),
+    sa.Column("coverage", sa.Float, nullable=False),
+    sa.Column("quantity", sa.Float, nullable=False),
+    sa.Column("supplier_vnd", sa.BigInteger, nullable=False),
+    sa.Column("receiver_vnd", sa.BigInteger, nullable=False),
+    sa.Column("park_vnd", sa.BigInteger, nullable=False),
+    sa.Column("water_m3", sa.Float, nullable=False),
+    sa.Column("co2e_t", sa.Float, nullable=False),
+    sa.Column("landfill_t", sa.Float, nullable=False),
+    sa.Column("factor_year", sa.Integer),
+    sa.Column("check_quantity", sa.Float),
+    sa.Column("loss", sa.Float),
+    sa.Column("disagrees", sa.Boolean, nullable=False),
+    sa.Column("unpriced_hours", sa.Integer, nullable=False),
+    sa.Column("computed_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "park", "day"),
+)

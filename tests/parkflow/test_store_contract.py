@@ -41,6 +41,7 @@ from parkflow.store import (
 )
 from parkflow.store.ports import MeterRange, read_ranges_one_by_one
 from parkflow.store.rollup_rows import HOUR_COLUMNS, ROLLUP_COLUMNS, DayRollup
+from parkflow.store.savings_rows import SavingsPoint
 from parkflow.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 from parkflow.timeunits import HOUR_MS
 from tests.support.influx import InfluxServer
@@ -547,6 +548,27 @@ def test_many_rollups_round_trip(store: Store) -> None:
     assert list(frame["total"]) == [r.total for r in want]
 
 
+def _saving(exchange: str, day_ms: int, park_vnd: int, park: str = "p1") -> SavingsPoint:
+    return SavingsPoint(
+        park, exchange, day_ms, 242.9616, 0.75, 2_794_059, park_vnd - 2_794_059, park_vnd,
+        242.9616, 0.0971, 0.0, True,
+    )  # fmt: skip
+
+
+def test_savings_round_trip_and_a_recomputed_day_replaces_its_point(store: Store) -> None:
+    day = 86_400_000
+    first = [_saving("x1", T0 + i * day, 5_709_598 + i) for i in range(3)]
+    store.write_savings([*first, _saving("x0", T0, -12), _saving("x9", T0, 7, park="p2")])
+    assert store.savings_points("p1", T0, T0 + 3 * day) == [_saving("x0", T0, -12), *first]
+    assert store.savings_points(None, T0, T0 + day)[-1].park == "p2"
+    assert store.savings_points("p1", T0 + day, T0 + 2 * day) == [first[1]]
+    again = _saving("x1", T0 + day, 6_074_040)  # a late reading changed that day
+    store.write_savings([again, again])
+    got = store.savings_points("p1", T0, T0 + 3 * day)
+    assert [p.park_vnd for p in got if p.exchange == "x1"] == [5_709_598, 6_074_040, 5_709_600]
+    assert store.savings_points("p3", T0, T0 + 3 * day) == []
+
+
 def test_checkpoints(store: Store) -> None:
     assert store.get_checkpoint("watermark") is None
     store.set_checkpoint("watermark", 5)
@@ -836,7 +858,7 @@ def test_sqlite_migration_marks_existing_readings(tmp_path: Path) -> None:
     ]
     store.close()
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
+    assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (5,)
     raw.close()
 
 

@@ -17,11 +17,12 @@ from parkflow.store.influx.http import InfluxHttp
 from parkflow.store.influx.lineprotocol import QuarantineClock
 from parkflow.store.influx.reads import InfluxReads
 from parkflow.store.influx.rollups import InfluxRollups
+from parkflow.store.influx.savings import InfluxSavings
 from parkflow.store.influx.writes import InfluxWrites
 from parkflow.store.ports import Clock, wall_clock_ms
 
 
-class InfluxStore(InfluxWrites, InfluxReads, InfluxRollups):
+class InfluxStore(InfluxWrites, InfluxReads, InfluxRollups, InfluxSavings):
     """``max_points`` and ``max_body_bytes`` split big batches into several requests (InfluxDB's
     default body limit is 25 MB and large requests stall its write path). A batch is only
     acknowledged when every request succeeded; a retried batch rewrites the same points, which

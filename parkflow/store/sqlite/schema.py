@@ -136,6 +136,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The table was named after its first user; it holds ingestors' checkpoints too.
         "ALTER TABLE state RENAME TO checkpoints",
     ),
+    (
+        # Exchanges' realised savings per local day (the operational database has the rest).
+        """
+        CREATE TABLE savings (
+            park TEXT NOT NULL,
+            exchange TEXT NOT NULL,
+            day_ms INTEGER NOT NULL,
+            quantity REAL NOT NULL,
+            coverage REAL NOT NULL,
+            supplier_vnd INTEGER NOT NULL,
+            receiver_vnd INTEGER NOT NULL,
+            park_vnd INTEGER NOT NULL,
+            water_m3 REAL NOT NULL,
+            co2e_t REAL NOT NULL,
+            landfill_t REAL NOT NULL,
+            disagrees INTEGER NOT NULL,
+            PRIMARY KEY (park, exchange, day_ms)
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,9 +17,10 @@ from parkflow.model import Direction, MeterKey, QuarantinedMessage, Reading, Rej
 from parkflow.store.ports import MeterRange, RangeData, ReadingQuery, touched_hours
 from parkflow.store.sqlite.connection import read_error
 from parkflow.store.sqlite.rollups import RollupTables
+from parkflow.store.sqlite.savings import SavingsTables
 
 
-class SqliteStore(RollupTables):
+class SqliteStore(RollupTables, SavingsTables):
     def write(self, batch: WriteBatch) -> None:
         readings = [
             (
