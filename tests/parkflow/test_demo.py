@@ -21,4 +21,5 @@ def test_demo_ingests_detects_and_explains(tmp_path: Path) -> None:
     assert "exchange opportunities" in text
     assert " 1 " in text.split("detection:", 1)[1]  # a ranked table follows
     assert "about" in text and "VND/yr for the park" in text  # the plain-language explanation
-    assert (tmp_path / "parkflow.sqlite").exists() and (tmp_path / "state.sqlite").exists()
+    assert (tmp_path / "parkflow.sqlite").exists()
+    assert (tmp_path / "parkflow-operations.sqlite").exists()  # results, alerts
