@@ -133,12 +133,10 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
 def _cmd_consent(args: argparse.Namespace) -> int:
     from parkflow.tables import rows_table
     from service.alerts.consents import ConsentRepository
-    from service.state import Database, require_current
+    from service.app import open_database
 
-    settings = _service_settings(args)
-    db = Database(settings.resolved_database_url())
+    db = open_database(_service_settings(args))
     try:
-        require_current(db)
         repo = ConsentRepository(db)
         if args.action == "give":
             park, _, tenant = args.tenant.partition("/")
@@ -179,13 +177,11 @@ def _cmd_endpoints(args: argparse.Namespace) -> int:
 
     from parkflow.tables import rows_table
     from service.alerts.dispatch import enable
-    from service.state import Database, require_current
+    from service.app import open_database
     from service.state.tables import endpoints, outbox
 
-    settings = _service_settings(args)
-    db = Database(settings.resolved_database_url())
+    db = open_database(_service_settings(args))
     try:
-        require_current(db)
         if args.action == "enable":
             if not enable(db, args.channel, args.endpoint):
                 raise InputError(f"no {args.channel} endpoint {args.endpoint!r} has failed")

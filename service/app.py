@@ -173,9 +173,8 @@ def dispatcher_from_settings(settings: ServiceSettings, db: Database) -> Dispatc
 
 def dispatch(settings: ServiceSettings, *, once: bool = False) -> int:
     """``parkflow dispatch``: deliver the outbox until stopped (or one pass, ``once``)."""
-    db = Database(settings.resolved_database_url())
+    db = open_database(settings)
     try:
-        require_current(db)
         dispatcher = dispatcher_from_settings(settings, db)
         if settings.dispatch_metrics_port is not None:
             start_http_server(

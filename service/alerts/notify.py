@@ -35,6 +35,7 @@ from service.alerts.texts import (
     OpportunityFacts,
     Rendered,
     SurplusFacts,
+    as_notification,
     condition,
     facts_from_json,
     render,
@@ -211,19 +212,6 @@ def _notification(
     language: Language,
     at: datetime,
 ) -> Notification:
-    return Notification(
-        id=nid,
-        recipient=who,
-        kind=alert.kind,
-        subject=r.subject,
-        severity=r.severity,
-        language=language,
-        text=r.text,
-        created_at=at,
-        data={
-            **r.data,
-            "alert_id": alert.id,
-            "event": step.event.value,
-            "status": alert.status.value if alert.status else None,
-        },
-    )
+    status = alert.status.value if alert.status else None
+    extra = {"alert_id": alert.id, "event": step.event.value, "status": status}
+    return as_notification(r, nid, who, alert.kind, language, at, extra)

@@ -669,16 +669,29 @@ def notification(
         raise ValueError(f"recipient of park {recipient.park!r}, facts of {facts.park!r}")
     audience = OPERATOR if recipient.is_operator else str(recipient.tenant)
     r = render(facts, audience, consented, language)
+    return as_notification(r, notification_id, recipient, facts.kind, language, created_at)
+
+
+def as_notification(
+    r: Rendered,
+    notification_id: str,
+    recipient: Recipient,
+    kind: str,
+    language: Language,
+    created_at: datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> Notification:
+    """A rendered text as the notification channels send; ``extra``: facts beside it."""
     return Notification(
         id=notification_id,
         recipient=recipient,
-        kind=facts.kind,
+        kind=kind,
         subject=r.subject,
         severity=r.severity,
         language=language,
         text=r.text,
         created_at=created_at,
-        data=r.data,
+        data={**r.data, **(extra or {})},
     )
 
 
