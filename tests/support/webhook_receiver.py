@@ -42,6 +42,7 @@ class WebhookReceiver:
         self.requests: list[dict[str, str]] = []  # headers of every request received
         self.bodies: list[bytes] = []
         self.bad_signatures = 0
+        self.torn = 0  # requests whose sender died before the whole body arrived
         self.delivered: dict[str, Any] = {}  # webhook-id -> verified payload, first copy only
         self.duplicates = 0  # valid requests whose id had been accepted before
         receiver = self
@@ -50,6 +51,10 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender was killed mid-request: nothing to verify
+                    with receiver.lock:
+                        receiver.torn += 1
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver.lock:
                     receiver.requests.append(headers)
