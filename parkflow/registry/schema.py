@@ -179,6 +179,21 @@ class Replacement(_Model):
     )
 
 
+class DerivedFrom(_Model):
+    """An out-stream made in proportion to one of the tenant's own intakes: a boiler's flue heat
+    or ash per unit of the fuel it burns, a cooling tower's blowdown per m3 of make-up. When an
+    exchange displaces that intake, this stream shrinks with it, so the plan never hands out a
+    stream another of its exchanges has removed (A's steam to B's boiler, B's flue heat to C)."""
+
+    meter: Id = Field(description="the tenant's own in-meter this stream is made from")
+    per_unit: float = Field(
+        gt=0,
+        allow_inf_nan=False,
+        description="this stream's canonical units made per canonical unit of that intake"
+        " (e.g. 0.12 kWh of recoverable flue heat per kWh of gas)",
+    )
+
+
 class Meter(_Model):
     """One metered stream of a tenant: what it measures, how it reports, and (optionally) what
     matching needs to know about it. Its topic is ``<park>/<tenant>/<meter id>``."""
@@ -263,6 +278,11 @@ class Meter(_Model):
         description="out-meters: the stream is hazardous waste (LEP 2020 Art. 83): it may go"
         " only to a tenant licensed for it",
     )
+    derived_from: DerivedFrom | None = Field(
+        default=None,
+        description="out-meters: the intake this stream is made from, and how much per unit"
+        " (see DerivedFrom)",
+    )
     storage: Coupling | None = Field(
         default=None,
         description="declared storage (tank, battery, thermal store, yard) that lets this"
@@ -275,7 +295,7 @@ class Meter(_Model):
         out = self.direction is Direction.OUT
         if self.uses is not None and out:
             raise ValueError("uses apply to in-meters only")
-        for name in ("destination", "destination_vnd_per_unit", "offsets"):
+        for name in ("destination", "destination_vnd_per_unit", "offsets", "derived_from"):
             if getattr(self, name) is not None and not out:
                 raise ValueError(f"{name} applies to out-meters only")
         if self.price_vnd_per_unit is not None and out:
@@ -491,6 +511,17 @@ class Tenant(_Model):
                 for m in e.meters
                 if m not in ids
             ]
+        direction = {m.id: m.direction for m in self.meters}
+        for m in self.meters:
+            base = m.derived_from.meter if m.derived_from is not None else None
+            if base is None:
+                continue
+            if base not in direction:
+                problems.append(
+                    f"meter {m.id!r}: derived_from {base!r} is not a meter of tenant {self.id!r}"
+                )
+            elif direction[base] is not Direction.IN:
+                problems.append(f"meter {m.id!r}: derived_from {base!r} is not an in-meter")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -20,7 +20,7 @@ from service.match.candidates import (
 )
 from service.match.finance import annuity_factor
 from service.plan import LinkInput, Node, ParkProblem
-from service.plan.model import FloatArray
+from service.plan.model import Chain, FloatArray
 
 
 def demand_key(meter: str) -> str:
@@ -96,7 +96,20 @@ def park_problem(sides: Sides, table: pd.DataFrame, knowledge: Knowledge) -> Par
         for i in range(len(table))
     )
     starts = {c: bucket_starts(sides.panel, c) for c in set(coupling.tolist())}
-    return ParkProblem(sides.park.id, starts, nodes, links, n_days, per_year)
+    return ParkProblem(sides.park.id, starts, nodes, links, n_days, per_year, _chains(sides, nodes))
+
+
+def _chains(sides: Sides, nodes: dict[str, Node]) -> tuple[Chain, ...]:
+    """Surpluses made from an intake that links may displace (``Meter.derived_from``)."""
+    out = []
+    for surplus, meta in zip(sides.surpluses, sides.s_meta, strict=True):
+        base = meta.derived_from
+        if base is None:
+            continue
+        chain = Chain(surplus.id, demand_key(base.meter), base.per_unit)
+        if chain.supply in nodes and chain.demand in nodes:
+            out.append(chain)
+    return tuple(out)
 
 
 def _demand_node_factors(

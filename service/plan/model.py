@@ -49,6 +49,22 @@ class LinkInput:
     annual_capex_vnd: float
 
 
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A surplus made from a receiver's own intake (``Meter.derived_from``): each receiver unit
+    the plan delivers into ``demand`` takes ``per_unit`` supplier units out of ``supply``.
+
+    Held as: what the surplus's links take plus ``per_unit`` times what the demand's links
+    deliver stays within the surplus, bucket by bucket. It is conservative where the surplus
+    is not handed out: displacing more of the intake than the stream's surplus would leave
+    the tenant's own use of that stream short, which the plan does not assume it can cover.
+    """
+
+    supply: str  # Node key of the derived surplus
+    demand: str  # Node key of the intake it is made from
+    per_unit: float
+
+
 @dataclass(frozen=True, eq=False)
 class ParkProblem:
     """Everything the plan needs of one park; ``starts`` are the first panel hour of each
@@ -60,6 +76,7 @@ class ParkProblem:
     links: tuple[LinkInput, ...]
     n_days: int
     per_year: float
+    chains: tuple[Chain, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

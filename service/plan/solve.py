@@ -26,6 +26,7 @@ from scipy.sparse import coo_array
 
 from service.plan.model import (
     COUPLINGS,
+    Chain,
     FloatArray,
     IntArray,
     LinkInput,
@@ -75,6 +76,12 @@ def components(problem: ParkProblem) -> list[list[int]]:
             a, b = find(i), find(j)
             if a != b:
                 parent[max(a, b)] = min(a, b)
+    for chain in problem.chains:  # a derived surplus and the intake it is made from
+        ends = first.get(chain.supply), first.get(chain.demand)
+        if ends[0] is not None and ends[1] is not None:
+            a, b = find(ends[0]), find(ends[1])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
     groups: dict[int, list[int]] = {}
     for i in range(len(problem.links)):
         groups.setdefault(find(i), []).append(i)
@@ -92,8 +99,10 @@ def solve_park(problem: ParkProblem) -> ParkSolution:
     groups = components(problem)
     batches: list[list[_Block]] = []
     small: list[_Block] = []
+    chained = {key for c in problem.chains for key in (c.supply, c.demand)}
     for group in groups:
-        if len(group) == 1:
+        lone = problem.links[group[0]]
+        if len(group) == 1 and not {lone.supply, lone.demand} & chained:
             i = group[0]
             link = problem.links[i]
             bound = np.clip(link.bounds, 0.0, None)
@@ -224,6 +233,14 @@ def _formulate(problem: ParkProblem, group: Sequence[int]) -> _Block:
             vals.append(v[keep])
             rhs.append(np.maximum(cap[binding], 0.0))
             n_rows += int(binding.sum())
+    for chain in problem.chains:
+        chain_rows = _chain_rows(problem, chain, links, by_node, var_bucket, offsets, upper, n_rows)
+        for r, c, v, b in chain_rows:
+            rows.append(r)
+            cols.append(c)
+            vals.append(v)
+            rhs.append(b)
+            n_rows += len(b)
     for k, col in y_col.items():
         # x[l, b] <= bound[l, b] * y[l], bucket by bucket: tighter than one row per link, so
         # the relaxation is mostly integral already and branching stays rare
@@ -257,6 +274,65 @@ def _formulate(problem: ParkProblem, group: Sequence[int]) -> _Block:
         vals=np.concatenate(vals) if vals else np.zeros(0),
         rhs=np.concatenate(rhs) if rhs else np.zeros(0),
     )
+
+
+def _chain_rows(
+    problem: ParkProblem,
+    chain: Chain,
+    links: Sequence[LinkInput],
+    by_node: dict[str, list[int]],
+    var_bucket: Sequence[IntArray],
+    offsets: Sequence[int],
+    upper: FloatArray,
+    first_row: int,
+) -> list[tuple[IntArray, IntArray, FloatArray, FloatArray]]:
+    """Rows holding a derived surplus: at each coupling its own links use, what they take
+    (supplier units) plus ``per_unit`` times what the intake's links of that coupling or a
+    finer one deliver stays within the surplus in each bucket."""
+    takers = by_node.get(chain.supply, [])
+    feeders = by_node.get(chain.demand, [])
+    if not takers or not feeders:
+        return []
+    node = problem.nodes[chain.supply]
+    out: list[tuple[IntArray, IntArray, FloatArray, FloatArray]] = []
+    n_rows = first_row
+    own = sorted(COUPLINGS.index(c) for c in node.capacity)
+    for level in sorted({COUPLINGS.index(links[k].coupling) for k in takers + feeders}):
+        coarse = COUPLINGS[level]
+        finer = [lv for lv in own if lv <= level]
+        if not finer:
+            continue  # the surplus's links are all coarser: held at their own coupling
+        held = COUPLINGS[finer[-1]]
+        cap = node.capacity[held]
+        if held != coarse:  # the surplus summed up to the intake's coarser buckets
+            into = np.searchsorted(problem.starts[coarse], problem.starts[held], side="right") - 1
+            cap = np.asarray(
+                np.bincount(into, weights=cap, minlength=len(problem.starts[coarse])),
+                dtype=np.float64,
+            )
+        r_parts, c_parts, v_parts = [], [], []
+        for k, coef in [(k, 1.0 / links[k].ratio) for k in takers] + [
+            (k, chain.per_unit) for k in feeders
+        ]:
+            if COUPLINGS.index(links[k].coupling) > level:
+                continue
+            fine_starts = problem.starts[links[k].coupling][var_bucket[k]]
+            r_parts.append(np.searchsorted(problem.starts[coarse], fine_starts, side="right") - 1)
+            c_parts.append(np.arange(offsets[k], offsets[k + 1], dtype=np.int64))
+            v_parts.append(np.full(len(fine_starts), coef))
+        r = np.concatenate(r_parts)
+        c = np.concatenate(c_parts)
+        v = np.concatenate(v_parts)
+        load = np.bincount(r, weights=v * upper[c], minlength=len(cap))
+        binding = load > cap * (1 + SLACK) + EPS
+        if not binding.any():
+            continue
+        row_of = np.full(len(cap), -1, dtype=np.int64)
+        row_of[binding] = n_rows + np.arange(int(binding.sum()))
+        keep = binding[r]
+        out.append((row_of[r[keep]], c[keep], v[keep], np.maximum(cap[binding], 0.0)))
+        n_rows += int(binding.sum())
+    return out
 
 
 def _stack(blocks: Sequence[_Block]) -> _Block:

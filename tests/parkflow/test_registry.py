@@ -188,3 +188,38 @@ def test_ingest_without_a_registry_refuses_to_start() -> None:
     run = _cli("ingest")
     assert run.returncode == 2
     assert "no park registry: set PARKFLOW_REGISTRY or pass --registry" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("derived", "base_direction", "reason"),
+    [
+        ("{meter: gas, per_unit: 0.3}", "out", "derived_from 'gas' is not an in-meter"),
+        ("{meter: elsewhere, per_unit: 0.3}", "in", "'elsewhere' is not a meter of tenant 'a'"),
+        ("{meter: gas, per_unit: 0}", "in", "greater than 0"),
+    ],
+)
+def test_a_stream_is_derived_only_from_its_own_tenants_intake(
+    derived: str, base_direction: str, reason: str
+) -> None:
+    text = f"""
+parks:
+  - id: p1
+    name: P
+    tenants:
+      - id: a
+        name: A
+        meters:
+          - {{id: gas, resource: energy.natural_gas, direction: {base_direction}, unit: kWh, kind: delta}}
+          - {{id: flue, resource: energy.waste_heat, direction: out, unit: kWh, kind: delta, derived_from: {derived}}}
+      - id: b
+        name: B
+        meters:
+          - {{id: elsewhere, resource: energy.natural_gas, direction: in, unit: kWh, kind: delta}}
+"""
+    with pytest.raises(RegistryError) as info:
+        parse_registry(text, "reg.yaml")
+    assert any(reason in p for p in info.value.problems), info.value.problems
+    if base_direction == "in":  # the same entry, pointing at its own intake, loads
+        ok = parse_registry(text.replace(derived, "{meter: gas, per_unit: 0.3}"), "reg.yaml")
+        flue = ok.meter("p1", "a", "flue")
+        assert flue is not None and flue.meter.derived_from is not None

@@ -892,3 +892,85 @@ def test_hazardous_waste_goes_only_to_a_licensed_tenant(knowledge: Knowledge) ->
     blocks["licences"] = ["hazardous_waste"]
     (o,) = run(build(doc), series, knowledge)
     assert o.legal_status == "permit" and "Block Maker holds one" in o.explanation
+
+
+def test_flue_heat_made_from_displaced_steam_is_not_planned_twice(knowledge: Knowledge) -> None:
+    """The mill's vented steam could replace the paper mill's steam; the paper mill's flue heat,
+    made at 0.3 kWh per kWh of that steam (``derived_from``), could heat the laundry's water.
+    Ranked alone both rows stand; the plan holds the flue heat it hands out plus 0.3 x the
+    steam it displaces within the flue surplus, which the same park without the declaration
+    exceeds."""
+    from service.plan import make_plan
+    from service.runs import findings_for_plan
+    from tests.support.registries import meter, park, tenant
+
+    def reg(derived: bool) -> Registry:
+        flue = meter(
+            "paper-flue",
+            "energy.waste_heat",
+            "out",
+            "kWh",
+            "delta",
+            destination="vented",
+            quality={"temperature_c": 180},
+        )
+        if derived:
+            flue["derived_from"] = {"meter": "paper-steam", "per_unit": 0.3}
+        return build(
+            park(
+                "p",
+                tenant(
+                    "mill",
+                    meter("vent", "energy.steam", "out", "kWh", "delta", destination="vented",
+                          quality={"pressure_bar": 6, "temperature_c": 165}),
+                    location={"x_m": 0, "y_m": 0},
+                ),
+                tenant(
+                    "paper",
+                    meter("paper-steam", "energy.steam", "in", "kWh", "delta",
+                          quality={"pressure_bar": 5, "temperature_c": 160}),
+                    flue,
+                    location={"x_m": 0, "y_m": 100},
+                ),
+                tenant(
+                    "laundry",
+                    meter("laundry-hw", "energy.hot_water", "in", "kWh", "delta",
+                          uses=[{"name": "water_heating"}], quality={"temperature_c": 60}),
+                    location={"x_m": 0, "y_m": 200},
+                ),
+            )
+        )  # fmt: skip
+
+    series = {
+        "vent": flat(100.0),
+        "paper-steam": flat(100.0),
+        "paper-flue": flat(30.0),
+        "laundry-hw": flat(50.0),
+    }
+    chained = reg(True)
+    opps = run(chained, series, knowledge)
+    by_pair = {(o.from_meter, o.to_meter): o for o in opps}
+    steam, flue = by_pair[("vent", "paper-steam")], by_pair[("paper-flue", "laundry-hw")]
+    surpluses, matches, _ = findings_for_plan(
+        day_rollups(chained, series, START), chained, knowledge, NOW, 28
+    )
+    (problem,) = matches.problems
+    assert [(c.demand, c.per_unit) for c in problem.chains] == [("demand:paper-steam", 0.3)]
+    flue_surplus = next(s for s in surpluses if s.meter == "paper-flue").mean_per_day
+
+    def planned(plan_links: Any) -> tuple[float, float]:
+        got = {pl.opportunity_id: pl for pl in plan_links}
+        s, f = got.get(steam.id), got.get(flue.id)
+        return (s.matched_per_day if s else 0.0, f.supply_used_per_day if f else 0.0)
+
+    plan, _ = make_plan(matches.problems)
+    steam_day, flue_day = planned(plan.links)
+    assert flue_day + 0.3 * steam_day <= flue_surplus * (1 + 1e-6)
+    assert steam_day > 0  # the plan still runs the better of the two
+    # without the declaration the same park plans both in full, past what the boiler makes
+    free = findings_for_plan(
+        day_rollups(reg(False), series, START), reg(False), knowledge, NOW, 28
+    )[1]
+    unchained, _ = make_plan(free.problems)
+    steam_day, flue_day = planned(unchained.links)
+    assert flue_day + 0.3 * steam_day > flue_surplus * 1.05

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.plan import LinkInput, Node, ParkProblem, ParkSolution, make_plan, solve_park
-from service.plan.model import COUPLINGS
+from service.plan.model import COUPLINGS, Chain
 
 HOURS = 48
 STARTS = {"hour": np.arange(HOURS, dtype=np.int64), "day": np.array([0, 24], dtype=np.int64)}
@@ -59,9 +59,11 @@ def link(
     )
 
 
-def problem(nodes: dict[str, Node], links: Sequence[LinkInput]) -> ParkProblem:
+def problem(
+    nodes: dict[str, Node], links: Sequence[LinkInput], chains: Sequence[Chain] = ()
+) -> ParkProblem:
     # per_year 1: values below are per window, which keeps the arithmetic checkable
-    return ParkProblem("p", STARTS, nodes, tuple(links), n_days=2, per_year=1.0)
+    return ParkProblem("p", STARTS, nodes, tuple(links), 2, 1.0, tuple(chains))
 
 
 def delivered(sol: ParkSolution, link_id: str) -> npt.NDArray[np.float64]:
@@ -146,6 +148,78 @@ def test_every_bucket_is_respected_and_a_day_link_shares_the_day_with_an_hour_li
     tank = delivered(sol, "s>tank")
     assert np.allclose(tank, 120.0)  # the tank's whole day, from 240 at night
     assert np.allclose(per_bucket(hourly, "day") + tank, [180.0, 180.0])  # 60 a night to the rest
+
+
+@pytest.mark.parametrize(
+    ("flue_vnd", "steam_hourly", "flue_hourly"), [(2.0, 10.0, 0.0), (5.0, 0.0, 3.0)]
+)
+def test_a_surplus_made_from_an_intake_the_plan_displaces_shrinks_with_it(
+    flue_vnd: float, steam_hourly: float, flue_hourly: float
+) -> None:
+    """A's steam could replace all 10 kWh an hour of B's boiler gas (1 VND each); B's boiler
+    makes 0.3 kWh of recoverable flue heat per kWh of gas, 3 an hour, which C could use. Both
+    at once is impossible: flue heat taken + 0.3 x gas displaced <= 3. The plan picks the
+    better of the two by hand: steam 10 (worth 10) against flue heat 3 (worth 3 x price)."""
+    nodes = {
+        "steam-a": node("steam-a", "supply", np.full(HOURS, 10.0)),
+        "gas-b": node("gas-b", "demand", np.full(HOURS, 10.0)),
+        "flue-b": node("flue-b", "supply", np.full(HOURS, 3.0)),
+        "c": node("c", "demand", np.full(HOURS, 5.0)),
+    }
+    links = [link(nodes, "steam-a", "gas-b", 1.0), link(nodes, "flue-b", "c", flue_vnd)]
+    unchained = solve_park(problem(nodes, links))
+    assert np.allclose(delivered(unchained, "steam-a>gas-b"), 10.0)  # both, as if unrelated
+    assert np.allclose(delivered(unchained, "flue-b>c"), 3.0)
+    sol = solve_park(problem(nodes, links, [Chain("flue-b", "gas-b", 0.3)]))
+    assert sol.components == 1 and sol.status == "optimal"
+    steam, flue = delivered(sol, "steam-a>gas-b"), delivered(sol, "flue-b>c")
+    assert np.all(flue + 0.3 * steam <= 3.0 + TOL)
+    assert np.allclose(steam, steam_hourly) and np.allclose(flue, flue_hourly)
+
+
+@st.composite
+def chained_park(draw: st.DrawFn) -> ParkProblem:
+    """A random park where some surpluses are made from some receivers' intakes."""
+    park = draw(random_park())
+    supplies = sorted(k for k, n in park.nodes.items() if n.side == "supply")
+    demands = sorted(k for k, n in park.nodes.items() if n.side == "demand")
+    pairs = draw(
+        st.lists(st.tuples(st.sampled_from(supplies), st.sampled_from(demands)), unique=True)
+    )
+    chains = [Chain(s, d, draw(st.sampled_from([0.1, 0.5, 2.0]))) for s, d in pairs]
+    return ParkProblem(
+        park.park, park.starts, park.nodes, park.links, park.n_days, park.per_year, tuple(chains)
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chained_park())
+def test_a_chained_surplus_is_never_handed_out_beyond_what_the_displaced_intake_leaves(
+    park: ParkProblem,
+) -> None:
+    sol = solve_park(park)
+    assert sol.status == "optimal"
+    for chain in park.chains:
+        takers = [k for k, lk in enumerate(park.links) if lk.supply == chain.supply]
+        feeders = [k for k, lk in enumerate(park.links) if lk.demand == chain.demand]
+        if not takers or not feeders:
+            continue
+        finest = min(COUPLINGS.index(park.links[k].coupling) for k in takers)
+        for coarse in STARTS:
+            level = COUPLINGS.index(coarse)
+            if level < finest:
+                continue
+            used = np.zeros(len(STARTS[coarse]))
+            for k, coef in [(k, 1 / park.links[k].ratio) for k in takers] + [
+                (k, chain.per_unit) for k in feeders
+            ]:
+                lk = park.links[k]
+                if COUPLINGS.index(lk.coupling) > level:
+                    continue
+                bucket = np.searchsorted(STARTS[coarse], STARTS[lk.coupling], side="right") - 1
+                used += np.bincount(bucket, weights=sol.flows[k] * coef, minlength=len(used))
+            cap = park.nodes[chain.supply].capacity[coarse]
+            assert np.all(used <= cap + TOL * (1 + cap)), (chain, coarse)
 
 
 @st.composite
