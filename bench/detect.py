@@ -29,6 +29,7 @@ which counts alternatives that exclude each other).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -205,6 +206,29 @@ def _child(args: list[str]) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+# what the cached store is made by: a change to any of these loads it afresh
+LOADED_BY = (
+    "bench/detect.py",
+    "parkflow/registry",
+    "parkflow/store",
+    "parkflow/units.py",
+    "service/rollups",
+    "service/simulate",
+)
+
+
+def fingerprint() -> str:
+    """A digest of the code that generates, loads and rolls up the benchmark park, so a cached
+    store made by older code is never measured as if it were this code's."""
+    digest = hashlib.sha256()
+    for name in LOADED_BY:
+        path = REPO / name
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(str(f.relative_to(REPO)).encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the 5k size only")
@@ -239,13 +263,20 @@ def main() -> int:
                 influx.start()
             try:
                 marker = where / "loaded.json"
-                if a.no_cache or not marker.exists() or influx is not None:
-                    shutil.rmtree(where / "park.sqlite", ignore_errors=True)
+                made_by = fingerprint()
+                stale = (
+                    not marker.exists()
+                    or json.loads(marker.read_text()).get("fingerprint") != made_by
+                )
+                if a.no_cache or stale or influx is not None:
+                    for old in where.glob("park.sqlite*"):  # the file, its -wal and -shm
+                        old.unlink()
                     where.mkdir(parents=True, exist_ok=True)
                     extra = ["--_influx", influx.url] if influx else []
                     info = _child(["--_load", str(size), kind, str(where), *extra])
-                    marker.write_text(json.dumps(info))
+                    marker.write_text(json.dumps({**info, "fingerprint": made_by}))
                 info = json.loads(marker.read_text())
+                info.pop("fingerprint", None)
                 print(f"{kind} {size}: set-up {info}", file=sys.stderr)
                 best: dict[str, float] | None = None
                 for _ in range(a.repeat):
