@@ -11,13 +11,23 @@ from prometheus_client import Counter, Histogram
 
 from service.api import problems
 from service.api.context import ApiContext
-from service.api.routes import alerts, keys, meters, park, quarantine, results, status
+from service.api.routes import (
+    alerts,
+    consents,
+    keys,
+    meters,
+    park,
+    quarantine,
+    results,
+    status,
+)
 
 ROUTERS = (
     park.router,
     meters.router,
     results.router,
     alerts.router,
+    consents.router,
     quarantine.router,
     keys.router,
     status.router,

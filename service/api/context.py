@@ -9,8 +9,9 @@ from prometheus_client import CollectorRegistry
 
 from parkflow.registry import Registry
 from parkflow.store import Store, store_from_settings
+from service.alerts.consents import ConsentRepository
 from service.alerts.repository import AlertRepository
-from service.api.views import Consents, NoConsents
+from service.api.views import Consents
 from service.auth import KeyRepository, Pepper, load_pepper
 from service.results import ResultsDb
 from service.settings import ServiceSettings
@@ -25,12 +26,19 @@ class ApiContext:
     results: ResultsDb
     db: Database
     pepper: Pepper
-    consents: Consents = field(default_factory=NoConsents)
+    consents: Consents | None = None
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         self.alerts = AlertRepository(self.db)
         self.keys = KeyRepository(self.db, self.pepper)
+        self.consent_records = ConsentRepository(self.db)
+        if self.consents is None:
+            self.consents = self.consent_records
+
+    def introduced(self, opportunity_id: str, parties: tuple[str, str]) -> bool:
+        assert self.consents is not None
+        return self.consents.introduced(opportunity_id, parties)
 
     def close(self) -> None:
         self.store.close()

@@ -160,6 +160,34 @@ class SilenceOut(BaseModel):
     id: str
 
 
+class ConsentIn(BaseModel):
+    opportunity: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the opportunity's reference (anyone) or id (operators)",
+        examples=["ref-5d1c0a9e7b3f2468"],
+    )
+    tenant: str | None = Field(
+        default=None,
+        description="the party consenting: operators name one; a tenant is itself",
+        examples=["det-phuoc"],
+    )
+    note: str | None = Field(default=None, max_length=2000, examples=["letter of 2 Dec"])
+
+
+class ConsentOut(BaseModel):
+    opportunity: str = Field(description="its id (operators) or its reference (tenants)")
+    ref: str
+    park: str
+    tenant: str
+    given_at: datetime | None
+    given_by: str
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+    note: str | None
+    introduced: bool = Field(description="both parties' consents stand: each sees the other")
+
+
 class QuarantineOut(BaseModel):
     received_at: datetime
     reason: str = Field(examples=["out_of_range"])

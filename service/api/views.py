@@ -28,15 +28,10 @@ _SHARED = ("rank", "rule", "coupling", "legal_status", "legal", "checks", "days"
 
 
 class Consents(Protocol):
-    """Whether both parties of an opportunity consented to be introduced. Consent is not
-    recorded yet: ``NoConsents`` is the only implementation, and the seam where it goes."""
+    """Whether both parties of an opportunity consented to be introduced: the operational
+    database's consents (``service.alerts.consents.ConsentRepository``) in the service."""
 
-    def introduced(self, park: str, opportunity_id: str) -> bool: ...
-
-
-class NoConsents:
-    def introduced(self, park: str, opportunity_id: str) -> bool:
-        return False
+    def introduced(self, opportunity_id: str, parties: tuple[str, str]) -> bool: ...
 
 
 def facts(o: Mapping[str, Any], ref: str, names: Mapping[str, str]) -> OpportunityFacts:

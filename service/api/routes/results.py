@@ -50,7 +50,7 @@ def _opportunities(
             out.append({**o, "ref": ctx.pepper.reference(o["id"])})
             continue
         assert p.tenant is not None
-        introduced = ctx.consents.introduced(o["park"], o["id"])
+        introduced = ctx.introduced(o["id"], (o["from_tenant"], o["to_tenant"]))
         out.append(
             tenant_opportunity(
                 o, p.tenant, ctx.pepper.reference(o["id"]), ctx.names(o["park"]), introduced
@@ -144,7 +144,9 @@ def plan(ctx: ContextDep, principal: CurrentPrincipal, park: Park = None) -> Pla
             links.append(link)
         else:
             assert principal.tenant is not None
-            introduced = ctx.consents.introduced(link["park"], link["opportunity_id"])
+            introduced = ctx.introduced(
+                link["opportunity_id"], (link["from_tenant"], link["to_tenant"])
+            )
             ref = ctx.pepper.reference(link["opportunity_id"])
             links.append(tenant_plan_link(link, principal.tenant, ref, introduced))
     # the totals are the whole park's (every park's, in a registry of several): operators'

@@ -171,3 +171,56 @@ def test_keys_made_listed_and_revoked_by_operators(api: Api) -> None:
     assert api.client.delete(f"/v1/keys/{key_id}", headers=api.operator).status_code == 200
     assert api.client.get("/v1/me", headers=fresh).status_code == 401
     assert NOW_MS > 0
+
+
+def test_consents_introduce_the_parties_and_a_withdrawal_hides_them_again(api: Api) -> None:
+    """A tenant gives its own consent by the reference it was shown; the operator records the
+    other party's; both see each other only while both stand."""
+    ops = _ok(api, "/v1/opportunities", api.operator, limit=1000)["page"]["items"]
+    o = next(o for o in ops if {o["from_tenant"], o["to_tenant"]} == {A, B})
+
+    def seen_by_a() -> dict[str, Any]:
+        mine = _ok(api, "/v1/opportunities", api.a, limit=1000)["page"]["items"]
+        return next(m for m in mine if m["ref"] == o["ref"])
+
+    assert seen_by_a()["introduced"] is False
+    given = api.client.post(
+        "/v1/consents", headers=api.a, json={"opportunity": o["ref"], "note": "by phone"}
+    )
+    assert given.status_code == 201, given.text
+    assert given.json()["tenant"] == A and given.json()["opportunity"] == o["ref"]
+    assert given.json()["introduced"] is False  # one party only
+    assert seen_by_a()["introduced"] is False and B not in str(seen_by_a())
+
+    # a tenant cannot consent for the other party, nor by the operator's id of the row
+    other = api.client.post(
+        "/v1/consents", headers=api.a, json={"opportunity": o["ref"], "tenant": B}
+    )
+    assert other.status_code == 403
+    by_id = api.client.post("/v1/consents", headers=api.a, json={"opportunity": o["id"]})
+    assert by_id.status_code == 404
+    # nor can a third tenant see or consent to it
+    third = api.ctx.keys.create(name="c", role="tenant", park=PARK, tenant="hoa-chat", by="test")
+    c = {"Authorization": f"Bearer {third.secret}"}
+    assert (
+        api.client.post("/v1/consents", headers=c, json={"opportunity": o["ref"]}).status_code
+        == 404
+    )
+
+    # the operator records B's: both are introduced, in the API and in the alerts' texts
+    r = api.client.post(
+        "/v1/consents", headers=api.operator, json={"opportunity": o["id"], "tenant": B}
+    )
+    assert r.status_code == 201 and r.json()["introduced"] is True
+    seen = seen_by_a()
+    assert seen["introduced"] is True and seen["id"] == o["id"] and B in str(seen)
+    assert {c["tenant"] for c in _ok(api, "/v1/consents", api.operator)["items"]} >= {A, B}
+    assert {c["tenant"] for c in _ok(api, "/v1/consents", api.a)["items"]} == {A}
+
+    w = api.client.post("/v1/consents/withdraw", headers=api.b, json={"opportunity": o["ref"]})
+    assert w.status_code == 200 and w.json()["withdrawn_at"] is not None
+    assert seen_by_a()["introduced"] is False and B not in str(seen_by_a())
+    again = api.client.post("/v1/consents/withdraw", headers=api.b, json={"opportunity": o["ref"]})
+    assert again.status_code == 400 and again.headers["content-type"].startswith(
+        "application/problem+json"
+    )

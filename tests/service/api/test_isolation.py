@@ -63,6 +63,8 @@ BODIES: dict[str, dict[str, Any]] = {
         "reason": "x",
     },
     "KeyIn": {"name": "stolen", "role": "tenant", "park": PARK, "tenant": B},
+    # an opportunity of B's alone, by the reference a tenant would quote (filled in below)
+    "ConsentIn": {"opportunity": None, "tenant": B},
 }
 QUERY = {"tenant": B, "park": PARK, "limit": 1000}
 
@@ -90,7 +92,9 @@ def _requests(
             ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             model = ref.rsplit("/", 1)[-1]
             assert model in BODIES, f"{path}: add a body naming B's objects for {model}"
-            body = BODIES[model]
+            body = dict(BODIES[model])
+            if "opportunity" in body:
+                body["opportunity"] = values["ref"][1]
         paths = [path]
         for n in names:
             paths = [p.replace("{" + n + "}", v) for p in paths for v in values[n]]
