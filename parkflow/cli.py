@@ -470,7 +470,6 @@ def _cmd_exchanges(args: argparse.Namespace) -> int:
     from parkflow.tables import exchanges_table, savings_table
     from service.exchanges.model import Benefit, Factor, Item, Metering, Method, Price, Side
     from service.exchanges.pipeline import Barrier, Stage
-    from service.exchanges.projection import projection_of
     from service.exchanges.report import entry_row, savings_rows
     from service.exchanges.repository import Registration
 
@@ -485,18 +484,14 @@ def _cmd_exchanges(args: argparse.Namespace) -> int:
         if args.action == "add":
             projection, legal, opp_id = None, "unknown", args.opportunity
             if opp_id:
+                from service.exchanges.intake import from_opportunity
                 from service.results import ResultsDb
 
                 state = ResultsDb(db)
                 try:
-                    run = state.latest_run()
-                    rows = state.opportunities(run.id) if run else []
+                    projection, legal, _park = from_opportunity(state, opp_id)
                 finally:
                     state.close()
-                found = [r for r in rows if r.get("id") == opp_id]
-                if not found:
-                    raise InputError(f"no opportunity {opp_id} in the latest detection run")
-                projection, legal = projection_of(found[0]), found[0].get("legal_status", legal)
             entry = repo.create(
                 args.id,
                 args.park,

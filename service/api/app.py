@@ -14,6 +14,7 @@ from service.api.context import ApiContext
 from service.api.routes import (
     alerts,
     consents,
+    exchanges,
     keys,
     meters,
     park,
@@ -28,6 +29,7 @@ ROUTERS = (
     results.router,
     alerts.router,
     consents.router,
+    exchanges.router,
     quarantine.router,
     keys.router,
     status.router,

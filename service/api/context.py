@@ -13,6 +13,7 @@ from service.alerts.consents import ConsentRepository
 from service.alerts.repository import AlertRepository
 from service.api.views import Consents
 from service.auth import KeyRepository, Pepper, load_pepper
+from service.exchanges.repository import ExchangeRepository
 from service.results import ResultsDb
 from service.settings import ServiceSettings
 from service.state import Database, require_current
@@ -33,6 +34,7 @@ class ApiContext:
         self.alerts = AlertRepository(self.db)
         self.keys = KeyRepository(self.db, self.pepper)
         self.consent_records = ConsentRepository(self.db)
+        self.exchanges = ExchangeRepository(self.db)
         if self.consents is None:
             self.consents = self.consent_records
 

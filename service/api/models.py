@@ -188,6 +188,97 @@ class ConsentOut(BaseModel):
     introduced: bool = Field(description="both parties' consents stand: each sees the other")
 
 
+Stage = Literal[
+    "identified",
+    "screened",
+    "under_study",
+    "agreed",
+    "operating",
+    "verified",
+    "rejected",
+    "ended",
+]
+
+
+class ExchangeIn(BaseModel):
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$", examples=["x-001"])
+    park: str = Field(min_length=1, max_length=200, examples=["songlam"])
+    owner: str = Field(min_length=1, max_length=200, examples=["park environment office"])
+    opportunity: str | None = Field(
+        default=None,
+        description="the latest run's opportunity it comes from (its id): its figures become"
+        " the projection, its legal status the exchange's",
+    )
+    legal_status: str | None = Field(default=None, examples=["allowed_with_conditions"])
+    barrier: Literal["legal", "technical", "commercial", "consent"] | None = None
+    notes: str = Field(default="", max_length=4000)
+
+
+class MoveIn(BaseModel):
+    to: Stage
+    note: str = Field(
+        default="", max_length=4000, description="why: required for rejected and ended"
+    )
+
+
+class MoveOut(BaseModel):
+    at: datetime | None
+    by: str
+    from_stage: Stage | None
+    to_stage: Stage
+    note: str
+
+
+class ProjectionOut(BaseModel):
+    quantity_per_day: float
+    park_vnd_per_year: int | None
+    supplier_vnd_per_year: int | None
+    receiver_vnd_per_year: int | None
+    co2e_t_per_year: float
+    water_m3_per_year: float
+    landfill_t_per_year: float
+    frozen: bool = Field(description="the baseline savings are compared with (from agreed on)")
+
+
+class ExchangeOut(BaseModel):
+    id: str
+    park: str
+    stage: Stage
+    stage_at: datetime | None
+    owner: str
+    barrier: str | None
+    legal_status: str
+    notes: str
+    reason: str | None
+    role: Literal["supplier", "receiver"] | None = Field(
+        description="the caller's side (tenants); null for operators"
+    )
+    supplier: str | None = Field(description="null to a tenant until it knows its counterpart")
+    receiver: str | None
+    resource: str | None
+    unit: str | None
+    opportunity: str | None = Field(description="its id (operators) or reference (tenants)")
+    projection: ProjectionOut | None
+    moves: list[MoveOut] | None = Field(default=None, description="one exchange's history")
+
+
+class SavingsOut(BaseModel):
+    exchange: str = Field(description='an exchange, or "park": the park once, never the sum')
+    period: str = Field(examples=["2026-10", "total"])
+    days: int
+    coverage: float = Field(description="measured hours / hours of the days: the rest a gap")
+    gap_days: int
+    quantity: float
+    supplier_vnd: int | None = Field(description="a tenant sees its own side only")
+    receiver_vnd: int | None
+    park_vnd: int | None
+    water_m3: float
+    co2e_t: float
+    landfill_t: float
+    disagreeing_days: int
+    realised_share: float | None = Field(description="realised / frozen projection")
+
+
 class QuarantineOut(BaseModel):
     received_at: datetime
     reason: str = Field(examples=["out_of_range"])

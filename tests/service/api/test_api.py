@@ -3,8 +3,12 @@ error body, pagination and times, and its auth."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from service.exchanges.model import Benefit, Metering, Method
+from service.exchanges.repository import Registration
+from service.exchanges.savings import DaySavings
 from tests.service.api.conftest import NOW_MS, PARK, A, Api, B
 
 BAD = {"Authorization": "Bearer pfk_not-a-key"}
@@ -224,3 +228,102 @@ def test_consents_introduce_the_parties_and_a_withdrawal_hides_them_again(api: A
     assert again.status_code == 400 and again.headers["content-type"].startswith(
         "application/problem+json"
     )
+
+
+def _day(xid: str, day: date, quantity: float, supplier: int, receiver: int) -> DaySavings:
+    return DaySavings(
+        exchange=xid,
+        park=PARK,
+        day=day,
+        hours_measured=24,
+        coverage=1.0,
+        quantity=quantity,
+        supplier_vnd=supplier,
+        receiver_vnd=receiver,
+        park_vnd=supplier + receiver,
+        water_m3=quantity,
+        co2e_t=0.0,
+        landfill_t=0.0,
+        factor_year=None,
+        check_quantity=None,
+        loss=None,
+        disagrees=False,
+        unpriced_hours=0,
+    )
+
+
+def test_exchanges_entered_and_moved_by_operators_and_seen_by_their_parties(api: Api) -> None:
+    ops = _ok(api, "/v1/opportunities", api.operator, limit=1000)["page"]["items"]
+    o = next(o for o in ops if o["from_tenant"] == B and o["to_tenant"] == A)
+    body = {"id": "x-1", "park": PARK, "owner": "env office", "opportunity": o["id"]}
+    assert api.client.post("/v1/exchanges", headers=api.a, json=body).status_code == 403
+    made = api.client.post("/v1/exchanges", headers=api.operator, json=body)
+    assert made.status_code == 201, made.text
+    x = made.json()
+    assert x["stage"] == "identified" and x["legal_status"] == o["legal_status"]
+    assert x["projection"]["park_vnd_per_year"] == o["value"]["park_vnd_per_year"]
+    assert x["moves"][0]["by"].startswith("ops (key ")
+    dup = api.client.post("/v1/exchanges", headers=api.operator, json=body)
+    assert dup.status_code == 400
+
+    # the receiver sees its own side, the counterpart not yet named; a third tenant nothing
+    mine = _ok(api, "/v1/exchanges", api.a)["items"]
+    assert [m["id"] for m in mine] == ["x-1"]
+    seen = mine[0]
+    assert seen["role"] == "receiver" and seen["receiver"] == A and seen["supplier"] is None
+    assert seen["opportunity"] == o["ref"] and B not in str(seen)
+    assert seen["projection"]["park_vnd_per_year"] is None
+    assert seen["projection"]["supplier_vnd_per_year"] is None
+    third = api.ctx.keys.create(name="c", role="tenant", park=PARK, tenant="hoa-chat", by="t")
+    c = {"Authorization": f"Bearer {third.secret}"}
+    assert _ok(api, "/v1/exchanges", c)["items"] == []
+    assert api.client.get("/v1/exchanges/x-1", headers=c).status_code == 404
+
+    # moves: operators only, impossible ones refused with the reason
+    move = {"to": "screened", "note": "permit route known"}
+    assert api.client.post("/v1/exchanges/x-1/move", headers=api.a, json=move).status_code == 403
+    bad = api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json={"to": "operating"})
+    assert bad.status_code == 400 and "cannot move from identified" in bad.json()["detail"]
+    moved = api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json=move)
+    assert moved.status_code == 200 and moved.json()["stage"] == "screened"
+    assert [m["to_stage"] for m in _ok(api, "/v1/exchanges/x-1", api.a)["moves"]] == [
+        "identified",
+        "screened",
+    ]
+    for stage in ("under_study",):
+        api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json={"to": stage})
+    api.ctx.exchanges.register(
+        "x-1",
+        Registration(
+            B,
+            A,
+            "water.treated_effluent",
+            "m3",
+            Benefit.WATER,
+            o["from_meter"],
+            o["to_meter"],
+            Metering(Method.TRANSFER_METER, o["from_meter"]),
+            date(2026, 10, 1),
+        ),
+    )
+    agreed = api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json={"to": "agreed"})
+    assert agreed.status_code == 200 and agreed.json()["projection"]["frozen"] is True
+    # once agreed, the parties know each other
+    assert _ok(api, "/v1/exchanges/x-1", api.a)["supplier"] == B
+
+    # savings: the park once for operators, a party's own side only
+    days = [_day("x-1", date(2026, 10, d), 100.0, 1_000_000, 3_000_000) for d in (1, 2)]
+    days.append(_day("x-1", date(2026, 11, 1), 50.0, 500_000, 1_500_000))
+    api.ctx.exchanges.write_savings(days)
+    rows = _ok(api, "/v1/savings", api.operator)["items"]
+    park_total = next(r for r in rows if r["exchange"] == "park" and r["period"] == "total")
+    assert park_total["park_vnd"] == 2 * 4_000_000 + 2_000_000 and park_total["days"] == 3
+    october = next(r for r in rows if r["exchange"] == "x-1" and r["period"] == "2026-10")
+    assert october["quantity"] == 200.0 and october["receiver_vnd"] == 6_000_000
+    as_a = _ok(api, "/v1/savings", api.a)["items"]
+    assert {r["exchange"] for r in as_a} == {"x-1"}
+    assert all(r["supplier_vnd"] is None and r["park_vnd"] is None for r in as_a)
+    assert next(r for r in as_a if r["period"] == "total")["receiver_vnd"] == 7_500_000
+    assert _ok(api, "/v1/savings", c)["items"] == []
+    only_nov = _ok(api, "/v1/savings", api.operator, since="2026-11-01", until="2026-12-01")
+    assert {r["period"] for r in only_nov["items"]} == {"2026-11", "total"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -16,6 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from service.api.deps import CurrentPrincipal
+from service.exchanges.savings import DaySavings
 from tests.service.api.conftest import PARK, A, Api, B
 
 PUBLIC = {"/healthz", "/readyz", "/metrics"}  # no tenant's data: not behind a key
@@ -49,10 +51,39 @@ def _b_objects(api: Api) -> tuple[dict[str, list[str]], set[str]]:
         ],
         "alert_id": [a.id for a in alerts],
         "key_id": [api.b_key_id],
+        "exchange_id": [_b_exchange(api, b_only[0])],
     }
     secrets = {json.dumps(B), b.name, api.b_key_id, *(m.id for m in b.meters)}
-    secrets |= {a.id for a in alerts}
+    secrets |= {a.id for a in alerts} | set(values["exchange_id"])
     return values, secrets
+
+
+def _b_exchange(api: Api, o: dict[str, Any]) -> str:
+    """An exchange entered from an opportunity of B's alone, with a verified day of savings."""
+    xid = "b-only-exchange"
+    if not api.ctx.exchanges.entries(PARK):
+        api.ctx.exchanges.create(xid, PARK, "ops", "test", opportunity_id=o["id"])
+        day = DaySavings(
+            xid,
+            PARK,
+            date(2026, 11, 1),
+            24,
+            1.0,
+            10.0,
+            1,
+            2,
+            3,
+            10.0,
+            0.0,
+            0.0,
+            None,
+            None,
+            None,
+            False,
+            0,
+        )
+        api.ctx.exchanges.write_savings([day])
+    return xid
 
 
 BODIES: dict[str, dict[str, Any]] = {
@@ -65,6 +96,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "KeyIn": {"name": "stolen", "role": "tenant", "park": PARK, "tenant": B},
     # an opportunity of B's alone, by the reference a tenant would quote (filled in below)
     "ConsentIn": {"opportunity": None, "tenant": B},
+    "ExchangeIn": {"id": "stolen", "park": PARK, "owner": "a", "opportunity": None},
+    "MoveIn": {"to": "screened", "note": "not mine"},
 }
 QUERY = {"tenant": B, "park": PARK, "limit": 1000}
 
@@ -93,8 +126,10 @@ def _requests(
             model = ref.rsplit("/", 1)[-1]
             assert model in BODIES, f"{path}: add a body naming B's objects for {model}"
             body = dict(BODIES[model])
-            if "opportunity" in body:
+            if model == "ConsentIn":
                 body["opportunity"] = values["ref"][1]
+            elif model == "ExchangeIn":
+                body["opportunity"] = values["ref"][0]
         paths = [path]
         for n in names:
             paths = [p.replace("{" + n + "}", v) for p in paths for v in values[n]]
