@@ -789,9 +789,21 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from parkflow.demo import run_demo
+    if args.once:
+        from parkflow.demo import run_demo
 
-    return run_demo(days=args.days, workdir=args.dir)
+        return run_demo(days=args.days, workdir=args.dir)
+    from parkflow.demo_live import DEFAULT_DIR, serve_demo
+
+    if args.days < 2:
+        raise InputError("--days: at least 2 (detection needs a day of history before today)")
+    return serve_demo(
+        days=args.days,
+        workdir=args.dir or DEFAULT_DIR,
+        host=args.host,
+        port=args.port,
+        live_interval_s=args.live_interval,
+    )
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -1151,11 +1163,27 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=_cmd_import)
 
     d = sub.add_parser(
-        "demo", help="the whole pipeline on embedded defaults: a simulated park, ingest, detection"
+        "demo",
+        help="the whole product on embedded defaults: a simulated park publishing live, ingest,"
+        " detection, the plan, alerts, savings, and the API and pages served",
     )
     d.add_argument("--days", type=int, default=30, help="days of history the park publishes")
     d.add_argument(
-        "--dir", type=Path, default=None, help="where to keep the data (default: a temp dir)"
+        "--dir",
+        type=Path,
+        default=None,
+        help="where to keep the data (default: ./parkflow-demo, resumed when run again;"
+        " with --once a temp dir)",
+    )
+    d.add_argument(
+        "--once",
+        action="store_true",
+        help="publish the history, detect once, print the report and exit (serves nothing)",
+    )
+    d.add_argument("--host", default="127.0.0.1", help="the address the pages are served on")
+    d.add_argument("--port", type=int, default=8000, help="the port (0: any free one)")
+    d.add_argument(
+        "--live-interval", type=float, default=60.0, help="seconds between live publications"
     )
     d.set_defaults(func=_cmd_demo)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import pandas as pd
@@ -28,6 +30,7 @@ from service.alerts.routing import ContactChannels, mqtt_channel, smtp_server
 from service.api.context import ApiContext, pepper_of
 from service.exchanges.detection import with_registered
 from service.exchanges.repository import ExchangeRepository
+from service.exchanges.verify import refresh
 from service.knowledge import load_knowledge
 from service.results import ResultsDb
 from service.rollups.worker import RollupWorker, RunStats
@@ -131,6 +134,21 @@ class _AlertingService(_Service):
 
     def detection_registry(self) -> Registry:
         return with_registered(self.registry, ExchangeRepository(self.db).metered())
+
+    def refresh_savings(self) -> None:
+        """The metered exchanges' days over the detection window, recomputed: late readings
+        change the days they touch, and the days written are charted from the store too."""
+        s = self.settings
+        today = (pd.Timestamp(s.now) if s.now else pd.Timestamp.now(tz="UTC")).date()
+        start = today - dt.timedelta(days=s.window_days)
+        refresh(
+            ExchangeRepository(self.db),
+            self.store,
+            self.store,
+            self.registry,
+            start,
+            today + dt.timedelta(days=1),
+        )
 
     def evaluate(self, run: RunResult | None) -> None:
         s = self.settings
@@ -266,7 +284,14 @@ class HttpServer:
         self._thread.join(timeout=10)
 
 
-def serve(settings: ServiceSettings) -> int:
+def serve(
+    settings: ServiceSettings,
+    *,
+    ready: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Until SIGTERM or SIGINT (or ``stop``): rollups, detection, alerts and realised savings
+    on their schedules, the API beside them. ``ready`` is told the API's base URL."""
     db = open_database(settings)  # first: an old schema is the message, whatever else is wrong
     try:
         registry = settings.load_registry()
@@ -274,7 +299,7 @@ def serve(settings: ServiceSettings) -> int:
         db.close()
         raise
     service = _AlertingService(settings, registry, db)
-    stop = threading.Event()
+    stop = stop or threading.Event()
     try:
         ctx = ApiContext(
             settings,
@@ -290,12 +315,15 @@ def serve(settings: ServiceSettings) -> int:
         service.close()
         raise
     log.info("API listening on http://%s:%d", host, port)
+    if ready is not None:
+        ready(f"http://{host}:{port}")
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
     next_rollup = next_detect = time.monotonic()
     try:
         while not stop.is_set():
@@ -316,6 +344,10 @@ def serve(settings: ServiceSettings) -> int:
                     service.evaluate(run)
                 except Exception:
                     log.exception("alert evaluation failed")
+                try:
+                    service.refresh_savings()
+                except Exception:
+                    log.exception("realised savings refresh failed")
                 next_detect = now + settings.detect_interval_s
             stop.wait(max(0.0, min(next_rollup, next_detect) - time.monotonic()))
     finally:

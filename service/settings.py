@@ -117,6 +117,10 @@ class ServiceSettings(Settings):
         default=Path("parkflow-api-pepper"),
         description="where the pepper is kept when api_key_pepper is not set (mode 0600)",
     )
+    demo_mode: bool = Field(
+        default=False,
+        description="`parkflow demo` only: the operator overview opens without a key (read only)",
+    )
     api_max_page: int = Field(default=1000, ge=1, le=10000, description="largest page size")
 
     def resolved_pepper_path(self) -> Path:

@@ -1,15 +1,28 @@
-"""The README's first command: the demo runs the whole pipeline on embedded defaults."""
+"""The README's first command: the demo runs the whole product on embedded defaults and serves
+it; ``--once`` prints the one-shot report."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.ports import free_port
 
 
 def test_demo_ingests_detects_and_explains(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "parkflow.cli", "demo", "--days", "10", "--dir", str(tmp_path)],
+        [
+            *(sys.executable, "-m", "parkflow.cli", "demo", "--once"),
+            *("--days", "10", "--dir", str(tmp_path)),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -23,3 +36,85 @@ def test_demo_ingests_detects_and_explains(tmp_path: Path) -> None:
     assert "about" in text and "VND/yr for the park" in text  # the plain-language explanation
     assert (tmp_path / "parkflow.sqlite").exists()
     assert (tmp_path / "parkflow-operations.sqlite").exists()  # results, alerts
+
+
+def _start(workdir: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """The demo as `make demo` runs it, until its banner says where it serves."""
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "parkflow.cli", "demo", "--days", "8"),
+            *("--dir", str(workdir), "--port", str(port), "--live-interval", "2"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Ctrl-C stops" in line:
+            return proc, lines
+    proc.kill()
+    raise AssertionError("the demo did not come up:\n" + "".join(lines))
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _get(base: str, path: str, key: str) -> Any:
+    """The first detection runs as the service starts: wait for its results."""
+    deadline = time.monotonic() + 120
+    while True:
+        r = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            assert r.status_code == 200, (path, r.text)
+            return r.json()
+        time.sleep(1)
+
+
+def test_demo_serves_the_plan_alerts_and_savings_and_resumes(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc, lines = _start(tmp_path, port)
+    try:
+        text = "".join(lines)
+        assert "backfilling 8 days" in text and f"{base}/web" in text
+        keys = json.loads((tmp_path / "demo-keys.json").read_text())
+        assert keys["operator"] in text and keys["tenant"] in text
+        assert (tmp_path / "demo-keys.json").stat().st_mode & 0o077 == 0
+        plan = _get(base, "/v1/plan", keys["operator"])
+        assert plan["totals"]["n_links"] > 0 and plan["totals"]["park_vnd_per_year"] > 0
+        exchanges = _get(base, "/v1/exchanges", keys["operator"])["items"]
+        assert [(x["id"], x["stage"]) for x in exchanges] == [
+            ("demo-effluent-cooling", "operating")
+        ]
+        savings = _get(base, "/v1/savings", keys["operator"])["items"]
+        total = next(r for r in savings if r["exchange"] == "park" and r["period"] == "total")
+        assert total["park_vnd"] > 0 and total["water_m3"] > 0
+        alerts = _get(base, "/v1/alerts?limit=1000", keys["operator"])["items"]
+        assert any(a["kind"] == "opportunity" for a in alerts)
+        mine = _get(base, "/v1/alerts?limit=1000", keys["tenant"])["items"]
+        assert mine and all(a["tenant"] == keys["tenant_id"] for a in mine)
+        before = _get(base, "/v1/meters?limit=1000", keys["operator"])["total"]
+    finally:
+        assert _stop(proc) == 0
+    # again: the same data directory, keys and exchange; live publishing carries on
+    proc, lines = _start(tmp_path, port)
+    try:
+        assert "resuming" in "".join(lines) and "backfilling" not in "".join(lines)
+        assert _get(base, "/v1/meters?limit=1000", keys["operator"])["total"] == before
+        assert len(_get(base, "/v1/exchanges", keys["operator"])["items"]) == 1
+    finally:
+        assert _stop(proc) == 0
