@@ -120,26 +120,43 @@ def bucket_quantities(
 ) -> list[Bucket]:
     """A meter's readings over ``[start_ms, end_ms)`` as consecutive buckets of ``bucket_ms``
     (the last one cut at ``end_ms``), each total by the rollups' meter maths: an interval that
-    straddles a bucket's edge counts in proportion on each side, as in a period total."""
+    straddles a bucket's edge counts in proportion on each side, as in a period total
+    (``quantity_between`` of each bucket, to the last bit: the intervals are made once for the
+    whole range and each bucket adds its shares in the same order)."""
     points = data.points
+    n = max(0, -(-(end_ms - start_ms) // bucket_ms))
+    edges = [start_ms + k * bucket_ms for k in range(n)] + [end_ms]
+    totals: list[float | None] = [None] * n
+    series = ([data.before] if data.before is not None else []) + list(points)
+    if data.after is not None:
+        series.append(data.after)
+    for iv in maths.intervals(series):
+        if iv.end_ms <= iv.start_ms:  # instantaneous: where its time falls
+            if start_ms <= iv.end_ms < end_ms:
+                k = (iv.end_ms - start_ms) // bucket_ms
+                totals[k] = (totals[k] or 0.0) + iv.quantity
+            continue
+        lo, hi = max(iv.start_ms, start_ms), min(iv.end_ms, end_ms)
+        if hi <= lo:
+            continue
+        span = iv.end_ms - iv.start_ms
+        for k in range((lo - start_ms) // bucket_ms, (hi - 1 - start_ms) // bucket_ms + 1):
+            overlap = min(iv.end_ms, edges[k + 1]) - max(iv.start_ms, edges[k])
+            if overlap > 0:
+                totals[k] = (totals[k] or 0.0) + iv.quantity * (overlap / span)
     out: list[Bucket] = []
     i = 0  # the first point at or after the bucket's start
-    b0 = start_ms
-    while b0 < end_ms:
-        b1 = min(b0 + bucket_ms, end_ms)
+    for k in range(n):
         j = i
-        while j < len(points) and points[j][0] < b1:
+        while j < len(points) and points[j][0] < edges[k + 1]:
             j += 1
-        before = points[i - 1] if i > 0 else data.before
-        after = points[j] if j < len(points) else data.after
-        inside = points[i:j]
         out.append(
             Bucket(
-                start_ms=b0,
-                readings=len(inside),
-                total=quantity_between(maths, before, inside, after, b0, b1),
-                last_value=inside[-1][1] if inside else None,
+                start_ms=edges[k],
+                readings=j - i,
+                total=totals[k],
+                last_value=points[j - 1][1] if j > i else None,
             )
         )
-        i, b0 = j, b1
+        i = j
     return out

@@ -8,6 +8,7 @@ again after a withdrawal starts a new consent (the row is replaced).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +105,23 @@ class ConsentRepository:
     def introduced(self, opportunity_id: str, parties: tuple[str, str]) -> bool:
         with self.db.connect() as conn:
             return introduced(conn, opportunity_id, parties)
+
+    def introduced_among(self, parties: Mapping[str, tuple[str, str]]) -> set[str]:
+        """Of these opportunities (id -> its two parties), those whose parties' consents both
+        stand: one query for a page of them."""
+        standing: dict[str, set[str]] = {}
+        ids = sorted(parties)
+        with self.db.connect() as conn:
+            for i in range(0, len(ids), 400):
+                rows = conn.execute(
+                    sa.select(consents.c.opportunity_id, consents.c.tenant).where(
+                        consents.c.opportunity_id.in_(ids[i : i + 400]),
+                        consents.c.withdrawn_ms.is_(None),
+                    )
+                )
+                for oid, tenant in rows:
+                    standing.setdefault(oid, set()).add(tenant)
+        return {oid for oid, pair in parties.items() if set(pair) <= standing.get(oid, set())}
 
 
 def _row(c: Consent) -> dict[str, Any]:

@@ -301,14 +301,22 @@ class AlertRepository:
         return None if row is None else _alert(row)
 
     def alerts(
-        self, statuses: Iterable[Status] = (Status.OPEN, Status.ACKNOWLEDGED)
+        self,
+        statuses: Iterable[Status] = (Status.OPEN, Status.ACKNOWLEDGED),
+        *,
+        park: str | None = None,
+        tenant: str | None = None,
     ) -> list[Alert]:
-        """The alerts in these states, the earliest opened first (pending ones are in none)."""
+        """The alerts in these states, the earliest opened first (pending ones are in none);
+        of one park, or one tenant's, when asked (the API's tenant reads its own only)."""
         wanted = [s.value for s in statuses]
+        query = sa.select(alerts).where(alerts.c.status.in_(wanted))
+        if park is not None:
+            query = query.where(alerts.c.park == park)
+        if tenant is not None:
+            query = query.where(alerts.c.tenant == tenant)
         with self.db.connect() as conn:
-            rows = conn.execute(
-                sa.select(alerts).where(alerts.c.status.in_(wanted)).order_by(alerts.c.opened_ms)
-            ).mappings()
+            rows = conn.execute(query.order_by(alerts.c.opened_ms)).mappings()
             return [_alert(r) for r in rows]
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ the detection results, the operational database and its repositories, the pepper
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
@@ -35,6 +36,7 @@ class ApiContext:
         self.keys = KeyRepository(self.db, self.pepper)
         self.consent_records = ConsentRepository(self.db)
         self.exchanges = ExchangeRepository(self.db)
+        self._names: dict[str, dict[str, str]] = {}
         if self.consents is None:
             self.consents = self.consent_records
 
@@ -42,15 +44,21 @@ class ApiContext:
         assert self.consents is not None
         return self.consents.introduced(opportunity_id, parties)
 
+    def introduced_among(self, parties: Mapping[str, tuple[str, str]]) -> set[str]:
+        assert self.consents is not None
+        return self.consents.introduced_among(parties)
+
     def close(self) -> None:
         self.store.close()
         self.results.close()
         self.db.close()
 
     def names(self, park: str) -> dict[str, str]:
-        """Tenant id -> name of a park."""
-        p = self.registry.parks.get(park)
-        return {} if p is None else {t.id: t.name for t in p.tenants}
+        """Tenant id -> name of a park (the registry is the process's: made once)."""
+        if park not in self._names:
+            p = self.registry.parks.get(park)
+            self._names[park] = {} if p is None else {t.id: t.name for t in p.tenants}
+        return self._names[park]
 
 
 def pepper_of(settings: ServiceSettings) -> Pepper:

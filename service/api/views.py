@@ -33,6 +33,8 @@ class Consents(Protocol):
 
     def introduced(self, opportunity_id: str, parties: tuple[str, str]) -> bool: ...
 
+    def introduced_among(self, parties: Mapping[str, tuple[str, str]]) -> set[str]: ...
+
 
 def facts(o: Mapping[str, Any], ref: str, names: Mapping[str, str]) -> OpportunityFacts:
     """An opportunity as stored (``ResultsDb.opportunities``) as the facts alerts render."""

@@ -10,7 +10,7 @@ replaced whole: recomputing a day, however often, leaves one row.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -379,13 +379,17 @@ class ExchangeRepository:
         park: str | None = None,
         start: date | None = None,
         end: date | None = None,
+        exchange_ids: Collection[str] | None = None,
     ) -> list[DaySavings]:
-        """Verified days, by exchange and day; ``end`` exclusive."""
+        """Verified days, by exchange and day; ``end`` exclusive; of ``exchange_ids`` only
+        when given (a tenant's exchanges)."""
         query = sa.select(exchange_savings).order_by(
             exchange_savings.c.exchange_id, exchange_savings.c.day
         )
         if exchange_id is not None:
             query = query.where(exchange_savings.c.exchange_id == exchange_id)
+        if exchange_ids is not None:
+            query = query.where(exchange_savings.c.exchange_id.in_(sorted(exchange_ids)))
         if park is not None:
             query = query.where(exchange_savings.c.park == park)
         if start is not None:

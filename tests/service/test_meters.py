@@ -4,14 +4,19 @@ period, and whether it is stale; figures declared by hand, on SQLite and a real 
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from parkflow.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from parkflow.model import Direction, MeterKind, Reading, WriteBatch
+from parkflow.model import Direction, MeterKey, MeterKind, Reading, WriteBatch
 from parkflow.registry import SAMPLE_REGISTRY, load_registry
 from parkflow.store import Store
+from parkflow.store.ports import MeterRange, RangeData
+from service.meters import bucket_quantities
 from service.rollups.compute import MeterMaths, quantity_between
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -140,3 +145,46 @@ def test_quantity_between(
 ) -> None:
     got = quantity_between(MeterMaths(kind), None, points, None, start, end)
     assert got == (None if expected is None else pytest.approx(expected))
+
+
+@st.composite
+def _ranges(draw: st.DrawFn) -> tuple[MeterMaths, RangeData, int, int, int]:
+    kind = draw(st.sampled_from(list(MeterKind)))
+    maths = MeterMaths(kind, rollover=1000.0 if kind is MeterKind.CUMULATIVE else None)
+    start = T0 + draw(st.integers(0, 4)) * 7 * M
+    end = start + draw(st.integers(1, 12)) * H + draw(st.integers(0, 59)) * M
+    times = sorted(
+        set(draw(st.lists(st.integers(start - 2 * H, end + 2 * H), min_size=0, max_size=40)))
+    )
+    value, points = 0.0, []
+    for ts in times:
+        step = draw(st.floats(0, 50, allow_nan=False))
+        value = (value + step) % 1000.0 if kind is MeterKind.CUMULATIVE else step
+        points.append((ts, value))
+    inside = tuple(p for p in points if start <= p[0] < end)
+    before = next((p for p in reversed(points) if p[0] < start), None)
+    after = next((p for p in points if p[0] >= end), None)
+    key = MeterRange(MeterKey("p", "t", "m"), start, end)
+    bucket = draw(st.sampled_from([15 * M, H, 2 * H + 7 * M]))
+    return maths, RangeData(key, before, inside, after), bucket, start, end
+
+
+@given(_ranges())
+def test_buckets_are_each_buckets_own_period_total(
+    case: tuple[MeterMaths, RangeData, int, int, int],
+) -> None:
+    """The buckets, made in one pass, equal ``quantity_between`` of each bucket on its own (the
+    period total's rule), to the last bit, with its readings and last value."""
+    maths, data, bucket, start, end = case
+    got = bucket_quantities(maths, data, bucket, start, end)
+    edges = [*range(start, end, bucket), end]
+    assert [b.start_ms for b in got] == edges[:-1]
+    series = ([data.before] if data.before else []) + list(data.points)
+    series += [data.after] if data.after else []
+    for b, (b0, b1) in zip(got, pairwise(edges), strict=True):
+        inside = [p for p in data.points if b0 <= p[0] < b1]
+        before = next((p for p in reversed(series) if p[0] < b0), None)
+        after = next((p for p in series if p[0] >= b1), None)
+        assert b.total == quantity_between(maths, before, inside, after, b0, b1)
+        assert b.readings == len(inside)
+        assert b.last_value == (inside[-1][1] if inside else None)

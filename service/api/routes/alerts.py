@@ -54,8 +54,13 @@ def _out(ctx: ContextDep, p: Principal, a: Alert) -> AlertOut:
     )
 
 
+def _scope(p: Principal) -> dict[str, str | None]:
+    """What the database filters before the per-object check: a tenant's own, a park's."""
+    return {"park": p.park, "tenant": None if p.is_operator else p.tenant}
+
+
 def _find(ctx: ContextDep, p: Principal, alert_id: str) -> Alert:
-    for a in ctx.alerts.alerts(ALL):
+    for a in ctx.alerts.alerts(ALL, **_scope(p)):
         if a.id == alert_id and _visible(p, a):
             return a
     raise not_found(f"alert {alert_id}")
@@ -76,7 +81,7 @@ def alerts(
     wanted = status or [Status.OPEN, Status.ACKNOWLEDGED]
     items = [
         _out(ctx, principal, a)
-        for a in ctx.alerts.alerts(wanted)
+        for a in ctx.alerts.alerts(wanted, **_scope(principal))
         if _visible(principal, a)
         and kind in (None, a.kind)
         and park in (None, a.park)

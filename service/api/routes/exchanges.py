@@ -209,8 +209,12 @@ def savings(
         for e in ctx.exchanges.entries(park)
         if _visible(ctx, principal, e) and exchange in (None, e.id)
     }
+    # an operator's whole park at once; a tenant's own exchanges by id
+    ids = None if principal.is_operator and exchange is None else entries.keys()
     days = [
-        d for d in ctx.exchanges.savings(park=park, start=since, end=until) if d.exchange in entries
+        d
+        for d in ctx.exchanges.savings(park=park, start=since, end=until, exchange_ids=ids)
+        if d.exchange in entries
     ]
     by_exchange: dict[str, list[Any]] = {}
     for d in days:

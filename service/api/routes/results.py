@@ -40,23 +40,20 @@ def _opportunities(
     """The run's opportunities the caller may see, each as the caller may see it."""
     scope = p.tenant if not p.is_operator else tenant
     rows = with_plan(
-        ctx.results.opportunities(run.id, tenant=scope), ctx.results.plan_links(run.id)
+        ctx.results.opportunities(run.id, tenant=scope),
+        ctx.results.plan_links(run.id, tenant=scope),
     )
-    out = []
-    for o in rows:
-        if not can_see(p, o["park"], (o["from_tenant"], o["to_tenant"])):
-            continue
-        if p.is_operator:  # with the reference a tenant quotes to its operator
-            out.append({**o, "ref": ctx.pepper.reference(o["id"])})
-            continue
-        assert p.tenant is not None
-        introduced = ctx.introduced(o["id"], (o["from_tenant"], o["to_tenant"]))
-        out.append(
-            tenant_opportunity(
-                o, p.tenant, ctx.pepper.reference(o["id"]), ctx.names(o["park"]), introduced
-            )
+    rows = [o for o in rows if can_see(p, o["park"], (o["from_tenant"], o["to_tenant"]))]
+    if p.is_operator:  # with the reference a tenant quotes to its operator
+        return [{**o, "ref": ctx.pepper.reference(o["id"])} for o in rows]
+    assert p.tenant is not None
+    introduced = ctx.introduced_among({o["id"]: (o["from_tenant"], o["to_tenant"]) for o in rows})
+    return [
+        tenant_opportunity(
+            o, p.tenant, ctx.pepper.reference(o["id"]), ctx.names(o["park"]), o["id"] in introduced
         )
-    return out
+        for o in rows
+    ]
 
 
 @router.get("/surpluses", summary="the latest run's surpluses, largest first")
