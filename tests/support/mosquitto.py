@@ -50,6 +50,7 @@ class MosquittoServer:
         autosave_interval: int = 5,
         *,
         deploy: bool = False,
+        password_file: Path | None = None,
     ) -> None:
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="mosquitto-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +63,8 @@ class MosquittoServer:
             pwfile.write_text("")
             for user, pw in self.passwords.items():
                 subprocess.run(["mosquitto_passwd", "-b", str(pwfile), user, pw], check=True)
+        elif password_file is not None:  # one an operator's command wrote
+            pwfile.write_text("")
         if acl is not None:
             aclfile.write_text(acl)
         site = {
@@ -74,7 +77,7 @@ class MosquittoServer:
         }
         self.conf = self.dir / "mosquitto.conf"
         if deploy:
-            if not (self.passwords and acl is not None):
+            if not ((self.passwords or password_file) and acl is not None):
                 raise ValueError("the shipped configuration needs passwords and an ACL")
             (self.dir / "conf.d").mkdir(exist_ok=True)
             (self.dir / "conf.d" / "parkflow.conf").write_text(self._site(DEPLOY_CONF, site))
@@ -92,7 +95,7 @@ class MosquittoServer:
                 f"autosave_interval {autosave_interval}",
                 site["log_dest"],
             ]
-            if self.passwords:
+            if self.passwords or password_file is not None:
                 lines += ["allow_anonymous false", site["password_file"]]
             else:
                 lines += ["allow_anonymous true"]
@@ -100,6 +103,8 @@ class MosquittoServer:
                 lines.append(site["acl_file"])
             self.conf.write_text("\n".join(lines) + "\n")
         os.chmod(self.dir, 0o777)
+        if password_file is not None:
+            self.install_password_file(password_file)
 
     def _site(self, path: Path, site: dict[str, str]) -> str:
         out = []
@@ -153,6 +158,26 @@ class MosquittoServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def install_password_file(self, source: Path) -> None:
+        """The broker's copy of an operator's password file, owned by the user Mosquitto drops
+        to (as an operator's would be), so a reload can read it."""
+        import pwd
+
+        target = self.dir / "passwd"
+        shutil.copyfile(source, target)
+        os.chmod(target, 0o600)
+        try:
+            user = pwd.getpwnam("mosquitto")
+            os.chown(target, user.pw_uid, user.pw_gid)
+        except (KeyError, PermissionError):
+            pass
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto rereads its password file and ACL, as ``systemctl reload`` does."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
 
     def close(self) -> None:
         self.kill()
