@@ -8,6 +8,7 @@ owner and mode, so a broker reloading mid-write never reads half of it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -72,10 +73,8 @@ def write(path: Path, users: dict[str, str]) -> None:
         os.chmod(tmp, 0o600)
         if path.exists():  # e.g. root:mosquitto 0640, as docs/operations.md sets it up
             st = path.stat()
-            try:
+            with contextlib.suppress(PermissionError):  # not root: the file stays the caller's
                 os.chown(tmp, st.st_uid, st.st_gid)
-            except PermissionError:  # not root: the file stays the caller's
-                pass
             os.chmod(tmp, st.st_mode & 0o740)  # never readable by others
         os.replace(tmp, path)
     except BaseException:
