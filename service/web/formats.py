@@ -58,6 +58,12 @@ def day(d: date | None, lang: Language) -> str:
     return f"{d:%d/%m/%Y}" if lang == "vi" else f"{d:%Y-%m-%d}"
 
 
+def month(period: str, lang: Language) -> str:
+    """A calendar month as stored (YYYY-MM): 11/2026 in Vietnamese."""
+    year, _, mm = period.partition("-")
+    return f"{mm}/{year}" if lang == "vi" and mm else period
+
+
 def moment(ms: int | None, lang: Language, offset_ms: int = 0) -> str:
     """An instant (epoch ms) at the park's offset, to the minute."""
     if ms is None:

@@ -87,6 +87,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "vi": "Lần chạy này không lưu kế hoạch.",
     },
     "overview.open_alerts": {"en": "Open alerts", "vi": "Cảnh báo đang mở"},
+    "overview.more_alerts": {
+        "en": "{n} more on the alerts page",
+        "vi": "thêm {n} cảnh báo trên trang cảnh báo",
+    },
     "overview.quality": {"en": "Data quality", "vi": "Chất lượng dữ liệu"},
     "overview.coverage": {
         "en": "Hours with data: {share} of the period's meter-hours.",
@@ -151,8 +155,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "role.receiver": {"en": "receiver", "vi": "bên nhận"},
     "opps.title": {"en": "Opportunities and the plan", "vi": "Cơ hội và kế hoạch"},
     "opps.alternatives": {
-        "en": "The ranked rows are alternatives: rows of one surplus exclude each other (the same kWh or m3 offered to several receivers), so they are never added up. The plan below is the allocation the park runs; its totals are the only ones reported.",
-        "vi": "Các dòng xếp hạng là các phương án thay thế: các dòng của cùng một nguồn dư loại trừ nhau (cùng một kWh hay m3 chào cho nhiều bên nhận), nên không bao giờ cộng lại. Kế hoạch bên dưới là phân bổ mà khu thực hiện; chỉ tổng của nó được báo cáo.",
+        "en": "The ranked rows are alternatives: rows of one surplus exclude each other (the same kWh or m3 offered to several receivers), so they are never added up. The plan above is the allocation the park runs; its totals are the only ones reported.",
+        "vi": "Các dòng xếp hạng là các phương án thay thế: các dòng của cùng một nguồn dư loại trừ nhau (cùng một kWh hay m3 chào cho nhiều bên nhận), nên không bao giờ cộng lại. Kế hoạch bên trên là phân bổ mà khu thực hiện; chỉ tổng của nó được báo cáo.",
     },
     "opps.ranked": {"en": "Ranked alternatives", "vi": "Các phương án xếp hạng"},
     "opps.plan": {"en": "The plan", "vi": "Kế hoạch"},

@@ -246,6 +246,7 @@ class MeterFlow:
     direction: str
     unit: str
     total: float | None
+    value_unit: str  # of the readings themselves (a register, a rate)
     last_ms: int | None
     last_value: float | None
     stale: bool
@@ -284,6 +285,7 @@ def my_flows(ctx: ApiContext, p: Principal, days: int | None, lang: Language) ->
                 direction=str(rm.meter.direction),
                 unit=rm.meter.canonical_unit.removesuffix("/h"),
                 total=sum(present) if present else None,
+                value_unit=s.value_unit,
                 last_ms=s.last_ms,
                 last_value=s.last_value,
                 stale=s.stale,

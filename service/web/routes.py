@@ -73,6 +73,9 @@ class Fmt:
     def day(self, d: Any) -> str:
         return formats.day(d, self.lang)
 
+    def month(self, period: str) -> str:
+        return formats.month(period, self.lang)
+
     def moment(self, ms: int | None) -> str:
         return formats.moment(ms, self.lang, self.offset_ms)
 
@@ -385,7 +388,7 @@ def savings(v: ViewerDep) -> Response:
         data = pages.savings(v.ctx, p)
         fmt = Fmt(v.lang)
         chart = charts.columns(
-            [(m, float(vnd)) for m, vnd in data.months],
+            [(fmt.month(m), float(vnd)) for m, vnd in data.months],
             t(v.lang, "savings.chart"),
             fmt.money,
             t(v.lang, "chart.no_data"),
@@ -483,7 +486,7 @@ def my_savings(v: ViewerDep) -> Response:
         for r in rows:
             months[r.period] = months.get(r.period, 0.0) + r.own_vnd
         chart = charts.columns(
-            sorted(months.items()),
+            [(fmt.month(m), vnd) for m, vnd in sorted(months.items())],
             t(v.lang, "my_savings.chart"),
             fmt.money,
             t(v.lang, "chart.no_data"),

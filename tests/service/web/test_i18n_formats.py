@@ -106,3 +106,8 @@ def test_dates_day_first_in_vietnamese() -> None:
     assert formats.moment(ms, "vi", 7 * 3_600_000) == "20/11/2026 00:30"
     assert formats.percent(0.876, "vi") == "88 %"
     assert formats.percent(0.876, "en") == "88%"
+
+
+def test_months_day_first_in_vietnamese() -> None:
+    assert formats.month("2026-11", "vi") == "11/2026"
+    assert formats.month("2026-11", "en") == "2026-11"
