@@ -12,14 +12,13 @@ import pandas as pd
 
 from parkflow.tables import with_plan
 from parkflow.timeunits import DAY_MS, now_ms
-from service.alerts.consents import ConsentRepository
 from service.alerts.lifecycle import Alert, Status
 from service.api.context import ApiContext
 from service.api.views import alert_view, tenant_opportunity
 from service.auth import Principal
 from service.auth.access import can_see, can_see_park
 from service.exchanges.pipeline import MOVES, Projection, Stage
-from service.exchanges.repository import Entry, ExchangeRepository
+from service.exchanges.repository import Entry
 from service.exchanges.savings import DaySavings, monthly, park_total
 from service.meters import meter_summaries
 from service.results import Run
@@ -179,7 +178,7 @@ class PipelineRow:
 
 
 def pipeline(ctx: ApiContext, p: Principal) -> list[PipelineRow]:
-    repo = ExchangeRepository(ctx.db)
+    repo = ctx.exchanges
     out = []
     for e in repo.entries(p.park):
         if can_see_park(p, e.park):
@@ -199,7 +198,7 @@ def _projections(entries: list[Entry]) -> dict[str, Projection | None]:
 
 
 def savings(ctx: ApiContext, p: Principal) -> Savings:
-    repo = ExchangeRepository(ctx.db)
+    repo = ctx.exchanges
     entries = [e for e in repo.entries(p.park) if can_see_park(p, e.park)]
     ids = {e.id for e in entries}
     days = [d for d in repo.savings(park=p.park) if d.exchange in ids]
@@ -315,14 +314,13 @@ def _mine(ctx: ApiContext, p: Principal) -> list[dict[str, Any]]:
 
 
 def introduced(ctx: ApiContext, o: dict[str, Any]) -> bool:
-    """Both parties' consents stand (the operational database's consents, as alerts read
-    them)."""
-    return ConsentRepository(ctx.db).introduced(o["id"], (o["from_tenant"], o["to_tenant"]))
+    """Both parties' consents stand, as the API and alerts read them."""
+    return ctx.introduced(o["id"], (o["from_tenant"], o["to_tenant"]))
 
 
 def my_opportunities(ctx: ApiContext, p: Principal, lang: Language) -> list[MyOpportunity]:
     assert p.tenant is not None
-    consents = ConsentRepository(ctx.db)
+    consents = ctx.consent_records
     out = []
     for o in _mine(ctx, p):
         ref = ctx.pepper.reference(o["id"])
@@ -358,7 +356,7 @@ def my_savings(ctx: ApiContext, p: Principal) -> list[MySavingsRow]:
     """Per exchange the tenant is a registered party to and month: its own side's money,
     never the other party's."""
     assert p.tenant is not None
-    repo = ExchangeRepository(ctx.db)
+    repo = ctx.exchanges
     out = []
     for e in repo.entries(p.park):
         r = e.registration

@@ -17,13 +17,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from parkflow.errors import InputError
-from service.alerts.consents import ConsentRepository
 from service.api.context import ApiContext
 from service.api.deps import get_context
 from service.auth import Principal
 from service.auth.access import OPERATOR, can_see_park
 from service.exchanges.pipeline import Stage
-from service.exchanges.repository import ExchangeRepository
 from service.web import charts, formats, pages
 from service.web.i18n import LANGUAGES, Language, choose, stage_name, t
 from service.web.session import (
@@ -359,7 +357,7 @@ def move_exchange(
         return refused
 
     def page(v: Viewer, p: Principal) -> Response:
-        repo = ExchangeRepository(v.ctx.db)
+        repo = v.ctx.exchanges
         try:
             entry = repo.get(exchange_id)
         except InputError:
@@ -368,7 +366,7 @@ def move_exchange(
             return _refuse(v, "error.not_found", 404)
         try:
             stage = Stage(to)
-            repo.move(exchange_id, stage, p.name, note.strip())
+            repo.move(exchange_id, stage, p.actor, note.strip())
         except (ValueError, InputError) as e:
             why = str(e) if isinstance(e, InputError) else f"no stage {to!r}"
             return _exchanges_page(v, p, 400, t(v.lang, "exchanges.refused", why=why))
@@ -469,7 +467,7 @@ def consent(ref: str, v: ViewerDep, csrf: Annotated[str, Form()] = "") -> Respon
         o = pages.my_opportunity(v.ctx, p, ref)
         if o is None:
             return _refuse(v, "error.not_found", 404)
-        ConsentRepository(v.ctx.db).give(
+        v.ctx.consent_records.give(
             o["park"], o["id"], p.tenant, p.actor, note="given on the tenant pages"
         )
         return _back(v, "/web/me/opportunities", "consented")

@@ -120,13 +120,13 @@ def test_a_tenant_acknowledges_its_alert_and_not_another_tenants(web: Web) -> No
     assert after.acknowledged_by.startswith("a (key ")
 
 
-def test_an_operator_moves_an_exchange_recorded_with_the_keys_name(web: Web) -> None:
+def test_an_operator_moves_an_exchange_recorded_with_the_keys_name_and_id(web: Web) -> None:
     op = web.login(web.api.operator)
     r = op.post(f"/web/exchanges/{IDEA}/move", data={"csrf": csrf_of(op), "to": "screened"})
     assert r.status_code == 303
     repo = ExchangeRepository(web.ctx.db)
     assert repo.get(IDEA).pipeline.stage == "screened"
-    assert repo.moves(IDEA)[-1].by == "ops"
+    assert repo.moves(IDEA)[-1].by.startswith("ops (key ")
     assert "moved to screened" in _page(op, r.headers["location"])
     # a move the pipeline refuses is said, and nothing changes
     r = op.post(f"/web/exchanges/{IDEA}/move", data={"csrf": csrf_of(op), "to": "operating"})
