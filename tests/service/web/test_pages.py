@@ -7,11 +7,13 @@ import re
 
 from fastapi.testclient import TestClient
 
+from parkflow.timeunits import DAY_MS
 from service.alerts.consents import ConsentRepository
 from service.alerts.lifecycle import Status
 from service.exchanges.repository import ExchangeRepository
+from service.web import formats
 from service.web.session import CSRF_COOKIE, SESSION_COOKIE
-from tests.service.api.conftest import PARK, A, B
+from tests.service.api.conftest import NOW, PARK, A, B
 from tests.service.web.conftest import IDEA, Web, csrf_of
 
 
@@ -193,3 +195,17 @@ def test_demo_mode_opens_the_overview_read_only_and_only_then(web: Web) -> None:
     mine = next(x for x in web.ctx.alerts.alerts() if x.status == Status.OPEN)
     r = anon.post(f"/web/alerts/{mine.id}/acknowledge", data={"csrf": csrf_of(anon)})
     assert r.status_code == 303 and web.ctx.alerts.find(mine.id).status == Status.OPEN
+
+
+def test_the_flows_are_the_stores_day_rollups_on_both_stores(web_stores: Web) -> None:
+    web = web_stores
+    end = int(NOW.value // 1_000_000)
+    days = web.ctx.store.day_rollups(PARK, end - 28 * DAY_MS, end)
+    water = days[(days["tenant"] == A) & (days["meter"] == "det-water")]["total"].sum()
+    assert water > 0
+    a = web.login(web.api.a)
+    html = _page(a, "/web/me")
+    assert f"Total: {formats.figure(float(water), 'en')} m3" in html
+    op = web.login(web.api.operator)
+    overview = _page(op, "/web/park")
+    assert web.ctx.names(PARK)[B] in overview and "water.treated_effluent" in overview
