@@ -93,7 +93,6 @@ def test_an_operator_signs_in_reads_the_park_and_moves_an_exchange(
     page.click("text=Opportunities and plan")
     expect(page.locator("#plan-links tbody tr").first).to_be_visible()
     expect(page.locator("#ranked .excludes").first).to_contain_text("Excludes")
-    _shot(page, "operator-opportunities")
 
     page.click("nav >> text=Exchange pipeline")
     form = page.locator(f"#x-{IDEA} form.move")
