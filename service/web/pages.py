@@ -24,6 +24,7 @@ from service.meters import meter_summaries
 from service.results import Run
 from service.rollups.compute import standard_offset_ms
 from service.web import flows
+from service.web.formats import day as fmt_day
 from service.web.i18n import Language
 
 PERIODS = (7, 28, 90)
@@ -34,26 +35,31 @@ class Period:
     days: int
     start_ms: int
     end_ms: int
+    offset_ms: int  # the park's, for the day it ends on
 
     @property
     def until(self) -> date:
-        return datetime.fromtimestamp(self.end_ms / 1000, UTC).date()
+        return datetime.fromtimestamp((self.end_ms + self.offset_ms) / 1000, UTC).date()
 
 
-def period(ctx: ApiContext, days: int | None) -> Period:
+def period(ctx: ApiContext, days: int | None, park: str | None = None) -> Period:
     """The ``days`` before now (the service's ``now`` setting, when it replays, else the
     clock); one of ``PERIODS``, else the detection window."""
     n = days if days in PERIODS else ctx.settings.window_days
     end = int(ctx.settings.now.timestamp() * 1000) if ctx.settings.now else now_ms()
-    return Period(n, end - n * DAY_MS, end)
+    return Period(n, end - n * DAY_MS, end, offset_of(ctx, park))
 
 
 def _parks(ctx: ApiContext, p: Principal) -> list[str]:
     return [park for park in ctx.registry.parks if can_see_park(p, park)]
 
 
-def _offset(ctx: ApiContext, park: str | None) -> int:
+def offset_of(ctx: ApiContext, park: str | None) -> int:
+    """A park's standard offset from UTC (the registry's first park for every park's view:
+    a registry's parks share a country), for the times and days the pages write."""
     parks = ctx.registry.parks
+    if not parks:
+        return 0
     tz = parks[park].timezone if park in parks else next(iter(parks.values())).timezone
     return standard_offset_ms(tz)
 
@@ -104,7 +110,7 @@ class Overview:
 
 
 def overview(ctx: ApiContext, p: Principal, days: int | None) -> Overview:
-    per = period(ctx, days)
+    per = period(ctx, days, p.park)
     parks = _parks(ctx, p)
     frames = [ctx.store.day_rollups(park, per.start_ms, per.end_ms) for park in parks]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -260,14 +266,12 @@ class MyFlows:
 
 
 def my_flows(ctx: ApiContext, p: Principal, days: int | None, lang: Language) -> MyFlows:
-    from service.web.formats import day as fmt_day
-
     assert p.park is not None and p.tenant is not None
-    per = period(ctx, days)
+    per = period(ctx, days, p.park)
     mine = [rm for rm in ctx.registry.meters() if (rm.park.id, rm.tenant.id) == (p.park, p.tenant)]
     frame = ctx.store.day_rollups(p.park, per.start_ms, per.end_ms)
     frame = frame[frame["tenant"] == p.tenant]  # never another tenant's row past this line
-    offset = _offset(ctx, p.park)
+    offset = per.offset_ms
     starts = flows.day_starts(frame, per.start_ms, per.end_ms, DAY_MS)
     labels = [
         fmt_day(datetime.fromtimestamp((d + offset) / 1000, UTC).date(), lang) for d in starts

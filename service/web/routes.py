@@ -118,7 +118,7 @@ def get_viewer(request: Request, ctx: Annotated[ApiContext, Depends(get_context)
         if key is not None and key.revoked_ms is None:  # a revoked key ends its sessions
             principal = key.principal()
     csrf = request.cookies.get(CSRF_COOKIE)
-    fresh = csrf is None or not signer.csrf_ok(csrf, csrf)
+    fresh = csrf is None or not signer.csrf_ok(csrf, csrf)  # none yet, or not ours
     return Viewer(
         ctx,
         request,
@@ -167,7 +167,7 @@ def _finish(response: Response, v: Viewer) -> Response:
 def render(v: Viewer, template: str, status: int = 200, **data: Any) -> Response:
     lang = v.lang
     park = v.principal.park if v.principal else None
-    offset = pages._offset(v.ctx, park) if v.ctx.registry.parks else 0
+    offset = pages.offset_of(v.ctx, park)
     flash = FLASHES.get(v.request.query_params.get("done", ""))
     html = _ENV.get_template(template).render(
         t=lambda key, **kw: t(lang, key, **kw),
@@ -272,6 +272,7 @@ def login(
         int(hours * 3600),
     )
     v.ended = False
+    v.csrf, v.new_csrf = v.signer.new_csrf(), True  # a new token with the new session
     return _finish(response, v)
 
 

@@ -14,7 +14,7 @@ from service.exchanges.repository import ExchangeRepository
 from service.web import formats
 from service.web.session import CSRF_COOKIE, SESSION_COOKIE
 from tests.service.api.conftest import NOW, PARK, A, B
-from tests.service.web.conftest import IDEA, Web, csrf_of
+from tests.service.web.conftest import IDEA, Web, csrf_of, login
 
 
 def _page(client: TestClient, path: str, status: int = 200) -> str:
@@ -64,6 +64,9 @@ def test_signing_in_needs_a_live_key_and_revoking_it_ends_the_session(web: Web) 
     assert r.status_code == 303 and r.headers["location"].startswith("/web/login")
     r = client.post("/web/login", data={"key": "pfk_wrong", "csrf": csrf_of(client)})
     assert r.status_code == 401 and SESSION_COOKIE not in client.cookies
+    before = csrf_of(client)
+    login(client, web.api.b["Authorization"].removeprefix("Bearer "))
+    assert client.cookies[CSRF_COOKIE] != before  # a new token with the new session
     b = web.login(web.api.b)
     assert b.get("/web/me").status_code == 200
     cookie = b.cookies[SESSION_COOKIE]
