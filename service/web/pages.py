@@ -14,7 +14,7 @@ from parkflow.tables import with_plan
 from parkflow.timeunits import DAY_MS, now_ms
 from service.alerts.lifecycle import Alert, Status
 from service.api.context import ApiContext
-from service.api.views import alert_view, tenant_opportunity
+from service.api.views import OPPORTUNITY_KINDS, alert_view, tenant_opportunity
 from service.auth import Principal
 from service.auth.access import can_see, can_see_park
 from service.exchanges.pipeline import MOVES, Projection, Stage
@@ -82,6 +82,8 @@ def visible_alerts(ctx: ApiContext, p: Principal) -> list[dict[str, Any]]:
         if can_see(p, a.park, (a.tenant,)):
             v = alert_view(a, not p.is_operator, ctx.pepper.reference)
             v["tenant_name"] = _name(ctx, a.park, a.tenant) if p.is_operator else ""
+            # named by reference only (its subject is the reference): said in the page's language
+            v["by_reference"] = not p.is_operator and a.kind in OPPORTUNITY_KINDS
             out.append(v)
     return out
 

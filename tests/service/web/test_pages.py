@@ -51,6 +51,8 @@ def test_a_tenant_sees_its_own_and_never_another_tenants(web: Web) -> None:
         assert not leaked, (path, leaked)
     flows = _page(a, "/web/me")
     assert "det-water" in flows and "<polyline" in flows
+    alerts = _page(a, "/web/alerts?lang=vi")
+    assert "Có một cơ hội trao đổi cho bạn, mã tham chiếu ref-" in alerts
     savings = _page(a, "/web/me/savings")
     assert "x-ab" in savings and "x-bc" not in savings
     # the operator's pages are not a tenant's
