@@ -78,8 +78,8 @@ def _name(ctx: ApiContext, park: str, tenant: str | None) -> str:
 def visible_alerts(ctx: ApiContext, p: Principal) -> list[dict[str, Any]]:
     """Open and acknowledged alerts the principal may see, as the API shows them to it."""
     out = []
-    for a in ctx.alerts.alerts((Status.OPEN, Status.ACKNOWLEDGED)):
-        if can_see(p, a.park, (a.tenant,)):
+    for a in ctx.alerts.alerts((Status.OPEN, Status.ACKNOWLEDGED), park=p.park, tenant=p.tenant):
+        if can_see(p, a.park, (a.tenant,)):  # the query narrows; this decides
             v = alert_view(a, not p.is_operator, ctx.pepper.reference)
             v["tenant_name"] = _name(ctx, a.park, a.tenant) if p.is_operator else ""
             # named by reference only (its subject is the reference): said in the page's language
@@ -90,7 +90,7 @@ def visible_alerts(ctx: ApiContext, p: Principal) -> list[dict[str, Any]]:
 
 def find_alert(ctx: ApiContext, p: Principal, alert_id: str) -> Alert | None:
     statuses = (Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED)
-    for a in ctx.alerts.alerts(statuses):
+    for a in ctx.alerts.alerts(statuses, park=p.park, tenant=p.tenant):
         if a.id == alert_id and can_see(p, a.park, (a.tenant,)):
             return a
     return None
