@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the servers parkflow's tests (and a single-machine deployment) need, from the OS
-# packages: Mosquitto (MQTT broker, with mosquitto_passwd), InfluxDB 1.x and PostgreSQL (the
-# operational database's second backend: the tests start their own server from its binaries).
+# packages: Mosquitto (MQTT broker, with mosquitto_passwd), InfluxDB 1.x, PostgreSQL (the
+# operational database's second backend: the tests start their own server from its binaries)
+# and Chromium (the pages' browser tests drive it headless; no browser is downloaded).
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -121,6 +121,7 @@ def serve_demo(
             detect_interval_s=detect_interval_s,
             rollup_interval_s=30.0,
             demo_mode=True,
+            web_secure_cookie=False,  # the pages over plain HTTP on loopback
         )
         _register_exchange(settings, registry, knowledge, start_ms - days * DAY_MS)
         keys = _demo_keys(settings, workdir / KEYS_FILE)

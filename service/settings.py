@@ -123,6 +123,16 @@ class ServiceSettings(Settings):
     )
     api_max_page: int = Field(default=1000, ge=1, le=10000, description="largest page size")
 
+    # the pages (``/web``)
+    web_secure_cookie: bool = Field(
+        default=True,
+        description="mark the pages' cookies Secure (sent over HTTPS only); off only for"
+        " plain HTTP on loopback",
+    )
+    web_session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 30, description="how long a sign-in lasts"
+    )
+
     def resolved_pepper_path(self) -> Path:
         return self.api_key_pepper_file
 

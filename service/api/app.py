@@ -22,6 +22,7 @@ from service.api.routes import (
     results,
     status,
 )
+from service.web import routes as web
 
 ROUTERS = (
     park.router,
@@ -50,6 +51,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(web.router)  # the pages (docs/pages.md): not part of the API document
 
     requests = Counter(
         "parkflow_api_requests",

@@ -1,2 +1,2 @@
-"""The pages for operators and tenants, served by the service, with no CDN: thin views over
-the same functions the API calls."""
+"""The pages: operators' park overview, opportunities, pipeline and savings, and the tenant
+portal, server-rendered under ``/web`` from the same functions the API and the CLI call."""

@@ -84,6 +84,23 @@ def _get(base: str, path: str, key: str) -> Any:
         time.sleep(1)
 
 
+def _check_pages(base: str, keys: dict[str, str]) -> None:
+    """The overview opens without a key (demo mode), with the plan; the tenant's key signs
+    in to its own portal, which shows its meters."""
+    overview = httpx.get(f"{base}/web/park", timeout=30)
+    assert overview.status_code == 200 and "Demo mode" in overview.text
+    assert "exchanges," in overview.text and "<svg" in overview.text  # the plan, the flows
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        browser.get("/web/login")
+        token = browser.cookies["pf_csrf"]
+        r = browser.post("/web/login", data={"key": keys["tenant"], "csrf": token})
+        assert r.status_code == 303 and r.headers["location"] == "/web/me"
+        portal = browser.get("/web/me")
+        assert portal.status_code == 200 and "My meters and flows" in portal.text
+        assert 'class="meter"' in portal.text
+        assert browser.get("/web/exchanges").status_code == 403  # an operator's page
+
+
 def test_demo_serves_the_plan_alerts_and_savings_and_resumes(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -96,6 +113,7 @@ def test_demo_serves_the_plan_alerts_and_savings_and_resumes(tmp_path: Path) -> 
         assert (tmp_path / "demo-keys.json").stat().st_mode & 0o077 == 0
         plan = _get(base, "/v1/plan", keys["operator"])
         assert plan["totals"]["n_links"] > 0 and plan["totals"]["park_vnd_per_year"] > 0
+        _check_pages(base, keys)
         exchanges = _get(base, "/v1/exchanges", keys["operator"])["items"]
         assert [(x["id"], x["stage"]) for x in exchanges] == [
             ("demo-effluent-cooling", "operating")
