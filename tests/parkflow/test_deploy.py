@@ -27,7 +27,11 @@ COMMANDS = set(build_parser()._subparsers._group_actions[0].choices or ())  # ty
 
 
 def _env_names(text: str) -> set[str]:
-    return set(re.findall(r"\bPARKFLOW_[A-Z0-9_]+", text)) - {"PARKFLOW_FAILPOINTS"}
+    # the test suite's own switches, not settings of a process
+    return set(re.findall(r"\bPARKFLOW_[A-Z0-9_]+", text)) - {
+        "PARKFLOW_FAILPOINTS",
+        "PARKFLOW_SCREENSHOTS",
+    }
 
 
 def test_every_parkflow_variable_in_deploy_is_a_setting() -> None:
