@@ -1,6 +1,6 @@
 """Alerts (``AlertRepository``): a tenant lists and acknowledges its own, an operator its
-park's, and silences. Resolving is the lifecycle's (a condition cleared ``resolve_after``
-times in a row), not a person's."""
+park's, resolves one by hand and silences. Resolving is otherwise the lifecycle's (a condition
+cleared ``resolve_after`` times in a row)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,17 @@ def acknowledge(
 ) -> AlertOut:
     _find(ctx, principal, alert_id)
     return _out(ctx, principal, ctx.alerts.acknowledge(alert_id, principal.actor, body.reason))
+
+
+@router.post(
+    "/alerts/{alert_id}/resolve",
+    summary="close a firing alert by hand (operators): its recipients are told, as of any resolve",
+)
+def resolve(
+    alert_id: str, body: AcknowledgeIn, ctx: ContextDep, operator: CurrentOperator
+) -> AlertOut:
+    _find(ctx, operator, alert_id)
+    return _out(ctx, operator, ctx.alerts.resolve(alert_id, operator.actor, body.reason))
 
 
 @router.post("/silences", summary="mute a kind, a subject or both until a time", status_code=201)

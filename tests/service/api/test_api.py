@@ -150,6 +150,14 @@ def test_alerts_list_acknowledge_and_silence(api: Api) -> None:
     assert api.client.post("/v1/silences", headers=api.a, json=body).status_code == 403
     made = api.client.post("/v1/silences", headers=api.operator, json=body)
     assert made.status_code == 201 and made.json()["id"]
+    # resolving by hand is the operators', with the reason in its history
+    why = {"reason": "meter replaced, readings back"}
+    refused = api.client.post(f"/v1/alerts/{stale['id']}/resolve", headers=api.a, json=why)
+    assert refused.status_code == 403
+    done = api.client.post(f"/v1/alerts/{stale['id']}/resolve", headers=api.operator, json=why)
+    assert done.status_code == 200 and done.json()["status"] == "resolved"
+    assert api.ctx.alerts.history(stale["id"])[-1]["reason"] == why["reason"]
+    assert stale["id"] not in {a["id"] for a in _ok(api, "/v1/alerts", api.a)["items"]}
 
 
 def test_quarantine_for_operators_and_own_records_for_tenants(api: Api) -> None:

@@ -100,7 +100,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "ExchangeIn": {"id": "stolen", "park": PARK, "owner": "a", "opportunity": None},
     "MoveIn": {"to": "screened", "note": "not mine"},
 }
-QUERY = {"tenant": B, "park": PARK, "limit": 1000}
+# every state: the operator's own requests resolve B's alerts before the last check
+QUERY = {"tenant": B, "park": PARK, "limit": 1000, "status": ["open", "acknowledged", "resolved"]}
 
 
 def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
