@@ -335,3 +335,24 @@ def test_without_chromium_the_csv_and_html_are_written_and_the_pdf_is_said_missi
     html = (out / "report.html").read_text(encoding="utf-8")
     # no --refresh: nothing verified yet, and the report says so rather than showing zeros
     assert '<html lang="en">' in html and "No verified days in this period." in html
+
+
+def test_a_year_recomputed_a_month_at_a_time_holds_the_same_days(
+    registered: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "year"
+    code, stdout, err = run(
+        capsys, "report", "--period", "2026", "--out", str(out), "--refresh", "--url",
+        registered, "--chromium", str(tmp_path / "none"),
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    # in 31-day windows: both exchanges from 1 October to 31 December (2 x 92 days) and the
+    # ended one's 46 days of August and September (no readings: zero, with their gaps)
+    assert "recomputed 230 exchange-days, 230 changed" in stdout
+    rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text(encoding="utf-8"))))
+    park_vnd = next(r for r in rows if (r["section"], r["item"]) == ("park", "park_vnd"))
+    hand = by_hand()
+    assert int(park_vnd["value"]) == int(hand["reuse-1"]["park"] + hand["ash-1"]["park"])
+    # over the year idle took part too: its exchange ran until September
+    share = next(r for r in rows if r["item"] == "participation_share")
+    assert float(share["value"]) == 1.0
