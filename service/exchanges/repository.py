@@ -341,12 +341,18 @@ class ExchangeRepository:
         """Registered exchanges whose flow runs (operating, verified, or ended: an ended one's
         past days stay verifiable)."""
         running = (Stage.OPERATING, Stage.VERIFIED, Stage.ENDED)
-        out: list[Exchange] = []
-        with self.db.connect() as conn:
-            for entry in self.entries(park, running):
-                if entry.registration is not None:
-                    out.append(_exchange(entry, _prices(conn, entry.id), _factors(conn, entry.id)))
-        return out
+        entries = [e for e in self.entries(park, running) if e.registration is not None]
+        ids = [e.id for e in entries]
+        prices: dict[str, list[Price]] = {}
+        factors: dict[str, list[Factor]] = {}
+        with self.db.connect() as conn:  # two queries for them all, not two per exchange
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                for xid, price in _prices_of(conn, chunk):
+                    prices.setdefault(xid, []).append(price)
+                for xid, factor in _factors_of(conn, chunk):
+                    factors.setdefault(xid, []).append(factor)
+        return [_exchange(e, prices.get(e.id, []), factors.get(e.id, [])) for e in entries]
 
     # -- savings ----------------------------------------------------------------------------
 
@@ -495,31 +501,45 @@ def _entry(row: RowMapping) -> Entry:
 
 
 def _prices(conn: Connection, exchange_id: str) -> list[Price]:
+    return [p for _, p in _prices_of(conn, [exchange_id])]
+
+
+def _prices_of(conn: Connection, exchange_ids: Sequence[str]) -> list[tuple[str, Price]]:
+    """The exchanges' prices, each exchange's in the order they were entered."""
     rows = conn.execute(
         sa.select(exchange_prices)
-        .where(exchange_prices.c.exchange_id == exchange_id)
+        .where(exchange_prices.c.exchange_id.in_(exchange_ids))
         .order_by(exchange_prices.c.id)
     ).mappings()
     return [
-        Price(
-            Item(r["item"]),
-            r["effective"],
-            Decimal(r["vnd_per_unit"]),
-            Side(r["paid_by"]) if r["paid_by"] else None,
-            tuple(r["hours"]),
-            r["source"],
+        (
+            r["exchange_id"],
+            Price(
+                Item(r["item"]),
+                r["effective"],
+                Decimal(r["vnd_per_unit"]),
+                Side(r["paid_by"]) if r["paid_by"] else None,
+                tuple(r["hours"]),
+                r["source"],
+            ),
         )
         for r in rows
     ]
 
 
 def _factors(conn: Connection, exchange_id: str) -> list[Factor]:
+    return [f for _, f in _factors_of(conn, [exchange_id])]
+
+
+def _factors_of(conn: Connection, exchange_ids: Sequence[str]) -> list[tuple[str, Factor]]:
     rows = conn.execute(
         sa.select(exchange_factors)
-        .where(exchange_factors.c.exchange_id == exchange_id)
-        .order_by(exchange_factors.c.year)
+        .where(exchange_factors.c.exchange_id.in_(exchange_ids))
+        .order_by(exchange_factors.c.exchange_id, exchange_factors.c.year)
     ).mappings()
-    return [Factor(r["year"], Decimal(r["t_per_unit"]), r["source"]) for r in rows]
+    return [
+        (r["exchange_id"], Factor(r["year"], Decimal(r["t_per_unit"]), r["source"])) for r in rows
+    ]
 
 
 def _exchange(entry: Entry, prices: Sequence[Price], factors: Sequence[Factor]) -> Exchange:
