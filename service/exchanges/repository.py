@@ -360,19 +360,26 @@ class ExchangeRepository:
         at = wall_ms() if now_ms is None else now_ms
         if not rows:
             return
-        by_exchange: dict[str, list[DaySavings]] = {}
+        # the rows replaced, deleted by exchange (a long recomputation: few exchanges, many
+        # days each) or by day (an hour's update: one day, many exchanges), whichever takes
+        # fewer statements
+        by_exchange: dict[str, set[date]] = {}
+        by_day: dict[date, set[str]] = {}
         for r in rows:
-            by_exchange.setdefault(r.exchange, []).append(r)
+            by_exchange.setdefault(r.exchange, set()).add(r.day)
+            by_day.setdefault(r.day, set()).add(r.exchange)
+        c = exchange_savings.c
+        groups: list[tuple[Any, Any, list[Any]]]
+        if len(by_exchange) <= len(by_day):
+            groups = [(c.exchange_id == x, c.day, sorted(ds)) for x, ds in by_exchange.items()]
+        else:
+            groups = [(c.day == d, c.exchange_id, sorted(xs)) for d, xs in by_day.items()]
 
         def work(conn: Connection) -> None:
-            for ex, items in by_exchange.items():
-                days = sorted({r.day for r in items})
-                for i in range(0, len(days), _CHUNK):
+            for same, column, values in groups:
+                for i in range(0, len(values), _CHUNK):
                     conn.execute(
-                        exchange_savings.delete().where(
-                            exchange_savings.c.exchange_id == ex,
-                            exchange_savings.c.day.in_(days[i : i + _CHUNK]),
-                        )
+                        exchange_savings.delete().where(same, column.in_(values[i : i + _CHUNK]))
                     )
             conn.execute(exchange_savings.insert(), [_savings_row(r, at) for r in rows])
 
