@@ -62,12 +62,6 @@ class Report:
     daily_park_vnd: list[tuple[date, int]] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
 
-    def value(self, section: str, item: str, exchange: str = "", party: str = "") -> Value:
-        for r in self.rows:
-            if (r.section, r.item, r.exchange, r.party) == (section, item, exchange, party):
-                return r.value
-        raise KeyError((section, item, exchange, party))
-
 
 def stage_at(moves: Sequence[Move], at_ms: int) -> Stage | None:
     """The stage an exchange stood at just before ``at_ms`` (None: not created yet)."""

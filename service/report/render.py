@@ -67,10 +67,11 @@ ol.sources { font-size: 8.5pt; color: #333; padding-left: 5mm; }
 
 
 def to_html(report: Report, criteria: CriteriaFile, lang: str) -> str:
-    def cell(value: Value, unit: str) -> str:
+    def cell(value: Value, unit: str, whose: str = "") -> str:
         if value == NOT_MEASURABLE:
             return f'<td class="muted">{escape(ui("not_measurable", lang))}</td>'
-        return f'<td class="num">{escape(number(value, unit, lang))}</td>'
+        text = number(value, unit, lang) + (f" ({whose})" if whose else "")
+        return f'<td class="num">{escape(text)}</td>'
 
     def lab(r: Row) -> str:
         return r.labels[1] if lang == "vi" else r.labels[0]
@@ -103,7 +104,7 @@ def to_html(report: Report, criteria: CriteriaFile, lang: str) -> str:
         h.append(f'<p class="muted">{escape(ui("no_days", lang))}</p>')
 
     h.append(f"<h2>{escape(label('stages', '', lang))}</h2><table><tr>")
-    stages = [r for r in section("stages")]
+    stages = section("stages")
     h += [f"<th>{escape(lab(r))}</th>" for r in stages]
     h.append("</tr><tr>" + "".join(cell(r.value, "") for r in stages) + "</tr></table>")
 
@@ -120,9 +121,7 @@ def to_html(report: Report, criteria: CriteriaFile, lang: str) -> str:
             for x in ids:
                 found = [r for r in ex_rows if r.exchange == x and r.item == item]
                 if found:
-                    r = found[0]
-                    who = f" ({escape(r.party)})" if r.party else ""
-                    h.append(cell(r.value, r.unit)[:-5] + who + "</td>")
+                    h.append(cell(found[0].value, found[0].unit, found[0].party))
                 else:
                     h.append("<td></td>")
             h.append("</tr>")
