@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parkflow import cli_report
 from parkflow.errors import ConfigError, InputError, ParkflowError, StoreError
 
 EXIT_OK, EXIT_NOTHING, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -1129,7 +1128,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--json", action="store_true", help="JSON instead of a table")
     _db_args(sv)
     sv.set_defaults(func=_cmd_savings)
-    cli_report.add_parser(sub)
+    from parkflow import report_cli
+
+    report_cli.add_parser(sub)
 
     rb = sub.add_parser(
         "rebuild-rollups",
