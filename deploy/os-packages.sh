@@ -2,7 +2,8 @@
 # Installs the servers parkflow's tests (and a single-machine deployment) need, from the OS
 # packages: Mosquitto (MQTT broker, with mosquitto_passwd), InfluxDB 1.x, PostgreSQL (the
 # operational database's second backend: the tests start their own server from its binaries)
-# and Chromium (the pages' browser tests drive it headless; no browser is downloaded).
+# and Chromium (the pages' browser tests drive it headless, no browser is downloaded;
+# `parkflow report` prints its PDF through it).
 set -euo pipefail
 
 need=()

@@ -1128,6 +1128,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--json", action="store_true", help="JSON instead of a table")
     _db_args(sv)
     sv.set_defaults(func=_cmd_savings)
+    from parkflow import report_cli
+
+    report_cli.add_parser(sub)
 
     rb = sub.add_parser(
         "rebuild-rollups",

@@ -341,12 +341,18 @@ class ExchangeRepository:
         """Registered exchanges whose flow runs (operating, verified, or ended: an ended one's
         past days stay verifiable)."""
         running = (Stage.OPERATING, Stage.VERIFIED, Stage.ENDED)
-        out: list[Exchange] = []
-        with self.db.connect() as conn:
-            for entry in self.entries(park, running):
-                if entry.registration is not None:
-                    out.append(_exchange(entry, _prices(conn, entry.id), _factors(conn, entry.id)))
-        return out
+        entries = [e for e in self.entries(park, running) if e.registration is not None]
+        ids = [e.id for e in entries]
+        prices: dict[str, list[Price]] = {}
+        factors: dict[str, list[Factor]] = {}
+        with self.db.connect() as conn:  # two queries for them all, not two per exchange
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                for xid, price in _prices_of(conn, chunk):
+                    prices.setdefault(xid, []).append(price)
+                for xid, factor in _factors_of(conn, chunk):
+                    factors.setdefault(xid, []).append(factor)
+        return [_exchange(e, prices.get(e.id, []), factors.get(e.id, [])) for e in entries]
 
     # -- savings ----------------------------------------------------------------------------
 
@@ -354,19 +360,26 @@ class ExchangeRepository:
         at = wall_ms() if now_ms is None else now_ms
         if not rows:
             return
-        by_exchange: dict[str, list[DaySavings]] = {}
+        # the rows replaced, deleted by exchange (a long recomputation: few exchanges, many
+        # days each) or by day (an hour's update: one day, many exchanges), whichever takes
+        # fewer statements
+        by_exchange: dict[str, set[date]] = {}
+        by_day: dict[date, set[str]] = {}
         for r in rows:
-            by_exchange.setdefault(r.exchange, []).append(r)
+            by_exchange.setdefault(r.exchange, set()).add(r.day)
+            by_day.setdefault(r.day, set()).add(r.exchange)
+        c = exchange_savings.c
+        groups: list[tuple[Any, Any, list[Any]]]
+        if len(by_exchange) <= len(by_day):
+            groups = [(c.exchange_id == x, c.day, sorted(ds)) for x, ds in by_exchange.items()]
+        else:
+            groups = [(c.day == d, c.exchange_id, sorted(xs)) for d, xs in by_day.items()]
 
         def work(conn: Connection) -> None:
-            for ex, items in by_exchange.items():
-                days = sorted({r.day for r in items})
-                for i in range(0, len(days), _CHUNK):
+            for same, column, values in groups:
+                for i in range(0, len(values), _CHUNK):
                     conn.execute(
-                        exchange_savings.delete().where(
-                            exchange_savings.c.exchange_id == ex,
-                            exchange_savings.c.day.in_(days[i : i + _CHUNK]),
-                        )
+                        exchange_savings.delete().where(same, column.in_(values[i : i + _CHUNK]))
                     )
             conn.execute(exchange_savings.insert(), [_savings_row(r, at) for r in rows])
 
@@ -495,31 +508,45 @@ def _entry(row: RowMapping) -> Entry:
 
 
 def _prices(conn: Connection, exchange_id: str) -> list[Price]:
+    return [p for _, p in _prices_of(conn, [exchange_id])]
+
+
+def _prices_of(conn: Connection, exchange_ids: Sequence[str]) -> list[tuple[str, Price]]:
+    """The exchanges' prices, each exchange's in the order they were entered."""
     rows = conn.execute(
         sa.select(exchange_prices)
-        .where(exchange_prices.c.exchange_id == exchange_id)
+        .where(exchange_prices.c.exchange_id.in_(exchange_ids))
         .order_by(exchange_prices.c.id)
     ).mappings()
     return [
-        Price(
-            Item(r["item"]),
-            r["effective"],
-            Decimal(r["vnd_per_unit"]),
-            Side(r["paid_by"]) if r["paid_by"] else None,
-            tuple(r["hours"]),
-            r["source"],
+        (
+            r["exchange_id"],
+            Price(
+                Item(r["item"]),
+                r["effective"],
+                Decimal(r["vnd_per_unit"]),
+                Side(r["paid_by"]) if r["paid_by"] else None,
+                tuple(r["hours"]),
+                r["source"],
+            ),
         )
         for r in rows
     ]
 
 
 def _factors(conn: Connection, exchange_id: str) -> list[Factor]:
+    return [f for _, f in _factors_of(conn, [exchange_id])]
+
+
+def _factors_of(conn: Connection, exchange_ids: Sequence[str]) -> list[tuple[str, Factor]]:
     rows = conn.execute(
         sa.select(exchange_factors)
-        .where(exchange_factors.c.exchange_id == exchange_id)
-        .order_by(exchange_factors.c.year)
+        .where(exchange_factors.c.exchange_id.in_(exchange_ids))
+        .order_by(exchange_factors.c.exchange_id, exchange_factors.c.year)
     ).mappings()
-    return [Factor(r["year"], Decimal(r["t_per_unit"]), r["source"]) for r in rows]
+    return [
+        (r["exchange_id"], Factor(r["year"], Decimal(r["t_per_unit"]), r["source"])) for r in rows
+    ]
 
 
 def _exchange(entry: Entry, prices: Sequence[Price], factors: Sequence[Factor]) -> Exchange:

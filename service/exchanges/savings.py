@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 from parkflow.timeunits import HOURS_PER_DAY
 from service.exchanges.model import (
@@ -30,6 +31,7 @@ from service.exchanges.model import (
     Exchange,
     Item,
     Method,
+    Price,
     Side,
     factor_for,
     price_at,
@@ -60,6 +62,55 @@ def split(park: Decimal, supplier: Decimal, receiver: Decimal) -> tuple[int, int
 
 def exact(quantity: float) -> Decimal:
     return Decimal(repr(quantity)).quantize(_MICRO, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Each party's and the park's dong per unit exchanged in one local hour."""
+
+    receiver: Decimal  # displaced - transfer - the costs the receiver pays
+    supplier: Decimal  # avoided disposal + transfer - the costs the supplier pays
+    park: Decimal  # displaced + avoided disposal - all costs (the transfer cancels)
+    priced: bool  # a displaced price is in force
+
+
+def hourly_rates(prices: tuple[Price, ...], day: date) -> tuple[Rates, ...]:
+    """The 24 hours' rates in force on ``day``. They change only on prices' effective dates,
+    so they are built once per set of prices in force (the latest date of each item on or
+    before the day) and shared by every day that has the same set."""
+    latest: dict[Item, date] = {}
+    for p in prices:
+        if p.effective <= day and p.effective > latest.get(p.item, date.min):
+            latest[p.item] = p.effective
+    # on the latest of those dates, every item's in-force date is the same as on ``day``
+    as_of = max(latest.values(), default=date.min)
+    return _rates(prices, as_of)
+
+
+@lru_cache(maxsize=4096)
+def _rates(prices: tuple[Price, ...], day: date) -> tuple[Rates, ...]:
+    out: list[Rates] = []
+    for hour in range(HOURS_PER_DAY):
+        displaced = price_at(prices, Item.DISPLACED, day, hour)
+        disposal = price_at(prices, Item.AVOIDED_DISPOSAL, day, hour)
+        transfer = price_at(prices, Item.TRANSFER, day, hour)
+        d = displaced.vnd_per_unit if displaced else Decimal(0)
+        a = disposal.vnd_per_unit if disposal else Decimal(0)
+        t = transfer.vnd_per_unit if transfer else Decimal(0)
+        cost = {Side.SUPPLIER: Decimal(0), Side.RECEIVER: Decimal(0)}
+        for item in COSTS:
+            p = price_at(prices, item, day, hour)
+            if p is not None and p.paid_by is not None:
+                cost[p.paid_by] += p.vnd_per_unit
+        out.append(
+            Rates(
+                receiver=d - t - cost[Side.RECEIVER],
+                supplier=a + t - cost[Side.SUPPLIER],
+                park=d + a - cost[Side.RECEIVER] - cost[Side.SUPPLIER],
+                priced=displaced is not None,
+            )
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,32 +160,23 @@ def day_savings(
 ) -> DaySavings:
     """The day's savings from the valued meter's 24 hourly quantities (and the check meter's)."""
     hours = valued_hours(exchange, meter_hours)
-    prices = exchange.prices
+    rates = hourly_rates(exchange.prices, day)
     supplier = receiver = park = Decimal(0)
     total = Decimal(0)
     measured = unpriced = 0
+    active = exchange.active(day)
     for hour, q in enumerate(hours):
-        if math.isnan(q) or not exchange.active(day):
+        if not active or math.isnan(q):
             continue
         measured += 1
         qd = exact(q)
         total += qd
-        displaced = price_at(prices, Item.DISPLACED, day, hour)
-        disposal = price_at(prices, Item.AVOIDED_DISPOSAL, day, hour)
-        transfer = price_at(prices, Item.TRANSFER, day, hour)
-        if displaced is None and qd:
+        r = rates[hour]
+        if not r.priced and qd:
             unpriced += 1
-        d = displaced.vnd_per_unit if displaced else Decimal(0)
-        a = disposal.vnd_per_unit if disposal else Decimal(0)
-        t = transfer.vnd_per_unit if transfer else Decimal(0)
-        cost = {Side.SUPPLIER: Decimal(0), Side.RECEIVER: Decimal(0)}
-        for item in COSTS:
-            p = price_at(prices, item, day, hour)
-            if p is not None and p.paid_by is not None:
-                cost[p.paid_by] += p.vnd_per_unit
-        receiver += qd * (d - t - cost[Side.RECEIVER])
-        supplier += qd * (a + t - cost[Side.SUPPLIER])
-        park += qd * (d + a - cost[Side.RECEIVER] - cost[Side.SUPPLIER])
+        receiver += qd * r.receiver
+        supplier += qd * r.supplier
+        park += qd * r.park
     factor = factor_for(exchange.factors, day.year)
     co2e = total * factor.t_per_unit if factor else Decimal(0)
     check_q, loss, disagrees = _reconcile(exchange, hours, check_hours)

@@ -90,6 +90,11 @@ class Refreshed:
     changed: list[DaySavings]  # days whose figures differ from what was stored
 
 
+# days recomputed, compared and written at a time: a year of a large park is read and held a
+# month at a time, so memory is bounded by the window, not by the period asked for
+WINDOW_DAYS = 31
+
+
 def refresh(
     repo: ExchangeRepository,
     rollups: RollupRepository,
@@ -101,18 +106,31 @@ def refresh(
     park: str | None = None,
     now_ms: int | None = None,
 ) -> Refreshed:
-    """Recompute ``[start, end)`` for the metered exchanges and write the days that changed."""
+    """Recompute ``[start, end)`` for the metered exchanges and write the days that changed,
+    a window of ``WINDOW_DAYS`` at a time (a window written stays written: recomputing is
+    idempotent)."""
     exchanges = repo.metered(park)
-    fresh = compute(rollups, registry, exchanges, start, end)
-    stored = {(r.exchange, r.day): r for r in repo.savings(park=park, start=start, end=end)}
-    changed = [r for r in fresh if stored.get((r.exchange, r.day)) != r]
-    repo.write_savings(changed, now_ms)
-    if sink is not None and changed:
-        offsets = {
-            ex.park: standard_offset_ms(registry.parks[ex.park].timezone) for ex in exchanges
-        }
-        sink.write_savings([point(r, offsets[r.park]) for r in changed])
-    return Refreshed(len(fresh), changed)
+    offsets = {
+        ex.park: standard_offset_ms(registry.parks[ex.park].timezone)
+        for ex in exchanges
+        if ex.park in registry.parks
+    }
+    computed = 0
+    changed: list[DaySavings] = []
+    lo = start
+    while lo < end:
+        hi = min(end, lo + timedelta(days=WINDOW_DAYS))
+        fresh = compute(rollups, registry, exchanges, lo, hi)
+        stored = {(r.exchange, r.day): r for r in repo.savings(park=park, start=lo, end=hi)}
+        differ = [r for r in fresh if stored.get((r.exchange, r.day)) != r]
+        del stored
+        repo.write_savings(differ, now_ms)
+        if sink is not None and differ:
+            sink.write_savings([point(r, offsets[r.park]) for r in differ])
+        computed += len(fresh)
+        changed += differ
+        lo = hi
+    return Refreshed(computed, changed)
 
 
 def point(r: DaySavings, offset_ms: int) -> SavingsPoint:
