@@ -3,14 +3,15 @@ over InfluxDB with a 5k-meter park.
 
 Set-up (not measured): a real InfluxDB on a free loopback port; the synthetic park of
 bench/detect.py (the sample park copied to about 5,000 meters, 90 days of day rollups) and,
-for the tenants whose keys make the load, 30 days of raw 15-minute readings of every meter; a
+for the tenants whose keys make the load, 30 days of raw 15-minute readings of every meter (the
+`/readings` route's; the portal's flows read the rollups); a
 detection run and its alerts in an SQLite operational database; for each of those tenants an
 operating exchange with 30 verified days of savings, and a tenant API key. Then `parkflow
 serve` starts (its own first detection done before the load begins).
 
 Measured: a load process of `--clients` threads, each with its own keep-alive connection and
-tenant key, requesting for `--seconds` the portal's mix in turn: my flows (one meter's readings
-by day over 30 days), my alerts, my opportunities, my savings. Each request's latency is
+tenant key, requesting for `--seconds` the portal's mix in turn: my flows (one meter's 30 local
+days, `/days`, as the portal charts them), my alerts, my opportunities, my savings. Each request's latency is
 recorded; `rps` is completed requests per second of wall time. Non-200 answers are counted as
 errors, never as latencies.
 
@@ -167,7 +168,7 @@ def load_gen(base: str, keys_file: Path, clients: int, seconds: float) -> dict[s
     def worker(i: int) -> None:
         k = keys[i % len(keys)]
         paths = {
-            "flows": f"/v1/meters/{k['park']}/{k['tenant']}/{k['meter']}/readings?bucket=1d",
+            "flows": f"/v1/meters/{k['park']}/{k['tenant']}/{k['meter']}/days",
             "alerts": "/v1/alerts",
             "opportunities": "/v1/opportunities",
             "savings": "/v1/savings",
@@ -181,7 +182,7 @@ def load_gen(base: str, keys_file: Path, clients: int, seconds: float) -> dict[s
             while time.monotonic() < stop_at:
                 kind = KINDS[n % len(KINDS)]
                 n += 1
-                params = {"since": "2026-10-21T00:00:00Z", "until": "2026-11-20T00:00:00Z"}
+                params = {"since": "2026-10-21", "until": "2026-11-20"}
                 started = time.perf_counter()
                 r = client.get(paths[kind], params=params if kind == "flows" else None)
                 took = time.perf_counter() - started

@@ -3,7 +3,7 @@ a query time without an offset is UTC."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -103,6 +103,20 @@ class ReadingsOut(BaseModel):
     bucket: Literal["15m", "1h", "1d"]
     total_unit: str
     buckets: list[BucketOut]
+
+
+class DayOut(BaseModel):
+    day: date = Field(description="the park's local day")
+    total: float | None = Field(description="what flowed that day; null: no data (not zero)")
+    coverage: float = Field(description="hours with data / 24")
+
+
+class DaysOut(BaseModel):
+    park: str
+    tenant: str
+    meter: str
+    unit: str
+    days: list[DayOut]
 
 
 class RunOut(BaseModel):

@@ -98,6 +98,7 @@ def park_store(request: pytest.FixtureRequest, park_data: ParkData) -> Iterator[
     influx = InfluxStore(server.url, database, create_database=True, timeout=10.0)
     for batch in park_data.batches:
         influx.write(batch)
+    RollupWorker(influx, park_data.registry, margin_ms=0).run_once(now_ms())  # as in SQLite
     try:
         yield influx
     finally:

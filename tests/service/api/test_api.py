@@ -3,7 +3,7 @@ error body, pagination and times, and its auth."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from service.exchanges.model import Benefit, Metering, Method
@@ -77,6 +77,28 @@ def test_readings_by_bucket_add_up_to_the_period_total(api: Api) -> None:
     daily = _ok(api, f"{path}/readings", api.a, bucket="1d", **window)
     assert len(daily["buckets"]) == 1
     assert abs(daily["buckets"][0]["total"] - summary["total"]) < 1e-6 * summary["total"]
+
+
+def test_days_are_the_rollups_of_the_parks_local_days(api: Api) -> None:
+    path = f"/v1/meters/{PARK}/{A}/det-water/days"
+    got = _ok(api, path, api.a, since="2026-11-01", until="2026-11-20")
+    assert [d["day"] for d in got["days"]][:2] == ["2026-11-01", "2026-11-02"]
+    assert len(got["days"]) == 19 and got["unit"] == "m3"
+    # local midnight in Ho Chi Minh City (UTC+7) is 17:00 UTC the day before
+    start = int(datetime(2026, 10, 31, 17, tzinfo=UTC).timestamp() * 1000)
+    frame = api.ctx.store.day_rollups(PARK, start, start + 19 * 86_400_000)
+    mine = frame[frame["meter"] == "det-water"].sort_values("day")
+    assert len(mine) == 19
+    for day, (_, row) in zip(got["days"], mine.iterrows(), strict=True):
+        assert day["total"] == row["total"] and day["coverage"] == row["coverage"]
+    before = _ok(api, path, api.a, since="2020-01-01", until="2020-01-03")["days"]
+    assert before == [{"day": "2020-01-01", "total": None, "coverage": 0.0},
+                      {"day": "2020-01-02", "total": None, "coverage": 0.0}]  # fmt: skip
+    assert (
+        api.client.get(f"/v1/meters/{PARK}/{B}/wwtp-effluent/days", headers=api.a).status_code
+        == 404
+    )
+    assert api.client.get(path, headers=api.a, params={"since": "2024-01-01"}).status_code == 400
 
 
 def test_sizes_are_bounded_and_errors_are_problems(api: Api) -> None:
