@@ -1013,9 +1013,10 @@ def build_parser() -> argparse.ArgumentParser:
     ee.set_defaults(func=_cmd_endpoints)
     _add_alerts(sub)
 
-    from parkflow import tenants_cli
+    from parkflow import api_cli, tenants_cli
 
     tenants_cli.add_parser(sub)
+    api_cli.add_parser(sub)
 
     kp = sub.add_parser("keys", help="API keys: create, list, revoke").add_subparsers(
         dest="action", required=True

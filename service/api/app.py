@@ -76,3 +76,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return response
 
     return app
+
+
+def app_from_settings() -> FastAPI:
+    """uvicorn's factory for ``parkflow api``: each worker process opens its own context from
+    the environment's settings (its own store client and database pool)."""
+    from service.api.context import open_context
+    from service.settings import ServiceSettings
+
+    return create_app(open_context(ServiceSettings()))
