@@ -488,6 +488,11 @@ def test_rollups_round_trip(store: Store) -> None:
         store.get_rollups([(key("m1"), DAY0), (key("m1"), DAY0 + 86_400_000)]), now[:2]
     )
     assert store.get_rollups([(key("m1"), DAY0 + 5), (key("zz"), DAY0)]) == []
+    # one meter over days around one not asked for (days far from the windows read below):
+    # only those asked come back
+    store.write_rollups([rollup("m9", d, full) for d in range(40, 44)])
+    asked = [(key("m9"), DAY0 + d * 86_400_000) for d in (40, 42, 43)]
+    assert same_rows(store.get_rollups(asked), [rollup("m9", d, full) for d in (40, 42, 43)])
     later = DAY0 + 5 * 86_400_000  # outside the windows read below
     odd = DayRollup.build(key("m.1", tenant="t/(1)"), "water", Direction.OUT, later, full)
     store.write_rollups([odd, DayRollup.build(key("m1"), "water", Direction.IN, later, full)])

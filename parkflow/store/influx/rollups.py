@@ -61,16 +61,29 @@ class InfluxRollups:
         by_day: dict[int, list[MeterKey]] = {}
         for key, day in dict.fromkeys(wanted):
             by_day.setdefault(day, []).append(key)
+        in_range = [d for d in by_day if MIN_TIME_MS <= d <= MAX_TIME_MS]
+        keys = list(dict.fromkeys(k for k, d in wanted if MIN_TIME_MS <= d <= MAX_TIME_MS))
+        select = (
+            'SELECT "resource", "direction", "total", "coverage", "hours"'
+            f" FROM {self._http.measurement(ROLLUP_DAY)}"
+        )
         statements: list[str] = []
-        for day, keys in sorted(by_day.items()):
-            if not MIN_TIME_MS <= day <= MAX_TIME_MS:
-                continue
+        if in_range and len(keys) < len(in_range):
+            # few meters over many days (a meter's month): one time range per chunk of
+            # meters, not one statement per day; rows not asked for are dropped below
+            lo, hi = ms_to_ns_bound(min(in_range)), ms_to_ns_bound(max(in_range))
             for chunk in chunked(keys, _KEYS_PER_STATEMENT):
                 statements.append(
-                    'SELECT "resource", "direction", "total", "coverage", "hours"'
-                    f" FROM {self._http.measurement(ROLLUP_DAY)} WHERE ({meters_condition(chunk)})"
-                    f" AND time = {ms_to_ns_bound(day)} {group_by_meter()}"
+                    f"{select} WHERE ({meters_condition(chunk)})"
+                    f" AND time >= {lo} AND time <= {hi} {group_by_meter()}"
                 )
+        else:
+            for day in sorted(in_range):
+                for chunk in chunked(by_day[day], _KEYS_PER_STATEMENT):
+                    statements.append(
+                        f"{select} WHERE ({meters_condition(chunk)})"
+                        f" AND time = {ms_to_ns_bound(day)} {group_by_meter()}"
+                    )
         wanted_set = set(wanted)
         out: list[DayRollup] = []
         for series in self._http.select_many(statements):
