@@ -159,9 +159,10 @@ class _AlertingService(_Service):
 def notifier_from_settings(settings: ServiceSettings) -> Notifier:
     """Who hears of alerts: the contacts file's channels, or without one each tenant's MQTT
     alerts topic (and the operators' topic), in English."""
+    reference = pepper_of(settings).reference  # the API's references, in every channel
     if settings.alerts_contacts is None:
-        return TopicNotifier()
-    return ContactsNotifier(load_contacts(settings.alerts_contacts))
+        return TopicNotifier(reference=reference)
+    return ContactsNotifier(load_contacts(settings.alerts_contacts), reference=reference)
 
 
 def dispatcher_from_settings(settings: ServiceSettings, db: Database) -> Dispatcher:

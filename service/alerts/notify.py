@@ -100,14 +100,27 @@ def _template_kind(kind: str, step: Transition, facts: OpportunityFacts | Surplu
     return SURPLUS_NEW
 
 
+Reference = Callable[[str], str]  # an opportunity id -> the reference tenants quote
+
+
 def rendered(
-    alert: Alert, step: Transition, recipient: Recipient, language: Language, consented: bool
+    alert: Alert,
+    step: Transition,
+    recipient: Recipient,
+    language: Language,
+    consented: bool,
+    reference: Reference | None = None,
 ) -> Rendered:
     """What ``recipient`` is told of ``step``. Detection's kinds are rendered from their
-    facts (with the privacy rule); a kind without facts is an operator's condition."""
+    facts (with the privacy rule); a kind without facts is an operator's condition. An
+    opportunity is named by ``reference`` (the API's and the pages' reference of it, so a
+    tenant quotes one reference wherever it read it); without one, by the alert's."""
     if alert.facts is not None:
         facts = facts_from_json(alert.facts)
-        facts = replace(facts, kind=_template_kind(alert.kind, step, facts), ref=ref_of(alert))
+        ref = ref_of(alert)
+        if reference is not None and isinstance(facts, OpportunityFacts):
+            ref = reference(facts.opportunity_id)
+        facts = replace(facts, kind=_template_kind(alert.kind, step, facts), ref=ref)
         audience = OPERATOR if recipient.is_operator else str(recipient.tenant)
         return render(facts, audience, consented, language)
     return condition(
@@ -146,9 +159,11 @@ class ContactsNotifier:
         contacts: Contacts,
         *,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        reference: Reference | None = None,
     ) -> None:
         self.contacts = contacts
         self.new_id = new_id
+        self.reference = reference
 
     def operators(self, park: str) -> list[str]:
         if park == ALL_PARKS:  # the parks that have operators
@@ -169,7 +184,7 @@ class ContactsNotifier:
             for contact in self.routes(who, alert.severity.value):
                 lang = contact.language
                 if lang not in cache:
-                    cache[lang] = rendered(alert, step, who, lang, consented)
+                    cache[lang] = rendered(alert, step, who, lang, consented, self.reference)
                 channel, endpoint = endpoint_of(contact, who)
                 out.append(
                     Outgoing(
@@ -193,8 +208,13 @@ class TopicNotifier(ContactsNotifier):
     """Without a contacts file: each tenant's alerts on its MQTT alerts topic and the
     operators' on the ``operators`` operator topic, in English, every severity."""
 
-    def __init__(self, *, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
-        super().__init__(Contacts(), new_id=new_id)
+    def __init__(
+        self,
+        *,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        reference: Reference | None = None,
+    ) -> None:
+        super().__init__(Contacts(), new_id=new_id, reference=reference)
 
     def operators(self, park: str) -> list[str]:
         return [] if park == ALL_PARKS else [DEFAULT_OPERATOR]

@@ -97,9 +97,11 @@ def detection_observations(
         )
     out += _cleared(SURPLUS, {s.id for s in surpluses}, tracked.get(SURPLUS.name, {}))
     for o in opportunities:
-        summary = (
-            f"{o.from_tenant} could supply {o.matched_per_day:,.1f} {o.demand_unit}/day of"
-            f" {o.demand_resource} to {o.to_meter} (rule {o.rule})"
+        summary = (  # the operators' line: a tenant is shown its own side (views, texts)
+            f"{names.get(o.from_tenant, o.from_tenant)} could supply"
+            f" {o.supply_used_per_day:,.1f} {o.supply_unit}/day of {o.supply_resource} to"
+            f" {names.get(o.to_tenant, o.to_tenant)}, replacing {o.matched_per_day:,.1f}"
+            f" {o.demand_unit}/day of {o.demand_resource} (rule {o.rule})"
         )
         ofacts = OpportunityFacts.of(OPPORTUNITY_NEW, o, "", names, locations)
         out.append(

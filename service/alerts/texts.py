@@ -378,6 +378,9 @@ class OpportunityFacts:
     ) -> OpportunityFacts:
         """Facts of a matched opportunity; ``names``: tenant id -> name (the registry)."""
         where = locations or {}
+        # each side's own gain at the transfer price (the net benefit split), as the
+        # operator's explanation states it; before pricing, its avoided cost
+        f = o.value.finance
         return cls(
             kind=kind,
             park=o.park,
@@ -392,7 +395,7 @@ class OpportunityFacts:
                 o.supply_unit,
                 o.supply_p50_per_day,
                 o.supply_used_per_day,
-                o.value.supplier_vnd_per_year,
+                f.supplier_net_vnd_per_year if f else o.value.supplier_vnd_per_year,
                 where.get(o.from_tenant),
             ),
             receiver=Side(
@@ -403,7 +406,7 @@ class OpportunityFacts:
                 o.demand_unit,
                 o.demand_per_day,
                 o.matched_per_day,
-                o.value.receiver_vnd_per_year,
+                f.receiver_net_vnd_per_year if f else o.value.receiver_vnd_per_year,
                 where.get(o.to_tenant),
             ),
             distance_m=o.distance_m,

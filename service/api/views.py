@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from service.alerts.channels.base import Language
 from service.alerts.lifecycle import Alert
-from service.alerts.texts import OpportunityFacts, Side, render
+from service.alerts.texts import OpportunityFacts, Side, render, round_sig
 from service.events import OPPORTUNITY_NEW
 
 Ref = Callable[[str], str]  # an opportunity id -> its opaque reference
@@ -39,6 +39,10 @@ class Consents(Protocol):
 def facts(o: Mapping[str, Any], ref: str, names: Mapping[str, str]) -> OpportunityFacts:
     """An opportunity as stored (``ResultsDb.opportunities``) as the facts alerts render."""
     value = o.get("value") or {}
+    # each side's own gain at the transfer price, as the alerts and the explanation say it
+    finance = value.get("finance") or {}
+    supplier_vnd = finance.get("supplier_net_vnd_per_year", value.get("supplier_vnd_per_year"))
+    receiver_vnd = finance.get("receiver_net_vnd_per_year", value.get("receiver_vnd_per_year"))
     return OpportunityFacts(
         kind=OPPORTUNITY_NEW,
         park=o["park"],
@@ -53,7 +57,7 @@ def facts(o: Mapping[str, Any], ref: str, names: Mapping[str, str]) -> Opportuni
             o["supply_unit"],
             float(o["supply_p50_per_day"] or 0.0),
             float(o["supply_used_per_day"] or 0.0),
-            float(value.get("supplier_vnd_per_year") or 0.0),
+            float(supplier_vnd or 0.0),
         ),
         receiver=Side(
             o["to_tenant"],
@@ -63,7 +67,7 @@ def facts(o: Mapping[str, Any], ref: str, names: Mapping[str, str]) -> Opportuni
             o["demand_unit"],
             float(o["demand_per_day"] or 0.0),
             float(o["matched_per_day"] or 0.0),
-            float(value.get("receiver_vnd_per_year") or 0.0),
+            float(receiver_vnd or 0.0),
         ),
         distance_m=float(o["distance_m"] or 0.0),
         park_vnd_per_year=float(value.get("park_vnd_per_year") or 0.0),
@@ -96,6 +100,8 @@ def tenant_plan_link(
     figures (they are the sum of both sides and would give the counterpart's away)."""
     role = "supplier" if link["from_tenant"] == tenant else "receiver"
     own = link["supply_used_per_day"] if role == "supplier" else link["matched_per_day"]
+    if not introduced:  # as its alerts say it: the exact figure could be the other's need
+        own = round_sig(float(own or 0.0))
     unit = link["supply_unit"] if role == "supplier" else link["demand_unit"]
     out: dict[str, Any] = {
         "ref": ref,

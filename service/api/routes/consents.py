@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from parkflow.errors import InputError
 from service.alerts.consents import Consent
 from service.api.deps import ContextDep, CurrentPrincipal, PageDep
 from service.api.models import ConsentIn, ConsentOut, Paged, at, paged
@@ -47,7 +48,7 @@ def _party(p: Principal, o: dict[str, Any], tenant: str | None) -> str:
     return tenant
 
 
-def _out(ctx: ContextDep, p: Principal, c: Consent, parties: tuple[str, str]) -> ConsentOut:
+def _out(ctx: ContextDep, p: Principal, c: Consent, introduced: bool) -> ConsentOut:
     return ConsentOut(
         opportunity=c.opportunity_id if p.is_operator else ctx.pepper.reference(c.opportunity_id),
         ref=ctx.pepper.reference(c.opportunity_id),
@@ -58,7 +59,7 @@ def _out(ctx: ContextDep, p: Principal, c: Consent, parties: tuple[str, str]) ->
         withdrawn_at=at(c.withdrawn_ms),
         withdrawn_by=c.withdrawn_by,
         note=c.note,
-        introduced=ctx.introduced(c.opportunity_id, parties),
+        introduced=introduced,
     )
 
 
@@ -80,13 +81,14 @@ def consents(
         parties = {
             o["id"]: (o["from_tenant"], o["to_tenant"]) for o in ctx.results.opportunities(run.id)
         }
-    items = []
-    for c in ctx.consent_records.of(wanted):
-        pair = parties.get(c.opportunity_id, (c.tenant, c.tenant))
-        # a tenant's own consents; an operator its park's
-        if not can_see(principal, c.park, (c.tenant,)):
-            continue
-        items.append(_out(ctx, principal, c, pair))
+    # a tenant's own consents; an operator its park's
+    rows = [c for c in ctx.consent_records.of(wanted) if can_see(principal, c.park, (c.tenant,))]
+    asked = {
+        c.opportunity_id: parties[c.opportunity_id] for c in rows if c.opportunity_id in parties
+    }
+    introduced = ctx.introduced_among(asked) if asked else set()
+    # an opportunity gone from the latest run: its parties unknown here, so not introduced
+    items = [_out(ctx, principal, c, c.opportunity_id in introduced) for c in rows]
     return Paged[ConsentOut].model_validate(paged(items, page.limit, page.offset))
 
 
@@ -99,7 +101,7 @@ def give(body: ConsentIn, ctx: ContextDep, principal: CurrentPrincipal) -> Conse
     o = _opportunity(ctx, principal, body.opportunity)
     tenant = _party(principal, o, body.tenant)
     c = ctx.consent_records.give(o["park"], o["id"], tenant, principal.actor, body.note)
-    return _out(ctx, principal, c, (o["from_tenant"], o["to_tenant"]))
+    return _out(ctx, principal, c, ctx.introduced(o["id"], (o["from_tenant"], o["to_tenant"])))
 
 
 @router.post(
@@ -109,5 +111,10 @@ def give(body: ConsentIn, ctx: ContextDep, principal: CurrentPrincipal) -> Conse
 def withdraw(body: ConsentIn, ctx: ContextDep, principal: CurrentPrincipal) -> ConsentOut:
     o = _opportunity(ctx, principal, body.opportunity)
     tenant = _party(principal, o, body.tenant)
-    c = ctx.consent_records.withdraw(o["id"], tenant, principal.actor)
-    return _out(ctx, principal, c, (o["from_tenant"], o["to_tenant"]))
+    try:
+        c = ctx.consent_records.withdraw(o["id"], tenant, principal.actor)
+    except InputError:  # its message names the opportunity's id, which names the meters
+        raise ApiProblem(
+            400, f"no standing consent of {tenant} for opportunity {body.opportunity}"
+        ) from None
+    return _out(ctx, principal, c, ctx.introduced(o["id"], (o["from_tenant"], o["to_tenant"])))

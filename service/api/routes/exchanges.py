@@ -4,12 +4,14 @@ parties agreed (or both consented to be introduced), and of the savings its own 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from parkflow.errors import InputError
+from service.alerts.texts import round_sig
 from service.api.deps import ContextDep, CurrentOperator, CurrentPrincipal, PageDep
 from service.api.models import (
     ExchangeIn,
@@ -26,7 +28,7 @@ from service.api.problems import RESPONSES, ApiProblem, not_found
 from service.auth import Principal
 from service.auth.access import can_see, can_see_park
 from service.exchanges.intake import from_opportunity
-from service.exchanges.pipeline import NEEDS_PARTIES, Barrier, Stage
+from service.exchanges.pipeline import NEEDS_PARTIES, Barrier, Projection, Stage
 from service.exchanges.repository import Entry
 from service.exchanges.savings import PARK, monthly, park_total
 from service.exchanges.savings import cumulative as cumulative_of
@@ -37,105 +39,147 @@ router = APIRouter(prefix="/v1", tags=["exchanges"], responses=RESPONSES)
 _AGREED = NEEDS_PARTIES | {Stage.ENDED}
 
 
-def _parties(ctx: ContextDep, e: Entry) -> tuple[str, str] | None:
-    if e.registration is not None:
-        return e.registration.supplier, e.registration.receiver
-    if e.opportunity_id is not None:
-        run = ctx.results.latest_run()
-        for o in ctx.results.opportunities(run.id) if run else []:
-            if o["id"] == e.opportunity_id:
-                return o["from_tenant"], o["to_tenant"]
-    return None
+class _View:
+    """What one request needs to show exchanges: their parties (the registration's, else the
+    latest run's opportunity's) and which parties are introduced, each read once."""
 
+    def __init__(self, ctx: ContextDep, p: Principal, entries: Iterable[Entry]) -> None:
+        self.ctx, self.p = ctx, p
+        self.entries = list(entries)
+        wanted = {e.opportunity_id for e in self.entries if e.registration is None}
+        by_opp: dict[str, tuple[str, str]] = {}
+        if wanted - {None}:
+            run = ctx.results.latest_run()
+            for o in ctx.results.opportunities(run.id) if run else []:
+                if o["id"] in wanted:
+                    by_opp[o["id"]] = (o["from_tenant"], o["to_tenant"])
+        self.parties: dict[str, tuple[str, str] | None] = {}
+        for e in self.entries:
+            if e.registration is not None:
+                self.parties[e.id] = (e.registration.supplier, e.registration.receiver)
+            else:
+                self.parties[e.id] = by_opp.get(e.opportunity_id or "")
+        asked = {
+            e.opportunity_id: pair
+            for e in self.entries
+            if e.opportunity_id and (pair := self.parties[e.id]) is not None
+        }
+        self.introduced = ctx.introduced_among(asked) if asked and not p.is_operator else set()
 
-def _visible(ctx: ContextDep, p: Principal, e: Entry) -> bool:
-    if p.is_operator:
-        return can_see_park(p, e.park)
-    parties = _parties(ctx, e)
-    return parties is not None and can_see(p, e.park, parties)
+    def visible(self, e: Entry) -> bool:
+        if self.p.is_operator:
+            return can_see_park(self.p, e.park)
+        parties = self.parties[e.id]
+        return parties is not None and can_see(self.p, e.park, parties)
 
+    def known(self, e: Entry) -> bool:
+        """Whether a party may see the other: they agreed, or both consented to be
+        introduced. Until then a tenant sees the exchange as it sees the opportunity."""
+        return e.pipeline.stage in _AGREED or e.opportunity_id in self.introduced
 
-def _known(ctx: ContextDep, e: Entry, parties: tuple[str, str]) -> bool:
-    """Whether a party may see the other: they agreed, or both consented to be introduced."""
-    if e.pipeline.stage in _AGREED:
-        return True
-    return e.opportunity_id is not None and ctx.introduced(e.opportunity_id, parties)
+    def shown_id(self, e: Entry) -> str:
+        """An operator names an exchange freely (it may name the other party): a tenant
+        that does not know the other yet sees a reference instead."""
+        if self.p.is_operator or self.known(e):
+            return e.id
+        return self.ctx.pepper.reference(f"exchange:{e.id}")
 
-
-def _out(ctx: ContextDep, p: Principal, e: Entry, history: bool = False) -> ExchangeOut:
-    pipe, reg = e.pipeline, e.registration
-    parties = _parties(ctx, e)
-    role: str | None = None
-    supplier, receiver = parties if parties else (None, None)
-    opportunity = e.opportunity_id
-    pr = pipe.projection
-    projection = None
-    if pr is not None:
-        projection = ProjectionOut(
-            quantity_per_day=pr.quantity_per_day,
-            park_vnd_per_year=pr.park_vnd_per_year,
-            supplier_vnd_per_year=pr.supplier_vnd_per_year,
-            receiver_vnd_per_year=pr.receiver_vnd_per_year,
-            co2e_t_per_year=pr.co2e_t_per_year,
-            water_m3_per_year=pr.water_m3_per_year,
-            landfill_t_per_year=pr.landfill_t_per_year,
-            frozen=pipe.frozen,
+    def out(self, e: Entry, history: bool = False) -> ExchangeOut:
+        ctx, p = self.ctx, self.p
+        pipe, reg = e.pipeline, e.registration
+        parties = self.parties[e.id]
+        role: str | None = None
+        supplier, receiver = parties if parties else (None, None)
+        opportunity = e.opportunity_id
+        known = p.is_operator or self.known(e)
+        pr = pipe.projection
+        projection = None
+        if pr is not None:
+            projection = ProjectionOut(
+                quantity_per_day=pr.quantity_per_day,
+                park_vnd_per_year=pr.park_vnd_per_year,
+                supplier_vnd_per_year=pr.supplier_vnd_per_year,
+                receiver_vnd_per_year=pr.receiver_vnd_per_year,
+                co2e_t_per_year=pr.co2e_t_per_year,
+                water_m3_per_year=pr.water_m3_per_year,
+                landfill_t_per_year=pr.landfill_t_per_year,
+                frozen=pipe.frozen,
+            )
+        if not p.is_operator:
+            assert parties is not None and p.tenant is not None
+            role = "supplier" if parties[0] == p.tenant else "receiver"
+            if not known:
+                supplier, receiver = (p.tenant, None) if role == "supplier" else (None, p.tenant)
+            if opportunity is not None:
+                opportunity = ctx.pepper.reference(opportunity)
+            if projection is not None and pr is not None:
+                projection = _own_side(projection, pr, role, known)
+        moves = None
+        if history:
+            moves = [
+                MoveOut(
+                    at=at(m.at_ms),
+                    by=m.by,
+                    from_stage=m.from_stage,
+                    to_stage=m.to_stage,
+                    note=m.note if known else "",
+                )
+                for m in ctx.exchanges.moves(e.id)
+            ]
+        return ExchangeOut.model_validate(
+            {
+                "id": self.shown_id(e),
+                "park": e.park,
+                "stage": pipe.stage.value,
+                "stage_at": at(pipe.stage_ms),
+                "owner": pipe.owner if known else "",
+                "barrier": pipe.barrier.value if pipe.barrier else None,
+                "legal_status": pipe.legal_status,
+                "notes": pipe.notes if known else "",  # an operator's words may name anyone
+                "reason": pipe.reason if known else None,
+                "role": role,
+                "supplier": supplier,
+                "receiver": receiver,
+                "resource": reg.resource if reg else None,
+                "unit": reg.unit if reg else None,
+                "opportunity": opportunity,
+                "projection": projection,
+                "moves": moves,
+            }
         )
-    if not p.is_operator:
-        assert parties is not None and p.tenant is not None
-        role = "supplier" if parties[0] == p.tenant else "receiver"
-        if not _known(ctx, e, parties):
-            supplier, receiver = (p.tenant, None) if role == "supplier" else (None, p.tenant)
-        if opportunity is not None:
-            opportunity = ctx.pepper.reference(opportunity)
-        if projection is not None and pr is not None:  # its own side's money only
-            own = {"supplier": pr.supplier_vnd_per_year, "receiver": pr.receiver_vnd_per_year}
-            projection = projection.model_copy(
-                update={
-                    "park_vnd_per_year": None,  # both sides': it would give the other's away
-                    "supplier_vnd_per_year": own["supplier"] if role == "supplier" else None,
-                    "receiver_vnd_per_year": own["receiver"] if role == "receiver" else None,
-                }
-            )
-    moves = None
-    if history:
-        moves = [
-            MoveOut(
-                at=at(m.at_ms), by=m.by, from_stage=m.from_stage, to_stage=m.to_stage, note=m.note
-            )
-            for m in ctx.exchanges.moves(e.id)
-        ]
-    return ExchangeOut.model_validate(
-        {
-            "id": e.id,
-            "park": e.park,
-            "stage": pipe.stage.value,
-            "stage_at": at(pipe.stage_ms),
-            "owner": pipe.owner,
-            "barrier": pipe.barrier.value if pipe.barrier else None,
-            "legal_status": pipe.legal_status,
-            "notes": pipe.notes,
-            "reason": pipe.reason,
-            "role": role,
-            "supplier": supplier,
-            "receiver": receiver,
-            "resource": reg.resource if reg else None,
-            "unit": reg.unit if reg else None,
-            "opportunity": opportunity,
-            "projection": projection,
-            "moves": moves,
+
+
+def _own_side(projection: ProjectionOut, pr: Projection, role: str, known: bool) -> ProjectionOut:
+    """A party's own money only (the park's is both sides'); before it knows the other, to
+    two significant figures and without the exchange's totals, as its opportunity shows it."""
+    own = pr.supplier_vnd_per_year if role == "supplier" else pr.receiver_vnd_per_year
+    shown: float = own if known else round_sig(float(own))
+    return projection.model_copy(
+        update={
+            "park_vnd_per_year": None,
+            "supplier_vnd_per_year": int(shown) if role == "supplier" else None,
+            "receiver_vnd_per_year": int(shown) if role == "receiver" else None,
+            "quantity_per_day": pr.quantity_per_day if known else round_sig(pr.quantity_per_day),
+            "co2e_t_per_year": pr.co2e_t_per_year if known else None,
+            "water_m3_per_year": pr.water_m3_per_year if known else None,
+            "landfill_t_per_year": pr.landfill_t_per_year if known else None,
         }
     )
 
 
-def _find(ctx: ContextDep, p: Principal, exchange_id: str) -> Entry:
+def _find(ctx: ContextDep, p: Principal, exchange_id: str) -> tuple[_View, Entry]:
+    """By its id, or (a tenant) by the reference it was shown."""
+    candidates = []
     try:
-        e = ctx.exchanges.get(exchange_id)
+        candidates = [ctx.exchanges.get(exchange_id)]
     except InputError:
-        raise not_found(f"exchange {exchange_id}") from None
-    if not _visible(ctx, p, e):
-        raise not_found(f"exchange {exchange_id}")
-    return e
+        if not p.is_operator:
+            candidates = ctx.exchanges.entries(p.park)
+    view = _View(ctx, p, candidates)
+    for e in view.entries:
+        if view.visible(e) and exchange_id == (e.id if p.is_operator else view.shown_id(e)):
+            return view, e
+    raise not_found(f"exchange {exchange_id}")
 
 
 @router.get("/exchanges", summary="exchanges and their pipeline stages")
@@ -146,17 +190,15 @@ def exchanges(
     park: Annotated[str | None, Query()] = None,
     stage: Annotated[list[Stage] | None, Query()] = None,
 ) -> Paged[ExchangeOut]:
-    items = [
-        _out(ctx, principal, e)
-        for e in ctx.exchanges.entries(park, stage)
-        if _visible(ctx, principal, e)
-    ]
+    view = _View(ctx, principal, ctx.exchanges.entries(park, stage))
+    items = [view.out(e) for e in view.entries if view.visible(e)]
     return Paged[ExchangeOut].model_validate(paged(items, page.limit, page.offset))
 
 
 @router.get("/exchanges/{exchange_id}", summary="one exchange with its history of moves")
 def exchange(exchange_id: str, ctx: ContextDep, principal: CurrentPrincipal) -> ExchangeOut:
-    return _out(ctx, principal, _find(ctx, principal, exchange_id), history=True)
+    view, e = _find(ctx, principal, exchange_id)
+    return view.out(e, history=True)
 
 
 @router.post("/exchanges", summary="enter an exchange (identified)", status_code=201)
@@ -179,14 +221,14 @@ def create(body: ExchangeIn, ctx: ContextDep, operator: CurrentOperator) -> Exch
         barrier=Barrier(body.barrier) if body.barrier else None,
         notes=body.notes,
     )
-    return _out(ctx, operator, e, history=True)
+    return _View(ctx, operator, [e]).out(e, history=True)
 
 
 @router.post("/exchanges/{exchange_id}/move", summary="move an exchange to another stage")
 def move(exchange_id: str, body: MoveIn, ctx: ContextDep, operator: CurrentOperator) -> ExchangeOut:
     _find(ctx, operator, exchange_id)
     e = ctx.exchanges.move(exchange_id, Stage(body.to), operator.actor, body.note)
-    return _out(ctx, operator, e, history=True)
+    return _View(ctx, operator, [e]).out(e, history=True)
 
 
 @router.get(
@@ -204,11 +246,8 @@ def savings(
 ) -> Paged[SavingsOut]:
     if since is not None and until is not None and until <= since:
         raise ApiProblem(400, "until is after since")
-    entries = {
-        e.id: e
-        for e in ctx.exchanges.entries(park)
-        if _visible(ctx, principal, e) and exchange in (None, e.id)
-    }
+    view = _View(ctx, principal, ctx.exchanges.entries(park))
+    entries = {e.id: e for e in view.entries if view.visible(e) and exchange in (None, e.id)}
     # an operator's whole park at once; a tenant's own exchanges by id
     ids = None if principal.is_operator and exchange is None else entries.keys()
     days = [
@@ -225,7 +264,7 @@ def savings(
         periods = [*monthly(ds, projection), cumulative_of(ex, ds, projection)]
         role = None
         if not principal.is_operator:
-            parties = _parties(ctx, entries[ex])
+            parties = view.parties[ex]
             assert parties is not None
             role = "supplier" if parties[0] == principal.tenant else "receiver"
         rows += [_savings(s, role) for s in periods]

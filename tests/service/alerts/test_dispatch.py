@@ -24,6 +24,7 @@ from service.alerts.notify import ContactsNotifier
 from service.alerts.repository import AlertRepository
 from service.alerts.routing import ContactChannels
 from service.alerts.texts import OpportunityFacts, Side, SurplusFacts, facts_json
+from service.auth import Pepper
 from service.events import OPPORTUNITY_NEW, SURPLUS_NEW
 from service.state import Database
 from service.state.tables import endpoints, outbox
@@ -105,10 +106,14 @@ def surplus(subject: str, holds: bool, per_day: float = 40.0) -> Observation:
     )
 
 
+PEPPER = Pepper(b"a test pepper of at least thirty-two characters")
+
+
 class Setup:
     def __init__(self, db: Database, c: Contacts, smtp_port: int) -> None:
         self.db = db
-        self.repo = AlertRepository(db, notifier=ContactsNotifier(c))
+        # the API's references (its pepper's), so a tenant quotes one reference everywhere
+        self.repo = AlertRepository(db, notifier=ContactsNotifier(c, reference=PEPPER.reference))
         smtp = SmtpSettings("127.0.0.1", "parkflow@example.com", port=smtp_port, starttls=False)
         self.channels = ContactChannels(c, smtp=smtp)
         self.dispatcher = Dispatcher(db, self.channels, policy=FAST, lanes=4, jitter=lambda: 0.9)
@@ -165,6 +170,7 @@ def test_an_opportunity_reaches_its_receiver_anonymous_until_both_consent(
             for secret in ("wwtp", "Central WWTP", "Song Lam"):
                 assert secret not in body  # nothing of the supplier before consent
             assert "about 300 m away" in first["data"]["text"]
+            assert PEPPER.reference(OPP) in first["data"]["text"]  # the portal's reference
             (mail,) = box.messages  # the tenant's Vietnamese mailbox; operators want warnings
             raw = mail.get_payload(decode=True)
             assert isinstance(raw, bytes) and "quý công ty" in raw.decode("utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from service.alerts.texts import round_sig
 from service.exchanges.model import Benefit, Metering, Method
 from service.exchanges.repository import Registration
 from service.exchanges.savings import DaySavings
@@ -151,6 +152,14 @@ def test_results_whole_for_operators_anonymised_for_tenants(api: Api) -> None:
     tenant_plan = _ok(api, "/v1/plan", api.a)
     assert tenant_plan["totals"] is None
     assert all(link["role"] in ("supplier", "receiver") for link in tenant_plan["links"])
+    # its own planned quantity to two significant figures: the exact one could be the other's
+    exact = {pl["opportunity_id"]: pl for pl in plan["links"]}
+    for link in tenant_plan["links"]:
+        whole = next(v for k, v in exact.items() if api.ctx.pepper.reference(k) == link["ref"])
+        mine = (
+            whole["supply_used_per_day"] if link["role"] == "supplier" else whole["matched_per_day"]
+        )
+        assert link["planned_per_day"] == round_sig(mine)
 
 
 def test_alerts_list_acknowledge_and_silence(api: Api) -> None:
@@ -258,6 +267,7 @@ def test_consents_introduce_the_parties_and_a_withdrawal_hides_them_again(api: A
     assert again.status_code == 400 and again.headers["content-type"].startswith(
         "application/problem+json"
     )
+    assert o["id"] not in again.text and o["ref"] in again.text  # the id names A's meter
 
 
 def _day(xid: str, day: date, quantity: float, supplier: int, receiver: int) -> DaySavings:
@@ -285,7 +295,13 @@ def _day(xid: str, day: date, quantity: float, supplier: int, receiver: int) -> 
 def test_exchanges_entered_and_moved_by_operators_and_seen_by_their_parties(api: Api) -> None:
     ops = _ok(api, "/v1/opportunities", api.operator, limit=1000)["page"]["items"]
     o = next(o for o in ops if o["from_tenant"] == B and o["to_tenant"] == A)
-    body = {"id": "x-1", "park": PARK, "owner": "env office", "opportunity": o["id"]}
+    body = {
+        "id": "x-1",
+        "park": PARK,
+        "owner": "env office",
+        "opportunity": o["id"],
+        "notes": f"call the {B} manager",  # an operator's words may name the other party
+    }
     assert api.client.post("/v1/exchanges", headers=api.a, json=body).status_code == 403
     made = api.client.post("/v1/exchanges", headers=api.operator, json=body)
     assert made.status_code == 201, made.text
@@ -298,12 +314,17 @@ def test_exchanges_entered_and_moved_by_operators_and_seen_by_their_parties(api:
 
     # the receiver sees its own side, the counterpart not yet named; a third tenant nothing
     mine = _ok(api, "/v1/exchanges", api.a)["items"]
-    assert [m["id"] for m in mine] == ["x-1"]
+    assert len(mine) == 1 and mine[0]["id"].startswith("ref-")  # its name could name B
     seen = mine[0]
     assert seen["role"] == "receiver" and seen["receiver"] == A and seen["supplier"] is None
-    assert seen["opportunity"] == o["ref"] and B not in str(seen)
+    assert seen["opportunity"] == o["ref"] and B not in str(seen) and seen["notes"] == ""
     assert seen["projection"]["park_vnd_per_year"] is None
     assert seen["projection"]["supplier_vnd_per_year"] is None
+    own = seen["projection"]["receiver_vnd_per_year"]
+    exact = x["projection"]["receiver_vnd_per_year"]
+    assert own != exact and abs(own - exact) <= 0.05 * exact  # two significant figures
+    ref = seen["id"]
+    assert api.client.get("/v1/exchanges/x-1", headers=api.a).status_code == 404
     third = api.ctx.keys.create(name="c", role="tenant", park=PARK, tenant="hoa-chat", by="t")
     c = {"Authorization": f"Bearer {third.secret}"}
     assert _ok(api, "/v1/exchanges", c)["items"] == []
@@ -316,10 +337,9 @@ def test_exchanges_entered_and_moved_by_operators_and_seen_by_their_parties(api:
     assert bad.status_code == 400 and "cannot move from identified" in bad.json()["detail"]
     moved = api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json=move)
     assert moved.status_code == 200 and moved.json()["stage"] == "screened"
-    assert [m["to_stage"] for m in _ok(api, "/v1/exchanges/x-1", api.a)["moves"]] == [
-        "identified",
-        "screened",
-    ]
+    history = _ok(api, f"/v1/exchanges/{ref}", api.a)["moves"]
+    assert [m["to_stage"] for m in history] == ["identified", "screened"]
+    assert all(m["note"] == "" for m in history)  # notes are the operators' until introduced
     for stage in ("under_study",):
         api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json={"to": stage})
     api.ctx.exchanges.register(
@@ -338,8 +358,9 @@ def test_exchanges_entered_and_moved_by_operators_and_seen_by_their_parties(api:
     )
     agreed = api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json={"to": "agreed"})
     assert agreed.status_code == 200 and agreed.json()["projection"]["frozen"] is True
-    # once agreed, the parties know each other
-    assert _ok(api, "/v1/exchanges/x-1", api.a)["supplier"] == B
+    # once agreed, the parties know each other, and the exchange by its name
+    known = _ok(api, "/v1/exchanges/x-1", api.a)
+    assert known["supplier"] == B and known["notes"] == body["notes"]
 
     # savings: the park once for operators, a party's own side only
     days = [_day("x-1", date(2026, 10, d), 100.0, 1_000_000, 3_000_000) for d in (1, 2)]
