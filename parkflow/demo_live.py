@@ -18,14 +18,17 @@ import datetime as dt
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import IO
 
 from ingest.pipeline import Ingestor
 from ingest.settings import IngestSettings
+from parkflow.errors import InputError
 from parkflow.model import MeterKey
 from parkflow.registry import SAMPLE_REGISTRY, Registry, load_registry
 from parkflow.store import SqliteStore
@@ -37,6 +40,7 @@ from service.exchanges.repository import ExchangeRepository, Registration
 from service.knowledge import Knowledge, load_knowledge
 from service.rollups import RollupWorker
 from service.settings import ServiceSettings
+from service.simulate.flows import STEP_MS
 from service.simulate.messages import Message
 from service.simulate.scenario import Scenario, build_scenario
 from service.state import Database, upgrade
@@ -65,6 +69,8 @@ def serve_demo(
     from service.app import serve
 
     workdir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(workdir)  # one demo per data directory
+    _port_free(host, port)  # before a backfill, not after it
     _logging(workdir / "parkflow-demo.log")
     store_path = workdir / "parkflow.sqlite"
     registry_path = workdir / "registry.yaml"
@@ -108,7 +114,10 @@ def serve_demo(
             # arrivals to the next one, and the first detection should see the whole history
             RollupWorker(store, registry, margin_ms=0).run_once(now_ms())
         else:
-            start_ms, registers = resumed
+            # the gateways carry on from their stored registers, from now: the time the demo
+            # was stopped is a gap, as a gateway that was off would leave
+            _newest, registers = resumed
+            start_ms = now_ms() - now_ms() % STEP_MS
             print(f"resuming: history kept in {store_path}, live from the stored registers")
         settings = ServiceSettings(
             registry=registry_path,
@@ -136,7 +145,7 @@ def serve_demo(
         def ready(url: str) -> None:
             print(
                 f"\nparkflow is serving the demo park at {url}/web (the API at {url}/v1,"
-                f" docs at {url}/docs)\n"
+                f" described at {url}/openapi.json)\n"
                 f"  operator key: {keys['operator']}\n"
                 f"  tenant key ({keys['tenant_id']}): {keys['tenant']}\n"
                 "The first detection runs now; the gateways publish live every"
@@ -153,6 +162,7 @@ def serve_demo(
         ingest_thread.join(timeout=30)
         broker.stop()
         store.close()
+        lock.close()
 
 
 def _backfill(
@@ -344,6 +354,34 @@ def _demo_keys(settings: ServiceSettings, path: Path) -> dict[str, str]:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(keys, f)
     return keys
+
+
+def _lock(workdir: Path) -> IO[str]:
+    """An exclusive lock on the data directory for as long as the demo runs (released by the
+    kernel when the process ends, however it ends)."""
+    import fcntl
+
+    handle = (workdir / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InputError(
+            f"another parkflow demo is running on {workdir}: stop it, or give --dir another one"
+        ) from None
+    return handle
+
+
+def _port_free(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise InputError(
+                f"{host}:{port} is taken (another demo?): stop it, or give --port another one"
+            ) from None
 
 
 def _logging(path: Path) -> None:

@@ -140,14 +140,16 @@ class _AlertingService(_Service):
         change the days they touch, and the days written are charted from the store too."""
         s = self.settings
         today = (pd.Timestamp(s.now) if s.now else pd.Timestamp.now(tz="UTC")).date()
-        start = today - dt.timedelta(days=s.window_days)
+        # a day either side of UTC's: every park's local today and its window's first day,
+        # whatever its zone (recomputing a day more changes nothing)
+        start = today - dt.timedelta(days=s.window_days + 1)
         refresh(
             ExchangeRepository(self.db),
             self.store,
             self.store,
             self.registry,
             start,
-            today + dt.timedelta(days=1),
+            today + dt.timedelta(days=2),
         )
 
     def evaluate(self, run: RunResult | None) -> None:
@@ -316,17 +318,17 @@ def serve(
         service.close()
         raise
     log.info("API listening on http://%s:%d", host, port)
-    if ready is not None:
-        ready(f"http://{host}:{port}")
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
     next_rollup = next_detect = time.monotonic()
-    try:
+    try:  # from here on whatever happens stops the API and closes the store and database
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _stop)
+            signal.signal(signal.SIGINT, _stop)
+        if ready is not None:
+            ready(f"http://{host}:{port}")
         while not stop.is_set():
             now = time.monotonic()
             if now >= next_rollup:

@@ -63,13 +63,20 @@ def read(path: Path) -> dict[str, str]:
 
 
 def write(path: Path, users: dict[str, str]) -> None:
-    """Replace the file whole, keeping its owner, group and mode (the broker's user reads it on
-    a reload), never readable by others; a new file is 0600."""
-    text = "".join(f"{check_user(u)}:{h}\n" for u, h in users.items())
+    """The password file with these users, replaced whole (``replace_text``)."""
+    replace_text(path, "".join(f"{check_user(u)}:{h}\n" for u, h in users.items()))
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Replace a broker file whole: written and synced beside it, then renamed over it,
+    keeping its owner, group and mode (the broker's user reads it on a reload), never
+    readable by others; a new file is 0600."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
         if path.exists():  # e.g. root:mosquitto 0640, as docs/operations.md sets it up
             st = path.stat()
@@ -80,6 +87,11 @@ def write(path: Path, users: dict[str, str]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    dirfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)  # the rename itself survives a power cut
+    finally:
+        os.close(dirfd)
 
 
 def new_password() -> str:

@@ -46,7 +46,11 @@ problem details. See docs/api.md.
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
-    app = FastAPI(title="parkflow", version="1", description=DESCRIPTION)
+    # no Swagger UI or ReDoc: they load their scripts from a CDN, and the service works
+    # offline; the OpenAPI document is at /openapi.json for any viewer
+    app = FastAPI(
+        title="parkflow", version="1", description=DESCRIPTION, docs_url=None, redoc_url=None
+    )
     app.state.context = ctx
     problems.install(app)
     for router in ROUTERS:

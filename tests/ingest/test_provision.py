@@ -5,6 +5,7 @@ and its API key no longer authenticates."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -91,6 +92,9 @@ def test_provisioned_gateway_publishes_its_own_topics_until_revoked(
         _, wrong = _connect(server.port, a["user"], b["password"])
         assert wrong and wrong[0].is_failure  # type: ignore[attr-defined]
 
+        # an operator's files, as docs/operations.md sets them up: modes are kept
+        for f in ("passwd", "acl"):
+            os.chmod(tmp_path / f, 0o640)
         settings = ServiceSettings(api_key_pepper_file=tmp_path / "pepper")
         keys = KeyRepository(db, pepper_of(settings))
         assert keys.authenticate(a["key"]) is not None
@@ -98,6 +102,8 @@ def test_provisioned_gateway_publishes_its_own_topics_until_revoked(
                      "--passwd", str(tmp_path / "passwd"), "--acl", str(tmp_path / "acl"),
                      "--url", f"sqlite:///{tmp_path / 'ops.sqlite'}"]) == 0  # fmt: skip
         assert "1 API key(s) revoked" in capsys.readouterr().out
+        for f in ("passwd", "acl"):
+            assert (tmp_path / f).stat().st_mode & 0o777 == 0o640, f
         assert keys.authenticate(a["key"]) is None
         assert keys.authenticate(b["key"]) is not None
         server.install_password_file(tmp_path / "passwd")
