@@ -23,7 +23,7 @@ used, so that a measured process holds only what the pass needs.
 The last line printed is one JSON object: for each store, a list with, per size, `meters`,
 `seconds`, `peak_rss_mib`, the counts found, `plan_s` (the plan's share of `seconds`),
 `plan_vnd_per_year` and `ranked_vnd_per_year` (the plan's value and the ranked list's sum,
-which counts alternatives that exclude each other).
+which counts competing alternatives more than once).
 """
 
 from __future__ import annotations

@@ -99,8 +99,11 @@ def run_demo(days: int = 30, workdir: Path | None = None, top: int = 5) -> int:
             f" {len(result.opportunities)} exchange opportunities ({result.seconds:.1f} s)\n"
         )
         planned = state.plan_links(result.run_id)
-        rows = with_plan(state.opportunities(result.run_id)[:top], planned)
+        every = state.opportunities(result.run_id)
+        rows = with_plan(every[:top], planned)
         print(f"{ALTERNATIVES_NOTE}\n")
+        if len(every) > top:
+            print(f"the first {top} of {len(every)} (parkflow opportunities --explain: all)\n")
         print(opportunities_table(rows, explain=True))
         print(f"\n{plan_totals(state.plan(result.run_id))}:\n")
         print(plan_table(planned))

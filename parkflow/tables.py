@@ -73,8 +73,9 @@ def opportunities_table(rows: Sequence[dict[str, Any]], explain: bool = False) -
 
 
 ALTERNATIVES_NOTE = (
-    "alternatives: rows sharing a surplus or a receiver exclude each other; the plan's totals"
-    " are below"
+    "alternatives: rows sharing a surplus or a receiver compete for it, so their sum counts it"
+    " more than once; the plan (below) says which run and how much, and its totals are the"
+    " park's"
 )
 
 

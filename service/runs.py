@@ -30,7 +30,7 @@ log = logging.getLogger("parkflow.service")
 class RunResult:
     run_id: int
     surpluses: list[Surplus]
-    opportunities: list[Opportunity]  # ranked alternatives: rows sharing a side exclude each other
+    opportunities: list[Opportunity]  # ranked alternatives: rows sharing a side compete for it
     plan: Plan  # what the park runs of them; every total reported is the plan's
     events: list[Event]
     seconds: float
