@@ -4,7 +4,8 @@ a query time without an offset is UTC."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -226,6 +227,43 @@ class ExchangeIn(BaseModel):
     legal_status: str | None = Field(default=None, examples=["allowed_with_conditions"])
     barrier: Literal["legal", "technical", "commercial", "consent"] | None = None
     notes: str = Field(default="", max_length=4000)
+
+
+class RegistrationIn(BaseModel):
+    """What the parties agreed to meter. An exchange entered from an opportunity takes its
+    parties, meters, resource and unit from it unless given."""
+
+    supplier: str | None = Field(default=None, examples=["wwtp"])
+    receiver: str | None = Field(default=None, examples=["det-phuoc"])
+    resource: str | None = Field(default=None, examples=["water.treated_effluent"])
+    unit: str | None = Field(default=None, examples=["m3"])
+    benefit: Literal["water", "landfill", "energy", "material"]
+    from_meter: str | None = None
+    to_meter: str | None = None
+    method: Literal["transfer_meter", "supplier_share", "receiver_reduction"]
+    meter: str | None = Field(default=None, description="the valued meter (default from_meter)")
+    share: Decimal | None = Field(
+        default=None, gt=0, le=1, decimal_places=6, description="supplier_share only"
+    )
+    baseline_per_hour: float | None = Field(default=None, description="receiver_reduction only")
+    check_meter: str | None = None
+    check_side: Literal["supplier", "receiver"] = "receiver"
+    tolerance: float = Field(default=0.05, ge=0, lt=1)
+    start: date
+    end: date | None = None
+
+
+class PriceIn(BaseModel):
+    item: Literal["displaced", "avoided_disposal", "transfer", "transport", "treatment"]
+    effective: date = Field(description="from this day on, never backwards")
+    vnd_per_unit: Decimal = Field(
+        examples=["11500"], allow_inf_nan=False, ge=-1e12, le=1e12, decimal_places=6
+    )
+    paid_by: Literal["supplier", "receiver"] | None = Field(default=None, description="costs")
+    hours: list[Annotated[int, Field(ge=0, le=23)]] = Field(
+        default=[], max_length=24, description="local hours of a time-of-use band"
+    )
+    source: str = Field(default="", max_length=500)
 
 
 class MoveIn(BaseModel):

@@ -19,7 +19,9 @@ from service.api.models import (
     MoveIn,
     MoveOut,
     Paged,
+    PriceIn,
     ProjectionOut,
+    RegistrationIn,
     SavingsOut,
     at,
     paged,
@@ -27,9 +29,10 @@ from service.api.models import (
 from service.api.problems import RESPONSES, ApiProblem, not_found
 from service.auth import Principal
 from service.auth.access import can_see, can_see_park
-from service.exchanges.intake import from_opportunity
+from service.exchanges.intake import from_opportunity, latest_opportunity
+from service.exchanges.model import Benefit, Item, Metering, Method, Price, Side
 from service.exchanges.pipeline import NEEDS_PARTIES, Barrier, Projection, Stage
-from service.exchanges.repository import Entry
+from service.exchanges.repository import Entry, Registration
 from service.exchanges.savings import PARK, monthly, park_total
 from service.exchanges.savings import cumulative as cumulative_of
 
@@ -229,6 +232,79 @@ def move(exchange_id: str, body: MoveIn, ctx: ContextDep, operator: CurrentOpera
     _find(ctx, operator, exchange_id)
     e = ctx.exchanges.move(exchange_id, Stage(body.to), operator.actor, body.note)
     return _View(ctx, operator, [e]).out(e, history=True)
+
+
+@router.post(
+    "/exchanges/{exchange_id}/register",
+    summary="register what the parties agreed to meter (before it operates)",
+)
+def register(
+    exchange_id: str, body: RegistrationIn, ctx: ContextDep, operator: CurrentOperator
+) -> ExchangeOut:
+    _, e = _find(ctx, operator, exchange_id)
+    o = latest_opportunity(ctx.results, e.opportunity_id) if e.opportunity_id else {}
+    fields = {
+        "supplier": body.supplier or o.get("from_tenant"),
+        "receiver": body.receiver or o.get("to_tenant"),
+        "resource": body.resource or o.get("supply_resource"),
+        "unit": body.unit or o.get("supply_unit"),
+        "from_meter": body.from_meter or o.get("from_meter"),
+        "to_meter": body.to_meter or o.get("to_meter"),
+    }
+    missing = [k for k, v in fields.items() if not v]
+    if missing:
+        raise ApiProblem(400, f"name {', '.join(missing)} (no opportunity to take them from)")
+    try:
+        metering = Metering(
+            Method(body.method),
+            body.meter or str(fields["from_meter"]),
+            share=body.share,
+            baseline_per_hour=body.baseline_per_hour,
+            check_meter=body.check_meter,
+            check_side=Side(body.check_side),
+            tolerance=body.tolerance,
+        )
+    except ValueError as exc:
+        raise ApiProblem(400, str(exc)) from None
+    registration = Registration(
+        str(fields["supplier"]),
+        str(fields["receiver"]),
+        str(fields["resource"]),
+        str(fields["unit"]),
+        Benefit(body.benefit),
+        str(fields["from_meter"]),
+        str(fields["to_meter"]),
+        metering,
+        body.start,
+        body.end,
+    )
+    park = ctx.registry.parks.get(e.park)
+    tenants = {t.id for t in park.tenants} if park else set()
+    if not {registration.supplier, registration.receiver} <= tenants:
+        raise ApiProblem(400, f"supplier and receiver are tenants of park {e.park}")
+    e = ctx.exchanges.register(exchange_id, registration)
+    return _View(ctx, operator, [e]).out(e, history=True)
+
+
+@router.post(
+    "/exchanges/{exchange_id}/prices",
+    summary="a dated price of an exchange (applies from its day on, never backwards)",
+    status_code=201,
+)
+def add_price(
+    exchange_id: str, body: PriceIn, ctx: ContextDep, operator: CurrentOperator
+) -> ExchangeOut:
+    _, e = _find(ctx, operator, exchange_id)
+    price = Price(
+        Item(body.item),
+        body.effective,
+        body.vnd_per_unit,
+        Side(body.paid_by) if body.paid_by else None,
+        tuple(body.hours),
+        body.source,
+    )
+    ctx.exchanges.add_price(exchange_id, price, operator.actor)
+    return _View(ctx, operator, [e]).out(ctx.exchanges.get(exchange_id), history=True)
 
 
 @router.get(

@@ -4,11 +4,10 @@ error body, pagination and times, and its auth."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from service.alerts.texts import round_sig
-from service.exchanges.model import Benefit, Metering, Method
-from service.exchanges.repository import Registration
 from service.exchanges.savings import DaySavings
 from tests.service.api.conftest import NOW_MS, PARK, A, Api, B
 
@@ -342,19 +341,19 @@ def test_exchanges_entered_and_moved_by_operators_and_seen_by_their_parties(api:
     assert all(m["note"] == "" for m in history)  # notes are the operators' until introduced
     for stage in ("under_study",):
         api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json={"to": stage})
-    api.ctx.exchanges.register(
-        "x-1",
-        Registration(
-            B,
-            A,
-            "water.treated_effluent",
-            "m3",
-            Benefit.WATER,
-            o["from_meter"],
-            o["to_meter"],
-            Metering(Method.TRANSFER_METER, o["from_meter"]),
-            date(2026, 10, 1),
-        ),
+    reg = {"benefit": "water", "method": "transfer_meter", "start": "2026-10-01"}
+    assert api.client.post("/v1/exchanges/x-1/register", headers=api.a, json=reg).status_code == 403
+    done = api.client.post("/v1/exchanges/x-1/register", headers=api.operator, json=reg)
+    assert done.status_code == 200, done.text  # parties and meters from the opportunity
+    assert (done.json()["supplier"], done.json()["receiver"]) == (B, A)
+    price = {"item": "displaced", "effective": "2026-10-01", "vnd_per_unit": "11500"}
+    made_price = api.client.post("/v1/exchanges/x-1/prices", headers=api.operator, json=price)
+    assert made_price.status_code == 201, made_price.text
+    assert api.ctx.exchanges.exchange("x-1").prices[0].vnd_per_unit == Decimal("11500")
+    bad = {**price, "effective": "2026-09-01"}  # never backwards
+    assert (
+        api.client.post("/v1/exchanges/x-1/prices", headers=api.operator, json=bad).status_code
+        == 400
     )
     agreed = api.client.post("/v1/exchanges/x-1/move", headers=api.operator, json={"to": "agreed"})
     assert agreed.status_code == 200 and agreed.json()["projection"]["frozen"] is True

@@ -99,6 +99,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "ConsentIn": {"opportunity": None, "tenant": B},
     "ExchangeIn": {"id": "stolen", "park": PARK, "owner": "a", "opportunity": None},
     "MoveIn": {"to": "screened", "note": "not mine"},
+    "RegistrationIn": {"benefit": "water", "method": "transfer_meter", "start": "2026-10-01"},
+    "PriceIn": {"item": "displaced", "effective": "2026-10-01", "vnd_per_unit": "100"},
 }
 # every state: the operator's own requests resolve B's alerts before the last check
 QUERY = {"tenant": B, "park": PARK, "limit": 1000, "status": ["open", "acknowledged", "resolved"]}
