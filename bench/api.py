@@ -272,7 +272,10 @@ def main() -> int:
         }
         log = (where / "serve.log").open("wb")
         server = subprocess.Popen(
-            [sys.executable, "-m", "parkflow.cli", *shlex.split(a.server)], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "parkflow.cli", *shlex.split(a.server)],
+            env=env,
+            stdout=log,
+            stderr=log,
         )
         base = f"http://127.0.0.1:{port}"
         keys = json.loads((where / "keys.json").read_text())

@@ -275,7 +275,7 @@ def test_cli_detect_and_views(
     opps = cli("opportunities", "--explain")
     assert opps.returncode == 0, opps.stderr
     lines = opps.stdout.splitlines()
-    assert lines[0].startswith("alternatives: rows sharing a surplus or a receiver exclude")
+    assert lines[0].startswith("alternatives: rows sharing a surplus or a receiver compete")
     assert lines[2].split()[:3] == ["#", "from", "to"]
     assert "the park's plan:" in opps.stdout and "planned/day" in lines[2]
     plan = cli("plan")
