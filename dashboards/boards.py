@@ -269,7 +269,7 @@ def quality() -> db.Dashboard:
                 "$tag_reason",
             ),
             _table(
-                "Quarantined records by reason (all parks)",
+                "Quarantined records over the range, by reason (all parks)",
                 'SELECT count("rid") AS "records" FROM "quarantine" WHERE $timeFilter'
                 ' GROUP BY "reason"',
             ),
