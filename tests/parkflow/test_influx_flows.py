@@ -59,23 +59,27 @@ def assert_flows_match(store: InfluxStore, rows: list[DayRollup]) -> None:
     assert flows(store, FLOW_DAY, "coverage") == coverage
 
 
-def day(meter: str, n: int, hours: list[float], resource: str = "water") -> DayRollup:
-    key = MeterKey("p1", "t1", meter)
+def day(
+    meter: str, n: int, hours: list[float], resource: str = "water", tenant: str = "t1"
+) -> DayRollup:
+    key = MeterKey("p1", tenant, meter)
     return DayRollup.build(key, resource, Direction.OUT, DAY0 + n * DAY_MS, hours)
 
 
 def test_plain_points_follow_the_packed_rows_through_rewrites(influx_store: InfluxStore) -> None:
     full = [i * 1.5 + 0.25 for i in range(24)]
     gappy = [NAN] * 6 + [2.0, 0.0, 3.5] + [NAN] * 15
-    rows = [day("m1", 0, full), day("m1", 1, gappy), day("m2", 0, [NAN] * 24)]
+    odd = day("m 1,x=y'z\"", 1, gappy, tenant="t/(1) ä")  # escaped in lines and in DELETEs
+    rows = [day("m1", 0, full), day("m1", 1, gappy), day("m2", 0, [NAN] * 24), odd]
     influx_store.write_rollups(rows)
     assert_flows_match(influx_store, rows)
-    assert len(flows(influx_store, FLOW_HOUR)) == 24 + 3  # no point for an hour without data
+    assert len(flows(influx_store, FLOW_HOUR)) == 24 + 3 + 3  # none for an hour without data
 
     fewer = day("m1", 0, [NAN] * 12 + full[12:])  # the morning lost its data
     moved = day("m1", 1, gappy, resource="steam")  # the registry moved the meter
-    influx_store.write_rollups([fewer, moved])
-    now = [fewer, moved, rows[2]]
+    odd_fewer = day(odd.meter, 1, [NAN] * 7 + gappy[7:], tenant=odd.tenant)
+    influx_store.write_rollups([fewer, moved, odd_fewer])
+    now = [fewer, moved, rows[2], odd_fewer]
     assert_flows_match(influx_store, now)
     # the packed rows say the same
     packed = influx_store.get_rollups([(r.key, r.day_ms) for r in now])
