@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint check os-packages bench clean
+.PHONY: demo test lint check os-packages bench dashboards clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "parkflow needs Python 3.11 or newer")'
@@ -29,6 +29,9 @@ lint: $(STAMP)
 
 test: $(STAMP) os-packages lint
 	$(VENV)/bin/pytest -q
+
+dashboards: $(STAMP)
+	$(PY) -m dashboards.build
 
 bench: $(STAMP) os-packages
 	$(PY) -m bench.ingest --quick

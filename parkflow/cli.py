@@ -278,8 +278,8 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 
     stats = rebuild_rollups(_service_settings(args), args.days)
     print(
-        f"rebuilt {stats.rows_written} day rows of {stats.meters} meters from"
-        f" {stats.points} readings in {stats.seconds:.1f} s"
+        f"rebuilt {stats.rows_written} day rows ({stats.rows_changed} changed) of"
+        f" {stats.meters} meters from {stats.points} readings in {stats.seconds:.1f} s"
     )
     return EXIT_OK
 

@@ -70,6 +70,7 @@ class RunStats:
     extensions: int = 0  # of which reach beyond the padded range (sparse data, gaps)
     points: int = 0  # readings read
     rows_written: int = 0
+    rows_changed: int = 0  # of which differ from the stored row (or are new)
     watermark: int | None = None
     seconds: float = 0.0
 
@@ -223,13 +224,15 @@ class RollupWorker:
             for lo in range(first, last, self.max_range_ms):
                 hi = min(last, lo + self.max_range_ms)
                 work = [_Work(m, lo, hi, lo, hi) for m in group]
-                self._process(work, stats, expand=False)
+                self._process(work, stats, expand=False, rewrite=True)
         stats.seconds = time.perf_counter() - started
         return stats
 
     # -- shared machinery ----------------------------------------------------------------------
 
-    def _process(self, work: Sequence[_Work], stats: RunStats, *, expand: bool) -> None:
+    def _process(
+        self, work: Sequence[_Work], stats: RunStats, *, expand: bool, rewrite: bool = False
+    ) -> None:
         for first in range(0, len(work), self.batch_meters):
             batch = work[first : first + self.batch_meters]
             results = self._compute(batch, stats)
@@ -237,7 +240,7 @@ class RollupWorker:
                 extra = [e for w, data in results for e in self._extensions(w, data[0])]
                 stats.extensions += len(extra)
                 results += self._compute(extra, stats)
-            self._merge([(w, q) for w, (_, q) in results], stats)
+            self._merge([(w, q) for w, (_, q) in results], stats, rewrite=rewrite)
 
     def _compute(
         self, work: Sequence[_Work], stats: RunStats
@@ -284,8 +287,16 @@ class RollupWorker:
             hi = min(end, lo + self.max_range_ms)
             yield _Work(meter, lo, hi, lo, hi)
 
-    def _merge(self, results: Sequence[tuple[_Work, dict[int, float]]], stats: RunStats) -> None:
-        """Put recomputed hours into the stored day rows and write the rows that changed."""
+    def _merge(
+        self,
+        results: Sequence[tuple[_Work, dict[int, float]]],
+        stats: RunStats,
+        *,
+        rewrite: bool = False,
+    ) -> None:
+        """Put recomputed hours into the stored day rows and write the rows that changed, or
+        every row when ``rewrite``: a rebuild also fills what a store derives from the rows
+        it is given (the plain points InfluxDB keeps beside the packed rows)."""
         updates: dict[tuple[MeterKey, int], tuple[_Meter, dict[int, float]]] = {}
         for w, quantities in results:
             m = w.meter
@@ -300,7 +311,11 @@ class RollupWorker:
         for (key, day), (m, hours) in updates.items():
             old = existing.get((key, day))
             row = merge_day(old, key, m.resource, m.direction, day, hours)
-            if row is not None and (old is None or not row.same_as(old)):
+            if row is None:
+                continue
+            changed = old is None or not row.same_as(old)
+            stats.rows_changed += changed
+            if rewrite or changed:
                 rows.append(row)
         if rows:
             try:

@@ -112,3 +112,27 @@ def test_the_commands_the_recipe_runs_are_real() -> None:
     parser = build_parser()
     for argv in commands:
         parser.parse_args(argv)  # an unknown command or option exits 2 and fails the test
+
+
+def test_grafana_is_provisioned_read_only_from_the_dashboards() -> None:
+    grafana = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["grafana"]
+    assert grafana["image"].startswith("grafana/grafana-oss:")
+    mounts = {v.split(":")[1]: v.split(":") for v in grafana["volumes"]}
+    source, _, mode = mounts["/etc/grafana/provisioning"]
+    assert (
+        mode == "ro"
+        and (DEPLOY / source).resolve() == DEPLOY.parent / "dashboards" / "provisioning"
+    )
+    provisioning = DEPLOY.parent / "dashboards" / "provisioning"
+    assert (provisioning / "datasources").is_dir() and (provisioning / "dashboards").is_dir()
+    # every variable the data source file reads is set by compose or the env example
+    datasource = (provisioning / "datasources" / "parkflow-influxdb.yaml").read_text()
+    active = "\n".join(
+        line for line in datasource.splitlines() if not line.lstrip().startswith("#")
+    )
+    needed = set(re.findall(r"\$\{(\w+)\}", active))
+    assert needed and needed <= set(grafana["environment"])
+    example = (DEPLOY / "grafana.env.example").read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", datasource)) - needed <= set(
+        re.findall(r"(\w+)=", example)
+    )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from parkflow.errors import StoreError, StoreRejected
 from parkflow.model import Direction, MeterKey
+from parkflow.store.influx.flow_lines import flow_lines, stale_deletes
 from parkflow.store.influx.http import InfluxHttp
 from parkflow.store.influx.influxql import (
     chunked,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _KEYS_PER_STATEMENT = 500
+_DELETES_PER_REQUEST = 200
 
 
 class InfluxRollups:
@@ -50,11 +52,26 @@ class InfluxRollups:
     def _post_lines(self, lines: Sequence[str], precision: str) -> None: ...
 
     def write_rollups(self, rows: Sequence[DayRollup]) -> None:
+        """Each row as its packed ``rollup_day`` point (what detection reads) and as plain
+        ``flow_day``/``flow_hour`` points (what dashboards chart, ``flow_lines``).
+
+        The stored rows being replaced are read first, and the plain points they had that the
+        new rows do not overwrite are deleted before the write: an hour that lost its data, a
+        meter the registry moved to another resource or direction. Deleting first means a
+        failed write leaves the old packed row, which a retry replaces again.
+        """
         try:
-            lines = [rollup_line(r) for r in rows]
+            lines = [line for r in rows for line in (rollup_line(r), *flow_lines(r))]
         except LineProtocolError as exc:
             raise StoreRejected(f"cannot write rollups to InfluxDB: {exc}") from exc
         self._http.ensure_database()
+        if rows:
+            new = {(r.key, r.day_ms): r for r in rows}
+            old = self.get_rollups(list(new))
+            deletes = [q for o in old for q in stale_deletes(o, new[(o.key, o.day_ms)])]
+            for batch in chunked(deletes, _DELETES_PER_REQUEST):
+                # DELETE takes no retention policy: it removes the points from every one.
+                self._http.query_text(";\n".join(batch))
         self._post_lines(lines, "ms")
 
     def get_rollups(self, wanted: Collection[tuple[MeterKey, int]]) -> list[DayRollup]:

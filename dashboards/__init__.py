@@ -1,0 +1,1 @@
+"""parkflow's Grafana dashboards, generated from code (``python -m dashboards.build``)."""
