@@ -478,7 +478,9 @@ def acknowledge(
     if found is None:
         return _refuse(v, "error.not_found", 404)
     if not reason.strip():  # the API's rule: an acknowledgement says why
-        return _refuse(v, "error.reason_needed", 400)
+        alerts = pages.visible_alerts(v.ctx, v.principal)
+        error = t(v.lang, "error.reason_needed")
+        return render(v, "alerts.html", status=400, alerts=alerts, error=error)
     try:
         v.ctx.alerts.acknowledge(alert_id, v.principal.actor, reason.strip()[:500])
     except InputError as e:

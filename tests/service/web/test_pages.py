@@ -274,6 +274,7 @@ def test_acknowledging_needs_a_reason_as_the_api_does(web: Web) -> None:
             data={"csrf": csrf_of(a), "reason": reason},
         )
         assert r.status_code == 400 and "a reason is required" in r.text
+        assert "<h1>Alerts</h1>" in r.text and "Not allowed" not in r.text  # the form again
     assert web.ctx.alerts.find(mine.id).status == Status.OPEN
 
 
