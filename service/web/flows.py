@@ -22,23 +22,39 @@ class Flow:
     direction: str
     unit: str
     total: float
-    per_day: float
-    coverage: float  # hours with data / the meters' hours in the period
+    per_day: float  # the total over the days with data (a day without data is not a zero)
+    coverage: float  # hours with data / the meters' hours in the elapsed days
+
+
+def elapsed_days(frame: pd.DataFrame, end_ms: int, days: int, day_ms: int) -> int:
+    """The period's days from the park's first day of data on, at most ``days``: a 90-day
+    view of a park that has reported for 30 days has 30 days a meter could have covered, not
+    90 (the days before its data began are not hours it missed)."""
+    if frame.empty:
+        return days
+    first = int(frame["day"].min())
+    return max(1, min(days, -(-(end_ms - first) // day_ms)))
 
 
 def flows(frame: pd.DataFrame, units: Units, days: int) -> list[Flow]:
-    """By resource, then largest first; a resource's flows in two units stay apart."""
+    """By resource, then largest first; a resource's flows in two units stay apart. ``days``
+    is the period's elapsed days (``elapsed_days``), over which coverage is counted."""
     if frame.empty:
         return []
-    f = frame[["resource", "tenant", "meter", "direction", "total", "coverage"]].copy()
+    f = frame[["resource", "tenant", "meter", "direction", "day", "total", "coverage"]].copy()
     f["unit"] = [units.get((t, m), "") for t, m in zip(f["tenant"], f["meter"], strict=True)]
+    f["with_data"] = f["day"].where(f["coverage"] > 0)  # NaN: a day without any hour of data
     grouped = f.groupby(["resource", "tenant", "direction", "unit"], sort=False).agg(
-        total=("total", "sum"), coverage=("coverage", "sum"), meters=("meter", "nunique")
+        total=("total", "sum"),
+        coverage=("coverage", "sum"),
+        meters=("meter", "nunique"),
+        days=("with_data", "nunique"),
     )
     out = []
     for key, row in grouped.iterrows():
         resource, tenant, direction, unit = (str(k) for k in key)  # type: ignore[attr-defined]
         total = float(row["total"])
+        with_data = int(row["days"])
         out.append(
             Flow(
                 resource=resource,
@@ -46,7 +62,7 @@ def flows(frame: pd.DataFrame, units: Units, days: int) -> list[Flow]:
                 direction=direction,
                 unit=unit,
                 total=total,
-                per_day=total / days if days else 0.0,
+                per_day=total / with_data if with_data else 0.0,
                 coverage=float(row["coverage"]) / (days * int(row["meters"])) if days else 0.0,
             )
         )

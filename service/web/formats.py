@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, timedelta
 
-from service.web.i18n import Language
+from service.web.i18n import Language, t
 
 _SEPARATORS: dict[Language, tuple[str, str]] = {"en": (",", "."), "vi": (".", ",")}
 
@@ -64,12 +64,27 @@ def month(period: str, lang: Language) -> str:
     return f"{mm}/{year}" if lang == "vi" and mm else period
 
 
-def moment(ms: int | None, lang: Language, offset_ms: int = 0) -> str:
-    """An instant (epoch ms) at the park's offset, to the minute."""
+_VIETNAM = frozenset({"Asia/Ho_Chi_Minh", "Asia/Saigon"})
+
+
+def zone(timezone: str | None, offset_ms: int, lang: Language) -> str:
+    """The name of the park's local time, written after each time so that a reader abroad,
+    or a log in UTC beside the page, is not an hour or seven off: ICT / giờ Việt Nam, else
+    the offset (UTC+7)."""
+    if timezone in _VIETNAM:
+        return t(lang, "zone.ict")
+    sign = "-" if offset_ms < 0 else "+"
+    h, m = divmod(abs(offset_ms) // 60_000, 60)
+    return f"UTC{sign}{h}" + (f":{m:02d}" if m else "")
+
+
+def moment(ms: int | None, lang: Language, offset_ms: int = 0, zone_name: str = "") -> str:
+    """An instant (epoch ms) at the park's offset, to the minute, then the zone's name."""
     if ms is None:
         return "–"
-    t = datetime.fromtimestamp(ms / 1000, UTC) + timedelta(milliseconds=offset_ms)
-    return f"{day(t.date(), lang)} {t:%H:%M}"
+    at = datetime.fromtimestamp(ms / 1000, UTC) + timedelta(milliseconds=offset_ms)
+    text = f"{day(at.date(), lang)} {at:%H:%M}"
+    return f"{text} {zone_name}" if zone_name else text
 
 
 def percent(share: float | None, lang: Language) -> str:

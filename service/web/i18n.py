@@ -40,12 +40,21 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "vi": "Phiên làm việc đã kết thúc: vui lòng đăng nhập lại.",
     },
     "logout": {"en": "Sign out", "vi": "Đăng xuất"},
-    "signed_in_as": {"en": "Signed in as {name}", "vi": "Đăng nhập với tên {name}"},
+    "signed_in_as": {"en": "Signed in as {name}", "vi": "Đang đăng nhập: {name}"},
     "demo.banner": {
         "en": "Demo mode: the park overview is open to anyone, read only. Sign in to act.",
         "vi": "Chế độ trình diễn: ai cũng xem được tổng quan, chỉ đọc. Đăng nhập để thao tác.",
     },
     "error.title": {"en": "Not allowed", "vi": "Không được phép"},
+    "error.not_found_title": {"en": "Not found", "vi": "Không tìm thấy"},
+    "error.no_page": {
+        "en": "There is no such page.",
+        "vi": "Không có trang này.",
+    },
+    "error.reason_needed": {
+        "en": "Say why you acknowledge it: a reason is required.",
+        "vi": "Hãy nêu lý do xác nhận: lý do là bắt buộc.",
+    },
     "error.operators_only": {
         "en": "This page is for the park's operators.",
         "vi": "Trang này dành cho ban quản lý khu công nghiệp.",
@@ -65,8 +74,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     "none": {"en": "None.", "vi": "Không có."},
     "period": {
-        "en": "The {days} days to {until}",
-        "vi": "{days} ngày đến {until}",
+        "en": "The {days} complete days to {until}",
+        "vi": "{days} ngày trọn vẹn đến hết {until}",
     },
     "overview.title": {"en": "Park overview", "vi": "Tổng quan khu công nghiệp"},
     "overview.flows": {
@@ -82,19 +91,38 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{share} of the value rests on assumed figures; P10-P90 {p10} to {p90}/yr.",
         "vi": "{share} giá trị dựa trên số liệu giả định; P10-P90 từ {p10} đến {p90}/năm.",
     },
+    "overview.park_share": {
+        "en": "This park's share of the plan (its links summed; the registry's totals are for operators of every park): {n} exchanges, {vnd}/yr, {co2} t CO2e/yr avoided, {water} m3/yr of water saved, {landfill} t/yr kept out of landfill.",
+        "vi": "Phần của khu này trong kế hoạch (cộng các liên kết của khu; tổng của toàn hệ thống dành cho ban quản lý mọi khu): {n} trao đổi, {vnd}/năm, tránh {co2} t CO2e/năm, tiết kiệm {water} m3 nước/năm, giảm {landfill} t/năm chôn lấp.",
+    },
     "overview.no_plan": {
         "en": "No plan saved with this run.",
         "vi": "Lần chạy này không lưu kế hoạch.",
     },
-    "overview.open_alerts": {"en": "Open alerts", "vi": "Cảnh báo đang mở"},
+    "overview.alerts": {
+        "en": "Alerts: {open} open, {acked} acknowledged",
+        "vi": "Cảnh báo: {open} đang mở, {acked} đã xác nhận",
+    },
     "overview.more_alerts": {
         "en": "{n} more on the alerts page",
         "vi": "thêm {n} cảnh báo trên trang cảnh báo",
     },
+    "overview.sign_in_for_alerts": {
+        "en": "Sign in to see all",
+        "vi": "Đăng nhập để xem tất cả",
+    },
+    "overview.counts_only": {
+        "en": "Without a key the alerts are counted, not shown: their texts name tenants and the parties of exchanges not yet agreed to.",
+        "vi": "Khi chưa đăng nhập, cảnh báo chỉ được đếm, không hiển thị: nội dung của chúng nêu tên doanh nghiệp và các bên của những trao đổi chưa được đồng ý.",
+    },
     "overview.quality": {"en": "Data quality", "vi": "Chất lượng dữ liệu"},
     "overview.coverage": {
-        "en": "Hours with data: {share} of the period's meter-hours.",
-        "vi": "Số giờ có dữ liệu: {share} số giờ-đồng hồ của kỳ.",
+        "en": "Hours with data: {share} of the meter-hours of the {days} days since the data began.",
+        "vi": "Số giờ có dữ liệu: {share} số giờ-đồng hồ của {days} ngày kể từ khi có dữ liệu.",
+    },
+    "overview.per_day_note": {
+        "en": "Per day: the total over the days with data. Coverage: the hours with data of the {days} days since the data began.",
+        "vi": "Mỗi ngày: tổng chia cho số ngày có dữ liệu. Độ phủ: số giờ có dữ liệu trong {days} ngày kể từ khi có dữ liệu.",
     },
     "overview.quarantine": {
         "en": "Quarantined records by reason",
@@ -105,7 +133,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "col.meter": {"en": "Meter", "vi": "Đồng hồ"},
     "col.direction": {"en": "Direction", "vi": "Chiều"},
     "col.total": {"en": "Total", "vi": "Tổng"},
-    "col.per_day": {"en": "Per day", "vi": "Mỗi ngày"},
+    "col.per_day": {"en": "Per day with data", "vi": "Mỗi ngày có dữ liệu"},
     "col.unit": {"en": "Unit", "vi": "Đơn vị"},
     "col.coverage": {"en": "Coverage", "vi": "Độ phủ"},
     "col.kind": {"en": "Kind", "vi": "Loại"},
@@ -124,7 +152,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "col.value": {"en": "Value/yr (park)", "vi": "Giá trị/năm (cả khu)"},
     "col.co2": {"en": "t CO2e/yr", "vi": "t CO2e/năm"},
     "col.legal": {"en": "Legal", "vi": "Pháp lý"},
-    "col.excludes": {"en": "Excludes", "vi": "Loại trừ"},
+    "opps.competes": {"en": "Competes with", "vi": "Cạnh tranh với"},
+    "opps.competes_why": {
+        "en": "for the same surplus or demand; the plan says which run and how much.",
+        "vi": "về cùng một nguồn dư hoặc nhu cầu; kế hoạch cho biết phương án nào được thực hiện và bao nhiêu.",
+    },
     "col.exchange": {"en": "Exchange", "vi": "Trao đổi"},
     "col.stage": {"en": "Stage", "vi": "Giai đoạn"},
     "col.owner": {"en": "Owner", "vi": "Phụ trách"},
@@ -155,8 +187,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "role.receiver": {"en": "receiver", "vi": "bên nhận"},
     "opps.title": {"en": "Opportunities and the plan", "vi": "Cơ hội và kế hoạch"},
     "opps.alternatives": {
-        "en": "The ranked rows are alternatives: rows of one surplus exclude each other (the same kWh or m3 offered to several receivers), so they are never added up. The plan above is the allocation the park runs; its totals are the only ones reported.",
-        "vi": "Các dòng xếp hạng là các phương án thay thế: các dòng của cùng một nguồn dư loại trừ nhau (cùng một kWh hay m3 chào cho nhiều bên nhận), nên không bao giờ cộng lại. Kế hoạch bên trên là phân bổ mà khu thực hiện; chỉ tổng của nó được báo cáo.",
+        "en": "The ranked rows are alternatives: rows that share a surplus or a demand compete for it (the same kWh or m3 offered to several receivers, or one need several suppliers could meet), so they are never added up. The plan above is the allocation the park runs, which may give a surplus to several rows in part; its totals are the only ones reported.",
+        "vi": "Các dòng xếp hạng là các phương án thay thế: các dòng dùng chung một nguồn dư hoặc một nhu cầu thì cạnh tranh với nhau (cùng một kWh hay m3 chào cho nhiều bên nhận, hoặc một nhu cầu mà nhiều bên cung cấp có thể đáp ứng), nên không bao giờ cộng lại. Kế hoạch bên trên là phân bổ mà khu thực hiện, có thể chia một nguồn dư cho nhiều dòng; chỉ tổng của nó được báo cáo.",
     },
     "opps.ranked": {"en": "Ranked alternatives", "vi": "Các phương án xếp hạng"},
     "opps.plan": {"en": "The plan", "vi": "Kế hoạch"},
@@ -183,7 +215,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "vi": "Có một cơ hội trao đổi cho bạn, mã tham chiếu {ref}: xem mục cơ hội của bạn.",
     },
     "alerts.ack": {"en": "Acknowledge", "vi": "Xác nhận"},
-    "alerts.ack_reason": {"en": "Why (optional)", "vi": "Lý do (không bắt buộc)"},
+    "alerts.ack_reason": {"en": "Why (required)", "vi": "Lý do (bắt buộc)"},
     "alerts.acked": {"en": "Alert acknowledged.", "vi": "Đã xác nhận cảnh báo."},
     "alerts.acked_by": {"en": "acknowledged by {who}", "vi": "đã xác nhận bởi {who}"},
     "status.open": {"en": "open", "vi": "đang mở"},
@@ -224,6 +256,101 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "stage.rejected": {"en": "rejected", "vi": "đã loại bỏ"},
     "stage.ended": {"en": "ended", "vi": "đã kết thúc"},
     "chart.no_data": {"en": "no data", "vi": "không có dữ liệu"},
+    "legal.allowed": {"en": "allowed", "vi": "được phép"},
+    "legal.conditional": {"en": "allowed with conditions", "vi": "được phép có điều kiện"},
+    "legal.allowed_with_conditions": {
+        "en": "allowed with conditions",
+        "vi": "được phép có điều kiện",
+    },
+    "legal.permit": {
+        "en": "needs a permit or an eligibility check",
+        "vi": "cần giấy phép hoặc kiểm tra điều kiện",
+    },
+    "legal.not_allowed": {"en": "not allowed", "vi": "không được phép"},
+    "legal.unknown": {"en": "unknown", "vi": "chưa rõ"},
+    "solver.optimal": {"en": "optimal", "vi": "tối ưu"},
+    "solver.stopped": {"en": "stopped: {why}", "vi": "dừng: {why}"},
+    "kind.surplus": {"en": "surplus", "vi": "nguồn dư"},
+    "kind.opportunity": {"en": "opportunity", "vi": "cơ hội trao đổi"},
+    "kind.meter_stale": {"en": "meter stale", "vi": "đồng hồ mất tín hiệu"},
+    "kind.counter_reset": {"en": "counter reset", "vi": "bộ đếm bị đặt lại"},
+    "kind.spike": {"en": "spike", "vi": "tăng đột biến"},
+    "kind.quarantine_rate": {"en": "quarantine rate", "vi": "tỷ lệ bản ghi bị cách ly"},
+    "kind.ingest_lag": {"en": "ingest lag", "vi": "chậm nhận dữ liệu"},
+    "kind.store_unreachable": {"en": "store unreachable", "vi": "không kết nối được kho dữ liệu"},
+    "kind.endpoint_disabled": {"en": "endpoint disabled", "vi": "điểm nhận thông báo bị tắt"},
+    "kind.exchange_underperforming": {
+        "en": "exchange underperforming",
+        "vi": "trao đổi dưới mức dự kiến",
+    },
+    "barrier.legal": {"en": "legal", "vi": "pháp lý"},
+    "barrier.technical": {"en": "technical", "vi": "kỹ thuật"},
+    "barrier.commercial": {"en": "commercial", "vi": "thương mại"},
+    "barrier.consent": {"en": "consent", "vi": "sự đồng ý"},
+    "zone.ict": {"en": "ICT", "vi": "giờ Việt Nam"},
+    # the ingest's quarantine reasons (ingest/validate.py, ingest/parse)
+    "quarantine.quota_exceeded": {"en": "quota exceeded", "vi": "vượt hạn mức"},
+    "quarantine.bad_topic": {"en": "bad topic", "vi": "topic không hợp lệ"},
+    "quarantine.malformed_json": {"en": "malformed JSON", "vi": "JSON sai định dạng"},
+    "quarantine.unknown_park": {"en": "unknown park", "vi": "khu không xác định"},
+    "quarantine.payload_too_large": {"en": "payload too large", "vi": "bản tin quá lớn"},
+    "quarantine.unknown_tenant": {"en": "unknown tenant", "vi": "doanh nghiệp không xác định"},
+    "quarantine.batch_too_large": {"en": "batch too large", "vi": "lô quá lớn"},
+    "quarantine.unknown_meter": {"en": "unknown meter", "vi": "đồng hồ không xác định"},
+    "quarantine.bad_shape": {"en": "bad shape", "vi": "sai cấu trúc"},
+    "quarantine.topic_mismatch": {
+        "en": "topic and payload disagree",
+        "vi": "topic và nội dung không khớp",
+    },
+    "quarantine.bad_ts": {"en": "bad timestamp", "vi": "dấu thời gian không hợp lệ"},
+    "quarantine.out_of_range": {"en": "out of range", "vi": "ngoài phạm vi"},
+    "quarantine.bad_value": {"en": "bad value", "vi": "giá trị không hợp lệ"},
+    "quarantine.future_ts": {"en": "timestamp in the future", "vi": "dấu thời gian ở tương lai"},
+    "quarantine.not_finite": {"en": "not a finite number", "vi": "không phải số hữu hạn"},
+    "quarantine.too_old": {"en": "too old", "vi": "quá cũ"},
+    "quarantine.bad_unit": {"en": "bad unit", "vi": "đơn vị không hợp lệ"},
+    "quarantine.bad_seq": {"en": "bad sequence number", "vi": "số thứ tự không hợp lệ"},
+    "quarantine.store_rejected": {"en": "refused by the store", "vi": "kho dữ liệu từ chối"},
+    "quarantine.internal_error": {"en": "internal error", "vi": "lỗi nội bộ"},
+}
+
+# Vietnamese names of the shipped knowledge's resources and uses (``labels`` in
+# service/knowledge/default.yaml); English comes from ``Knowledge.label`` itself, so a park's
+# own label shows as written, and a name missing here falls back to it.
+RESOURCES_VI: dict[str, str] = {
+    "water.potable": "nước sạch",
+    "water.treated_effluent": "nước thải đã xử lý",
+    "water.wastewater": "nước thải",
+    "energy.electricity": "điện",
+    "energy.steam": "hơi nước",
+    "energy.waste_heat": "nhiệt thải",
+    "energy.solar_export": "điện mặt trời mái nhà phát lên lưới",
+    "energy.solar_generation": "điện mặt trời mái nhà",
+    "energy.lpg": "khí LPG",
+    "energy.natural_gas": "khí thiên nhiên",
+    "energy.coal": "than",
+    "energy.biomass": "nhiên liệu sinh khối",
+    "energy.hot_water": "nước nóng",
+    "energy.biogas": "khí sinh học",
+    "waste.paper": "giấy thải",
+    "waste.fgd_gypsum": "thạch cao FGD",
+    "material.recovered_paper": "giấy tái chế",
+    "material.gypsum": "thạch cao",
+    "material.organic_fertiliser": "phân bón hữu cơ",
+    "waste.fly_ash": "tro bay",
+    "waste.slag": "xỉ",
+    "waste.mill_scale": "vảy cán thép",
+    "waste.sludge": "bùn thải",
+    "waste.wood_pallets": "pallet gỗ",
+    "waste.scrap_plastic": "nhựa phế liệu",
+    "material.cement": "xi măng",
+    "material.plastic_feedstock": "nguyên liệu nhựa",
+    "cooling_makeup": "nước bù làm mát",
+    "boiler_feed": "nước cấp lò hơi",
+    "product_water": "nước cho sản phẩm",
+    "process_water": "nước công nghệ",
+    "water_heating": "đun nước",
+    "boiler_fuel": "nhiên liệu lò hơi",
 }
 
 
@@ -253,6 +380,27 @@ def choose(query: str | None, cookie: str | None, accept_language: str | None = 
 
 def stage_name(lang: Language, stage: str) -> str:
     return t(lang, f"stage.{stage}")
+
+
+def term(lang: Language, family: str, value: str) -> str:
+    """One of parkflow's own words (a legal status, an alert kind, a barrier) in ``lang``;
+    a value the catalogue does not know yet is shown as recorded rather than hidden."""
+    key = f"{family}.{value}"
+    return t(lang, key) if key in MESSAGES else value
+
+
+def solver_status(lang: Language, status: str) -> str:
+    """``optimal``, or ``stopped: <the solver's message>`` (the message stays as written)."""
+    if status == "optimal":
+        return t(lang, "solver.optimal")
+    why = status.removeprefix("stopped:").strip()
+    return t(lang, "solver.stopped", why=why) if status.startswith("stopped:") else status
+
+
+def resource_name(lang: Language, name: str, label: str) -> str:
+    """A resource or use in words: the knowledge's ``label`` in English, its Vietnamese name
+    when the catalogue has one."""
+    return RESOURCES_VI.get(name, label) if lang == "vi" else label
 
 
 def catalogue(lang: Language) -> Mapping[str, str]:

@@ -34,20 +34,32 @@ PERIODS = (7, 28, 90)
 class Period:
     days: int
     start_ms: int
-    end_ms: int
+    end_ms: int  # the local midnight that ends the last complete day
     offset_ms: int  # the park's, for the day it ends on
+    now_ms: int  # for what is about now (the last reading, staleness), not about days
 
     @property
     def until(self) -> date:
-        return datetime.fromtimestamp((self.end_ms + self.offset_ms) / 1000, UTC).date()
+        """The last day of the period (the day before ``end_ms``'s midnight)."""
+        return datetime.fromtimestamp((self.end_ms - DAY_MS + self.offset_ms) / 1000, UTC).date()
+
+
+def complete_days(now: int, days: int, offset_ms: int) -> tuple[int, int]:
+    """The ``days`` complete local days before ``now``: (start, end) in epoch ms. Today's
+    hours that have not happened yet would count as hours without data, and a day half over
+    would end every chart with a plunge, so the period ends at the last local midnight."""
+    end = (now + offset_ms) // DAY_MS * DAY_MS - offset_ms
+    return end - days * DAY_MS, end
 
 
 def period(ctx: ApiContext, days: int | None, park: str | None = None) -> Period:
-    """The ``days`` before now (the service's ``now`` setting, when it replays, else the
-    clock); one of ``PERIODS``, else the detection window."""
+    """The ``days`` complete days before now (the service's ``now`` setting, when it replays,
+    else the clock); one of ``PERIODS``, else the detection window."""
     n = days if days in PERIODS else ctx.settings.window_days
-    end = int(ctx.settings.now.timestamp() * 1000) if ctx.settings.now else now_ms()
-    return Period(n, end - n * DAY_MS, end, offset_of(ctx, park))
+    now = int(ctx.settings.now.timestamp() * 1000) if ctx.settings.now else now_ms()
+    offset = offset_of(ctx, park)
+    start, end = complete_days(now, n, offset)
+    return Period(n, start, end, offset, now)
 
 
 def _parks(ctx: ApiContext, p: Principal) -> list[str]:
@@ -62,6 +74,14 @@ def offset_of(ctx: ApiContext, park: str | None) -> int:
         return 0
     tz = parks[park].timezone if park in parks else next(iter(parks.values())).timezone
     return standard_offset_ms(tz)
+
+
+def timezone_of(ctx: ApiContext, park: str | None) -> str | None:
+    """The park's time zone name (the registry's first park's for every park's view)."""
+    parks = ctx.registry.parks
+    if not parks:
+        return None
+    return parks[park].timezone if park in parks else next(iter(parks.values())).timezone
 
 
 def _units(ctx: ApiContext) -> dict[tuple[str, str], str]:
@@ -99,74 +119,145 @@ def find_alert(ctx: ApiContext, p: Principal, alert_id: str) -> Alert | None:
 # -- operators ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class KindCount:
+    kind: str
+    open: int
+    acknowledged: int
+
+
+def alert_counts(alerts: list[dict[str, Any]]) -> list[KindCount]:
+    """Open and acknowledged alerts by kind, most open first: what the overview says of the
+    alerts without naming anyone (demo mode) and beside the list (signed in)."""
+    counts: dict[str, list[int]] = {}
+    for a in alerts:
+        c = counts.setdefault(str(a["kind"]), [0, 0])
+        c[0 if a["status"] == Status.OPEN else 1] += 1
+    rows = [KindCount(k, o, ack) for k, (o, ack) in counts.items()]
+    return sorted(rows, key=lambda r: (-r.open, -r.acknowledged, r.kind))
+
+
+PLAN_FIGURES = (
+    "park_vnd_per_year",
+    "co2e_avoided_t_per_year",
+    "water_saved_m3_per_year",
+    "landfill_diverted_t_per_year",
+)
+
+
+def park_share(links: list[dict[str, Any]]) -> dict[str, Any]:
+    """The plan's figures summed over the links one park's operator may see: the park's own
+    share of the plan, for an operator the registry-wide totals are withheld from (the links
+    are the plan's, so their sum is what the plan does in that park)."""
+    out: dict[str, Any] = {
+        k: sum(float(link.get(k) or 0.0) for link in links) for k in PLAN_FIGURES
+    }
+    out["park_vnd_per_year"] = int(out["park_vnd_per_year"])
+    out["n_links"] = len(links)
+    return out
+
+
 @dataclass
 class Overview:
     period: Period
     flows: dict[tuple[str, str], list[flows.Flow]]
     names: dict[str, str]
     coverage: float | None
+    elapsed_days: int  # the period's days since the park's data began (coverage's base)
     quarantine: dict[str, int]
     plan: dict[str, Any] | None
+    park_share: dict[str, Any] | None  # an operator of one park: its links' sum instead
     run: Run | None
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # none for an anonymous reader
+    counts: list[KindCount] = field(default_factory=list)
+
+    @property
+    def n_open(self) -> int:
+        return sum(c.open for c in self.counts)
+
+    @property
+    def n_acknowledged(self) -> int:
+        return sum(c.acknowledged for c in self.counts)
 
 
-def overview(ctx: ApiContext, p: Principal, days: int | None) -> Overview:
+def overview(ctx: ApiContext, p: Principal, days: int | None, anonymous: bool = False) -> Overview:
+    """``anonymous``: demo mode's reader without a key, who gets the alerts as counts by kind
+    only: an opportunity's summary names the two parties, the pairing consent protects."""
     per = period(ctx, days, p.park)
     parks = _parks(ctx, p)
     frames = [ctx.store.day_rollups(park, per.start_ms, per.end_ms) for park in parks]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     meters = sum(1 for rm in ctx.registry.meters() if rm.park.id in parks)
+    elapsed = flows.elapsed_days(frame, per.end_ms, per.days, DAY_MS)
     names: dict[str, str] = {}
     for park in parks:
         names.update(ctx.names(park))
     run = ctx.results.latest_run()
     # the plan's totals are the registry's whole (every park's): only for an operator of all
     plan = ctx.results.plan(run.id) if run is not None and p.park is None else None
+    share = park_share(_links(ctx, p, run)) if run is not None and p.park is not None else None
+    alerts = visible_alerts(ctx, p)
     return Overview(
         period=per,
-        flows=flows.by_resource(flows.flows(frame, _units(ctx), per.days)) if meters else {},
+        flows=flows.by_resource(flows.flows(frame, _units(ctx), elapsed)) if meters else {},
         names=names,
-        coverage=flows.coverage(frame, meters, per.days),
+        coverage=flows.coverage(frame, meters, elapsed),
+        elapsed_days=elapsed,
         quarantine=dict(sorted(ctx.store.quarantine_counts().items())) if p.park is None else {},
         plan=plan,
+        park_share=share,
         run=run,
-        alerts=visible_alerts(ctx, p),
+        alerts=[] if anonymous else alerts,
+        counts=alert_counts(alerts),
+    )
+
+
+def _links(ctx: ApiContext, p: Principal, run: Run) -> list[dict[str, Any]]:
+    return [
+        link
+        for link in ctx.results.plan_links(run.id)
+        if can_see(p, link["park"], (link["from_tenant"], link["to_tenant"]))
+    ]
+
+
+def _demand(o: dict[str, Any]) -> str:
+    return "/".join(
+        str(o.get(k) or "") for k in ("park", "to_tenant", "to_meter", "demand_resource")
     )
 
 
 def alternatives(rows: list[dict[str, Any]]) -> dict[str, list[int]]:
-    """Opportunity id -> the ranks of the rows it excludes: those offering the same surplus
-    (its kWh or m3 go to one receiver or another, not to both in full)."""
-    by_surplus: dict[str, list[dict[str, Any]]] = {}
+    """Opportunity id -> the ranks of the rows it competes with: those offering the same
+    surplus or meeting the same demand. They compete, they do not exclude each other: the
+    plan may run two that share a surplus, each with part of it, and says how much."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for o in rows:
-        by_surplus.setdefault(str(o.get("surplus_id") or o["id"]), []).append(o)
-    return {
-        o["id"]: sorted(int(x["rank"]) for x in group if x["id"] != o["id"])
-        for group in by_surplus.values()
-        for o in group
-    }
+        groups.setdefault(("surplus", str(o.get("surplus_id") or o["id"])), []).append(o)
+        if o.get("to_meter") or o.get("demand_resource"):
+            groups.setdefault(("demand", _demand(o)), []).append(o)
+    out: dict[str, set[int]] = {o["id"]: set() for o in rows}
+    for group in groups.values():
+        for o in group:
+            out[o["id"]].update(int(x["rank"]) for x in group if x["id"] != o["id"])
+    return {k: sorted(v) for k, v in out.items()}
 
 
 @dataclass
 class Opportunities:
     run: Run | None
     rows: list[dict[str, Any]]
-    excludes: dict[str, list[int]]
+    competes: dict[str, list[int]]
     links: list[dict[str, Any]]
     totals: dict[str, Any] | None
     names: dict[str, str]
+    park_share: dict[str, Any] | None = None
 
 
 def opportunities(ctx: ApiContext, p: Principal) -> Opportunities:
     run = ctx.results.latest_run()
     if run is None:
         return Opportunities(None, [], {}, [], None, {})
-    links = [
-        link
-        for link in ctx.results.plan_links(run.id)
-        if can_see(p, link["park"], (link["from_tenant"], link["to_tenant"]))
-    ]
+    links = _links(ctx, p, run)
     rows = [
         o
         for o in with_plan(ctx.results.opportunities(run.id), links)
@@ -176,7 +267,21 @@ def opportunities(ctx: ApiContext, p: Principal) -> Opportunities:
     for park in _parks(ctx, p):
         names.update(ctx.names(park))
     totals = ctx.results.plan(run.id) if p.park is None else None
-    return Opportunities(run, rows, alternatives(rows), links, totals, names)
+    share = park_share(links) if p.park is not None else None
+    return Opportunities(run, rows, alternatives(rows), links, totals, names, share)
+
+
+def next_stages(stage: Stage) -> list[str]:
+    """The stages ``stage`` may move to, the next forward one first (the form's default):
+    a form that defaults to rejecting or ending invites the one irreversible mistake."""
+    order = list(Stage)
+    ends = (Stage.REJECTED, Stage.ENDED)
+
+    def key(s: Stage) -> tuple[int, int]:
+        forward = order.index(s) > order.index(stage) and s not in ends
+        return (0 if forward else 2 if s in ends else 1, order.index(s))
+
+    return [s.value for s in sorted(MOVES[stage], key=key)]
 
 
 @dataclass
@@ -190,7 +295,7 @@ def pipeline(ctx: ApiContext, p: Principal) -> list[PipelineRow]:
     out = []
     for e in repo.entries(p.park):
         if can_see_park(p, e.park):
-            out.append(PipelineRow(e, sorted(s.value for s in MOVES[e.pipeline.stage])))
+            out.append(PipelineRow(e, next_stages(e.pipeline.stage)))
     order = list(Stage)
     return sorted(out, key=lambda r: (order.index(r.entry.pipeline.stage), r.entry.id))
 
@@ -278,7 +383,7 @@ def my_flows(ctx: ApiContext, p: Principal, days: int | None, lang: Language) ->
     labels = [
         fmt_day(datetime.fromtimestamp((d + offset) / 1000, UTC).date(), lang) for d in starts
     ]
-    summaries = meter_summaries(ctx.store, mine, per.end_ms - DAY_MS, per.end_ms)
+    summaries = meter_summaries(ctx.store, mine, per.now_ms - DAY_MS, per.now_ms)
     out = []
     for rm, s in zip(mine, summaries, strict=True):
         values = flows.daily(frame, p.tenant, rm.meter.id, starts)

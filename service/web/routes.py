@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -22,8 +23,18 @@ from service.api.deps import get_context
 from service.auth import Principal
 from service.auth.access import OPERATOR, can_see_park
 from service.exchanges.pipeline import Stage
+from service.knowledge import Knowledge, load_knowledge
 from service.web import charts, formats, pages
-from service.web.i18n import LANGUAGES, Language, choose, stage_name, t
+from service.web.i18n import (
+    LANGUAGES,
+    Language,
+    choose,
+    resource_name,
+    solver_status,
+    stage_name,
+    t,
+    term,
+)
 from service.web.session import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -49,12 +60,32 @@ DEMO = Principal("demo", "demo", OPERATOR, None, None)
 router = APIRouter(prefix="/web", include_in_schema=False)
 
 
-class Fmt:
-    """The formats of one language, for templates (``f.number(x, 1)``, ``f.money(x)``)."""
+@lru_cache(maxsize=4)
+def _knowledge(override: str | None) -> Knowledge:
+    """The knowledge the service runs with, read once: the pages want its labels only."""
+    return load_knowledge(override=override)
 
-    def __init__(self, lang: Language, offset_ms: int = 0) -> None:
+
+def knowledge_of(ctx: ApiContext) -> Knowledge:
+    path = ctx.settings.knowledge
+    return _knowledge(str(path) if path else None)
+
+
+class Fmt:
+    """The formats of one language, for templates (``f.number(x, 1)``, ``f.money(x)``), and
+    parkflow's own words in it (``f.legal(s)``, ``f.kind(k)``, ``f.resource(name)``)."""
+
+    def __init__(
+        self,
+        lang: Language,
+        offset_ms: int = 0,
+        zone: str = "",
+        knowledge: Knowledge | None = None,
+    ) -> None:
         self.lang = lang
         self.offset_ms = offset_ms
+        self.zone = zone
+        self.knowledge = knowledge
 
     def number(self, v: float | None, digits: int = 0) -> str:
         return formats.number(v, self.lang, digits)
@@ -75,10 +106,29 @@ class Fmt:
         return formats.month(period, self.lang)
 
     def moment(self, ms: int | None) -> str:
-        return formats.moment(ms, self.lang, self.offset_ms)
+        return formats.moment(ms, self.lang, self.offset_ms, self.zone)
 
     def stage(self, s: str) -> str:
         return stage_name(self.lang, s)
+
+    def legal(self, status: str | None) -> str:
+        return term(self.lang, "legal", status or "unknown")
+
+    def kind(self, kind: str) -> str:
+        return term(self.lang, "kind", kind)
+
+    def barrier(self, barrier: str) -> str:
+        return term(self.lang, "barrier", barrier)
+
+    def quarantine(self, reason: str) -> str:
+        return term(self.lang, "quarantine", reason)
+
+    def solver(self, status: str) -> str:
+        return solver_status(self.lang, status)
+
+    def resource(self, name: str) -> str:
+        label = self.knowledge.label(name) if self.knowledge is not None else name
+        return resource_name(self.lang, name, label)
 
 
 @dataclass
@@ -164,14 +214,19 @@ def _finish(response: Response, v: Viewer) -> Response:
     return response
 
 
-def render(v: Viewer, template: str, status: int = 200, **data: Any) -> Response:
-    lang = v.lang
+def fmt_of(v: Viewer) -> Fmt:
     park = v.principal.park if v.principal else None
     offset = pages.offset_of(v.ctx, park)
+    zone = formats.zone(pages.timezone_of(v.ctx, park), offset, v.lang)
+    return Fmt(v.lang, offset, zone, knowledge_of(v.ctx))
+
+
+def render(v: Viewer, template: str, status: int = 200, **data: Any) -> Response:
+    lang = v.lang
     flash = FLASHES.get(v.request.query_params.get("done", ""))
     html = _ENV.get_template(template).render(
         t=lambda key, **kw: t(lang, key, **kw),
-        f=Fmt(lang, offset),
+        f=fmt_of(v),
         lang=lang,
         languages=LANGUAGES,
         path=v.request.url.path,
@@ -196,7 +251,8 @@ def _home(p: Principal | None) -> str:
 
 
 def _refuse(v: Viewer, key: str, status: int = 403) -> Response:
-    return render(v, "error.html", status=status, message=t(v.lang, key))
+    title = t(v.lang, "error.not_found_title" if status == 404 else "error.title")
+    return render(v, "error.html", status=status, message=t(v.lang, key), title_text=title)
 
 
 Page = Callable[[Viewer, Principal], Response]
@@ -299,8 +355,8 @@ def static(name: str) -> Response:
 @router.get("/park")
 def overview(v: ViewerDep, days: Days = None) -> Response:
     def page(v: Viewer, p: Principal) -> Response:
-        data = pages.overview(v.ctx, p, days)
-        fmt = Fmt(v.lang)
+        data = pages.overview(v.ctx, p, days, anonymous=v.principal is None)
+        fmt = fmt_of(v)
         resource_charts = {
             key: charts.bars(
                 [
@@ -310,7 +366,7 @@ def overview(v: ViewerDep, days: Days = None) -> Response:
                     )
                     for x in rows
                 ],
-                f"{key[0]} ({key[1]})",
+                f"{fmt.resource(key[0])} ({key[1]})",
                 fmt.figure,
                 t(v.lang, "chart.no_data"),
             )
@@ -385,7 +441,7 @@ def move_exchange(
 def savings(v: ViewerDep) -> Response:
     def page(v: Viewer, p: Principal) -> Response:
         data = pages.savings(v.ctx, p)
-        fmt = Fmt(v.lang)
+        fmt = fmt_of(v)
         chart = charts.columns(
             [(fmt.month(m), float(vnd)) for m, vnd in data.months],
             t(v.lang, "savings.chart"),
@@ -421,10 +477,12 @@ def acknowledge(
     found = pages.find_alert(v.ctx, v.principal, alert_id)
     if found is None:
         return _refuse(v, "error.not_found", 404)
+    if not reason.strip():  # the API's rule: an acknowledgement says why
+        alerts = pages.visible_alerts(v.ctx, v.principal)
+        error = t(v.lang, "error.reason_needed")
+        return render(v, "alerts.html", status=400, alerts=alerts, error=error)
     try:
-        v.ctx.alerts.acknowledge(
-            alert_id, v.principal.actor, reason.strip()[:500] or "acknowledged on the pages"
-        )
+        v.ctx.alerts.acknowledge(alert_id, v.principal.actor, reason.strip()[:500])
     except InputError as e:
         return render(v, "error.html", status=400, message=str(e))
     return _back(v, "/web/alerts", "acked")
@@ -437,7 +495,7 @@ def acknowledge(
 def my_flows(v: ViewerDep, days: Days = None) -> Response:
     def page(v: Viewer, p: Principal) -> Response:
         data = pages.my_flows(v.ctx, p, days, v.lang)
-        fmt = Fmt(v.lang)
+        fmt = fmt_of(v)
         meter_charts = {
             m.meter: charts.line(
                 m.series, f"{m.meter} ({m.unit})", fmt.figure, t(v.lang, "chart.no_data")
@@ -480,7 +538,7 @@ def consent(ref: str, v: ViewerDep, csrf: Annotated[str, Form()] = "") -> Respon
 def my_savings(v: ViewerDep) -> Response:
     def page(v: Viewer, p: Principal) -> Response:
         rows = pages.my_savings(v.ctx, p)
-        fmt = Fmt(v.lang)
+        fmt = fmt_of(v)
         months: dict[str, float] = {}
         for r in rows:
             months[r.period] = months.get(r.period, 0.0) + r.own_vnd
@@ -493,3 +551,13 @@ def my_savings(v: ViewerDep) -> Response:
         return render(v, "my_savings.html", rows=rows, chart=chart)
 
     return _tenant(v, page)
+
+
+# -- anything else --------------------------------------------------------------------------
+
+
+@router.get("/{rest:path}")
+def not_found(rest: str, v: ViewerDep) -> Response:
+    """An address under /web that is no page: said in the site's layout and language, not as
+    the API's JSON (registered last, so every page above wins)."""
+    return _refuse(v, "error.no_page", 404)

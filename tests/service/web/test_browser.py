@@ -92,11 +92,12 @@ def test_an_operator_signs_in_reads_the_park_and_moves_an_exchange(
 
     page.click("text=Opportunities and plan")
     expect(page.locator("#plan-links tbody tr").first).to_be_visible()
-    expect(page.locator("#ranked .excludes").first).to_contain_text("Excludes")
+    expect(page.locator("#ranked .competes").first).to_contain_text("Competes with")
 
     page.click("nav >> text=Exchange pipeline")
     form = page.locator(f"#x-{IDEA} form.move")
-    form.locator("select[name=to]").select_option("screened")
+    # the form offers the next forward stage first: no choosing needed to move on
+    expect(form.locator("select[name=to]")).to_have_value("screened")
     form.locator("button").click()
     expect(page.locator(".flash")).to_contain_text(f"Exchange {IDEA} moved to screened")
     expect(page.locator(f"#x-{IDEA} .stage")).to_have_text("screened")
@@ -114,7 +115,7 @@ def test_an_operator_signs_in_reads_the_park_and_moves_an_exchange(
     expect(page.locator("h1")).to_have_text("Tiết kiệm thực tế")
     expect(page.locator("#savings")).to_contain_text("triệu đồng")
     page.click("nav >> text=Khu công nghiệp")
-    expect(page.locator(".period")).to_contain_text("20/11/2026")
+    expect(page.locator(".period")).to_contain_text("19/11/2026")  # the last complete day
     _shot(page, "operator-overview-vi")
 
     page.click("text=Đăng xuất")
@@ -141,6 +142,9 @@ def test_a_tenant_sees_its_portal_acknowledges_and_consents(
     page.click("nav >> text=Alerts")
     mine = next(x for x in web.ctx.alerts.alerts() if x.tenant == A and x.status == Status.OPEN)
     card = page.locator(f"#alert-{mine.id}")
+    card.locator("button").click()  # no reason: the browser keeps the form, nothing is sent
+    assert page.url == f"{site}/web/alerts"
+    assert web.ctx.alerts.find(mine.id).status == Status.OPEN
     card.locator("input[name=reason]").fill("crew sent")
     card.locator("button").click()
     expect(page.locator(".flash")).to_have_text("Alert acknowledged.")

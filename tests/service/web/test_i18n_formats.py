@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from service.web import formats
-from service.web.i18n import LANGUAGES, MESSAGES, choose, placeholders, t
+from service.web.i18n import (
+    LANGUAGES,
+    MESSAGES,
+    choose,
+    placeholders,
+    resource_name,
+    solver_status,
+    t,
+    term,
+)
 
 TEMPLATES = Path(formats.__file__).with_name("templates")
 
@@ -50,10 +59,48 @@ def test_every_value_a_family_of_keys_is_built_from_has_its_text() -> None:
     assert missing == []
 
 
+def test_parkflows_own_words_have_both_languages() -> None:
+    """Every alert kind, legal status and barrier the code knows is translated: a new one
+    added without its text fails here, not on a Vietnamese page."""
+    from typing import get_args
+
+    from service.alerts.kinds import KINDS
+    from service.exchanges.pipeline import Barrier
+    from service.knowledge.entries import LegalStatus
+
+    families = {
+        "kind": list(KINDS),
+        "legal": list(get_args(LegalStatus)),
+        "barrier": [b.value for b in Barrier],
+    }
+    missing = [f"{f}.{v}" for f, vs in families.items() for v in vs if f"{f}.{v}" not in MESSAGES]
+    assert missing == []
+    assert term("vi", "legal", "conditional") == "được phép có điều kiện"
+    assert term("vi", "kind", "meter_stale") == "đồng hồ mất tín hiệu"
+    assert term("en", "kind", "meter_stale") == "meter stale"
+    assert term("vi", "kind", "brand_new_kind") == "brand_new_kind"  # as recorded
+    assert solver_status("vi", "optimal") == "tối ưu"
+    assert solver_status("vi", "stopped: time limit") == "dừng: time limit"
+    assert solver_status("en", "something else") == "something else"
+
+
+def test_resources_by_name_vietnamese_when_known_else_the_knowledge_label() -> None:
+    from service.knowledge import load_knowledge
+
+    k = load_knowledge()
+    assert resource_name("en", "water.potable", k.label("water.potable")) == "potable water"
+    assert resource_name("vi", "water.potable", k.label("water.potable")) == "nước sạch"
+    assert resource_name("vi", "energy.mystery", k.label("energy.mystery")) == "mystery"
+    # every label the shipped knowledge has, has its Vietnamese name
+    from service.web.i18n import RESOURCES_VI
+
+    assert set(k.labels) - set(RESOURCES_VI) == set()
+
+
 def test_vietnamese_is_not_english_where_it_matters() -> None:
     same = [k for k, v in MESSAGES.items() if v["en"] == v["vi"] and not k.startswith("lang.")]
     assert same == ["app", "col.co2_t"]  # a name and a unit
-    assert t("vi", "signed_in_as", name="ops") == "Đăng nhập với tên ops"
+    assert t("vi", "signed_in_as", name="ops") == "Đang đăng nhập: ops"  # "signed in as"
     with pytest.raises(KeyError):
         t("en", "no.such.key")
 
@@ -104,6 +151,11 @@ def test_dates_day_first_in_vietnamese() -> None:
     # 2026-11-19T17:30Z at the park's +07:00 is the 20th, 00:30
     ms = 1_795_109_400_000
     assert formats.moment(ms, "vi", 7 * 3_600_000) == "20/11/2026 00:30"
+    vn = formats.zone("Asia/Ho_Chi_Minh", 7 * 3_600_000, "vi")
+    assert formats.moment(ms, "vi", 7 * 3_600_000, vn) == "20/11/2026 00:30 giờ Việt Nam"
+    assert formats.zone("Asia/Ho_Chi_Minh", 7 * 3_600_000, "en") == "ICT"
+    assert formats.zone("Asia/Kolkata", 19_800_000, "en") == "UTC+5:30"
+    assert formats.zone(None, -3 * 3_600_000, "en") == "UTC-3"
     assert formats.percent(0.876, "vi") == "88 %"
     assert formats.percent(0.876, "en") == "88%"
 

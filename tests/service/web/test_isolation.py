@@ -17,7 +17,13 @@ from service.web.routes import router
 from tests.service.api.conftest import PARK, A, B
 from tests.service.web.conftest import Web, csrf_of
 
-PUBLIC = {"/web/static/{name}", "/web/login", "/web/logout", "/web/"}  # nobody's data
+PUBLIC = {
+    "/web/static/{name}",
+    "/web/login",
+    "/web/logout",
+    "/web/",
+    "/web/{rest:path}",
+}  # nobody's data
 QUERY = {"tenant": B, "park": PARK, "days": 28}
 
 

@@ -3,8 +3,10 @@ sign-in, the session's end, CSRF refusals, and the forms' effects in the databas
 
 from __future__ import annotations
 
+import html
 import re
 
+import pandas as pd
 from fastapi.testclient import TestClient
 
 from parkflow.timeunits import DAY_MS
@@ -12,6 +14,7 @@ from service.alerts.consents import ConsentRepository
 from service.alerts.lifecycle import Status
 from service.exchanges.repository import ExchangeRepository
 from service.web import formats
+from service.web.pages import complete_days
 from service.web.session import CSRF_COOKIE, SESSION_COOKIE
 from tests.service.api.conftest import NOW, PARK, A, B
 from tests.service.web.conftest import IDEA, Web, csrf_of, login
@@ -33,7 +36,8 @@ def test_an_operator_sees_the_park(web: Web) -> None:
     assert totals is not None and f"{totals['n_links']} exchanges" in html
     assert "out_of_range" in html  # quarantine by reason
     opps = _page(op, "/web/opportunities")
-    assert "Excludes" in opps and "not in the plan" in opps
+    assert "Competes with" in opps and "not in the plan" in opps
+    assert "Excludes" not in opps
     pipeline = _page(op, "/web/exchanges")
     assert "x-ab" in pipeline and "x-bc" in pipeline and IDEA in pipeline
     savings = _page(op, "/web/savings")
@@ -182,7 +186,7 @@ def test_vietnamese_pages_write_numbers_and_dates_the_vietnamese_way(web: Web) -
     op = web.login(web.api.operator)
     html = _page(op, "/web/park?lang=vi")
     assert 'lang="vi"' in html and "Tổng quan khu công nghiệp" in html
-    assert "20/11/2026" in html and "tỷ đồng" in html
+    assert "19/11/2026" in html and "tỷ đồng" in html  # the last complete day
     assert re.search(r"\d{1,3}\.\d{3},\d\b", html) or re.search(r"\d\.\d{3}\b", html)
     # remembered by the cookie
     assert "Tổng quan khu công nghiệp" in _page(op, "/web/park")
@@ -204,8 +208,11 @@ def test_demo_mode_opens_the_overview_read_only_and_only_then(web: Web) -> None:
 
 def test_the_flows_are_the_stores_day_rollups_on_both_stores(web_stores: Web) -> None:
     web = web_stores
-    end = int(NOW.value // 1_000_000)
-    days = web.ctx.store.day_rollups(PARK, end - 28 * DAY_MS, end)
+    # the 28 complete local days before NOW (12:00 at the park): to 2026-11-20 00:00 ICT
+    start, end = complete_days(int(NOW.value // 1_000_000), 28, 7 * 3_600_000)
+    assert end == int(pd.Timestamp("2026-11-19T17:00:00Z").value // 1_000_000)
+    assert end - start == 28 * DAY_MS
+    days = web.ctx.store.day_rollups(PARK, start, end)
     water = days[(days["tenant"] == A) & (days["meter"] == "det-water")]["total"].sum()
     assert water > 0
     a = web.login(web.api.a)
@@ -214,3 +221,157 @@ def test_the_flows_are_the_stores_day_rollups_on_both_stores(web_stores: Web) ->
     op = web.login(web.api.operator)
     overview = _page(op, "/web/park")
     assert web.ctx.names(PARK)[B] in overview and "water.treated_effluent" in overview
+
+
+def _section(html: str, section_id: str) -> str:
+    return html.split(f'<section id="{section_id}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_demo_mode_counts_the_alerts_and_names_no_party(web: Web) -> None:
+    """An opportunity's summary names both parties: the pairing consent protects. Without a
+    key the overview counts alerts by kind and shows none of their texts or tenants."""
+    web.ctx.settings = web.ctx.settings.model_copy(update={"demo_mode": True})
+    anon = TestClient(web.api.client.app, follow_redirects=False)
+    section = _section(_page(anon, "/web/park"), "alerts")
+    shown = web.ctx.alerts.alerts((Status.OPEN, Status.ACKNOWLEDGED))
+    opportunities = [a for a in shown if a.kind == "opportunity"]
+    assert opportunities and "could supply" in opportunities[0].summary
+    assert "could supply" not in section
+    assert not [a.summary for a in shown if html.escape(a.summary) in section]
+    assert not [n for n in web.ctx.names(PARK).values() if n in section]
+    assert f'<td>opportunity</td><td class="num">{len(opportunities)}</td>' in section
+    assert 'href="/web/login?next=/web/alerts">Sign in to see all' in section
+    assert "more on the alerts page" not in section
+    # with a key the operator reads them
+    op = web.login(web.api.operator)
+    assert "could supply" in _section(_page(op, "/web/park"), "alerts")
+
+
+def test_the_overview_counts_open_and_acknowledged_alerts_apart(web: Web) -> None:
+    first = next(a for a in web.ctx.alerts.alerts() if a.status == Status.OPEN)
+    web.ctx.alerts.acknowledge(first.id, "test", "looking into it")
+    alerts = web.ctx.alerts.alerts((Status.OPEN, Status.ACKNOWLEDGED))
+    n_open = sum(a.status == Status.OPEN for a in alerts)
+    n_ack = sum(a.status == Status.ACKNOWLEDGED for a in alerts)
+    assert n_ack == 1 and n_open > 10
+    op = web.login(web.api.operator)
+    section = _section(_page(op, "/web/park"), "alerts")
+    assert f"Alerts: {n_open} open, 1 acknowledged" in section
+    assert f"{len(alerts) - 10} more on the alerts page" in section
+    vi = _section(_page(op, "/web/park?lang=vi"), "alerts")
+    assert f"Cảnh báo: {n_open} đang mở, 1 đã xác nhận" in vi
+
+
+def test_acknowledging_needs_a_reason_as_the_api_does(web: Web) -> None:
+    a = web.login(web.api.a)
+    mine = next(x for x in web.ctx.alerts.alerts() if x.tenant == A and x.status == Status.OPEN)
+    page = _page(a, "/web/alerts")
+    assert "Why (required)" in page and 'name="reason" maxlength="500" required' in page
+    assert "Lý do (bắt buộc)" in _page(a, "/web/alerts?lang=vi")
+    for reason in ("", "   "):
+        r = a.post(
+            f"/web/alerts/{mine.id}/acknowledge?lang=en",
+            data={"csrf": csrf_of(a), "reason": reason},
+        )
+        assert r.status_code == 400 and "a reason is required" in r.text
+        assert "<h1>Alerts</h1>" in r.text and "Not allowed" not in r.text  # the form again
+    assert web.ctx.alerts.find(mine.id).status == Status.OPEN
+
+
+def test_ranked_rows_compete_they_do_not_exclude(web: Web) -> None:
+    op = web.login(web.api.operator)
+    en = _page(op, "/web/opportunities")
+    assert "Excludes" not in en
+    m = re.search(r'<p class="competes">Competes with (<a href="#alt-\d+">#\d+</a>(, )?)+ ', en)
+    assert m is not None
+    assert "for the same surplus or demand; the plan says which run and how much." in en
+    vi = _page(op, "/web/opportunities?lang=vi")
+    assert "Cạnh tranh với" in vi and "kế hoạch cho biết phương án nào được thực hiện" in vi
+    assert "Loại trừ" not in vi
+
+
+def test_the_period_is_complete_days_and_a_tenants_chart_ends_on_the_last_one(web: Web) -> None:
+    # NOW is 12:00 on 2026-11-20 at the park: that day is not over, the 19th is the last
+    op = web.login(web.api.operator)
+    assert "The 28 complete days to 2026-11-19" in _page(op, "/web/park")
+    a = web.login(web.api.a)
+    flows = _page(a, "/web/me?days=7")
+    meter = flows.split('id="meter-det-water"', 1)[1]
+    chart = meter[meter.index("<svg") :].split("</svg>", 1)[0]
+    assert ">2026-11-19</text>" in chart and "2026-11-20" not in chart
+    assert ">2026-11-13</text>" in chart  # seven days: the 13th to the 19th
+
+
+def test_per_day_is_over_the_days_with_data_in_the_90_day_view(web: Web) -> None:
+    start, end = complete_days(int(NOW.value // 1_000_000), 90, 7 * 3_600_000)
+    days = web.ctx.store.day_rollups(PARK, start, end)
+    water = days[(days["tenant"] == A) & (days["resource"] == "water.potable")]
+    with_data = water[water["coverage"] > 0]["day"].nunique()
+    assert 0 < with_data < 90
+    per_day = water["total"].sum() / with_data
+    op = web.login(web.api.operator)
+    page = _page(op, "/web/park?days=90")
+    name = web.ctx.names(PARK)[A]
+    potable = page.split("<code>water.potable</code>", 1)[1].split("</details>", 1)[0]
+    row = re.search(rf"<tr><td>{re.escape(name)}</td><td>uses</td>.*?</tr>", potable)
+    assert row is not None and f'<td class="num">{formats.figure(per_day, "en")}</td>' in row[0]
+    assert "Per day with data" in page
+
+
+def test_an_operator_of_one_park_sees_its_share_of_the_plan(web: Web) -> None:
+    key = web.ctx.keys.create(name="ops-sl", role="operator", park=PARK, tenant=None, by="test")
+    op = web.login({"Authorization": f"Bearer {key.secret}"})
+    run = web.ctx.results.latest_run()
+    assert run is not None
+    links = [x for x in web.ctx.results.plan_links(run.id) if x["park"] == PARK]
+    assert links
+    vnd = formats.money(sum(x["park_vnd_per_year"] for x in links), "en")
+    for path in ("/web/park", "/web/opportunities"):
+        plan = _section(_page(op, path), "plan")
+        assert "No plan saved" not in plan, path
+        assert (
+            "This park&#39;s share of the plan" in plan
+            and f"{len(links)} exchanges, {vnd}/yr" in plan
+        )
+
+
+def test_an_unknown_page_is_a_404_in_the_sites_layout(web: Web) -> None:
+    anon = TestClient(web.api.client.app, follow_redirects=False)
+    r = anon.get("/web/no/such/page")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in r.text and 'class="brand"' in r.text
+    assert "<h1>Không tìm thấy</h1>" in anon.get("/web/nope?lang=vi").text
+    op = web.login(web.api.operator)
+    r = op.post("/web/exchanges/x-nope/move", data={"csrf": csrf_of(op), "to": "screened"})
+    assert r.status_code == 404 and "<h1>Not found</h1>" in r.text and "Not allowed" not in r.text
+
+
+def test_the_move_form_defaults_to_the_next_forward_stage(web: Web) -> None:
+    op = web.login(web.api.operator)
+    html = _page(op, "/web/exchanges")
+
+    def form(xid: str) -> str:
+        return html.split(f'id="x-{xid}"', 1)[1].split("</form>", 1)[0]
+
+    assert '<option value="screened" selected>' in form(IDEA)
+    operating = form("x-ab")
+    assert '<option value="verified" selected>' in operating
+    assert '<option value="ended">' in operating  # offered, never the default
+
+
+def test_vietnamese_pages_say_parkflows_own_words_in_vietnamese(web: Web) -> None:
+    op = web.login(web.api.operator)
+    park = _page(op, "/web/park?lang=vi")
+    assert "(bộ giải: tối ưu)" in park
+    assert "nước thải đã xử lý <code>water.treated_effluent</code>" in park
+    assert "đồng hồ mất tín hiệu" in park  # the meter_stale kind
+    assert "ngoài phạm vi <code>out_of_range</code>" in park  # a quarantine reason
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d giờ Việt Nam", park)
+    assert '<td lang="en">' in park  # detection's own English summaries say so
+    opps = _page(op, "/web/opportunities?lang=vi")
+    legal = re.findall(r"Pháp lý: ([^<]+)</p>", opps)
+    assert legal and not {"allowed", "conditional", "permit", "not_allowed"} & set(legal)
+    assert '<p class="explanation" lang="en">' in opps
+    assert "Đang đăng nhập: ops" in opps
+    en = _page(op, "/web/park?lang=en")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d ICT", en)
