@@ -149,7 +149,10 @@ def serve_demo(
                 f"  operator key: {keys['operator']}\n"
                 f"  tenant key ({keys['tenant_id']}): {keys['tenant']}\n"
                 "The first detection runs now; the gateways publish live every"
-                f" {live_interval_s:g} s. Ctrl-C stops; run it again to resume.",
+                f" {live_interval_s:g} s. Ctrl-C stops; run it again to resume.\n"
+                f"The commands read the same data with PARKFLOW_SQLITE_PATH={store_path}"
+                f" PARKFLOW_DATABASE_URL={database_url} PARKFLOW_REGISTRY={registry_path}"
+                " (e.g. parkflow plan, parkflow alerts list).",
                 flush=True,
             )
 
