@@ -31,6 +31,7 @@ from service.alerts.contacts import (
 from service.alerts.kinds import Audience, Kind
 from service.alerts.lifecycle import Alert, Event, Transition
 from service.alerts.texts import (
+    DETECTION_FACTS,
     OPERATOR,
     OpportunityFacts,
     Rendered,
@@ -115,7 +116,7 @@ def rendered(
     facts (with the privacy rule); a kind without facts is an operator's condition. An
     opportunity is named by ``reference`` (the API's and the pages' reference of it, so a
     tenant quotes one reference wherever it read it); without one, by the alert's."""
-    if alert.facts is not None:
+    if alert.facts is not None and alert.facts.get("type") in DETECTION_FACTS:
         facts = facts_from_json(alert.facts)
         ref = ref_of(alert)
         if reference is not None and isinstance(facts, OpportunityFacts):
@@ -134,14 +135,24 @@ def rendered(
 
 
 def recipients(alert: Alert, kind: Kind, operators: Callable[[str], list[str]]) -> list[Recipient]:
-    """The alert's tenant (a supplier's surplus, a receiver's opportunity) and the operators
-    of its park; an alert about the system, every park's operators."""
+    """The alert's tenant (a supplier's surplus, a receiver's opportunity), or both parties
+    of an exchange, and the operators of its park; an alert about the system, every park's
+    operators."""
     out: list[Recipient] = []
-    if kind.audience is not Audience.OPERATORS and alert.tenant is not None:
+    if kind.audience is Audience.PARTIES:
+        out += [Recipient(alert.park, tenant=t) for t in parties_of(alert)]
+    elif kind.audience is not Audience.OPERATORS and alert.tenant is not None:
         out.append(Recipient(alert.park, tenant=alert.tenant))
     for park_id, op in _operators_of(alert.park, operators):
         out.append(Recipient(park_id, operator=op))
     return out
+
+
+def parties_of(alert: Alert) -> list[str]:
+    """The tenants an exchange's alert names in its facts (``{"parties": [...]}``), once
+    each: a party to a registered exchange was introduced to the other when it was agreed."""
+    named = (alert.facts or {}).get("parties") or []
+    return list(dict.fromkeys(str(t) for t in named))
 
 
 def _operators_of(park: str, operators: Callable[[str], list[str]]) -> list[tuple[str, str]]:
