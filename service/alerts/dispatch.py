@@ -66,6 +66,17 @@ class Due:
 class _EndpointState:
     failures: int = 0
     failing_since_ms: int | None = None
+    # the row says what a success would write (no failures, no wait, no error): a pass that
+    # only succeeded has nothing to write for it
+    healthy: bool = False
+
+
+_HEALTHY: Mapping[str, object] = {
+    "failures": 0,
+    "failing_since_ms": None,
+    "next_attempt_ms": 0,
+    "last_error": None,
+}
 
 
 @dataclass
@@ -184,8 +195,11 @@ class Dispatcher:
                     )
                 ).mappings()
                 for r in rows:
+                    healthy = r["disabled_ms"] is None and all(
+                        r[k] == v for k, v in _HEALTHY.items()
+                    )
                     out[(r["channel"], r["endpoint"])] = _EndpointState(
-                        r["failures"], r["failing_since_ms"]
+                        r["failures"], r["failing_since_ms"], healthy
                     )
         return out
 
@@ -225,48 +239,64 @@ class Dispatcher:
             self._warned.discard(key)
             lanes += [(key, channel, group) for group in groups.values()]
         failed: set[EndpointKey] = set()  # endpoints that failed this pass: their lanes stop
-        lock = threading.Lock()
+        changed = threading.Condition()  # an outcome came, or a lane ended
         results: list[tuple[Due, Outcome]] = []
+        ended = [0]
 
         def lane(key: EndpointKey, channel: Channel, group: list[Due]) -> None:
-            for d in group:
-                with lock:
-                    if key in failed:
-                        return
-                    state = states.get(key, _EndpointState())
-                attempts = Attempts(
-                    state.failures,
-                    _dt(state.failing_since_ms) if state.failing_since_ms is not None else None,
-                )
-                outcome = deliver(d.notification, channel, self.policy, datetime.now(UTC), attempts)
-                self.metrics.record(key[0], outcome)
-                with lock:
-                    results.append((d, outcome))
-                    if not isinstance(outcome, Sent):
-                        failed.add(key)
-                        return
+            try:
+                for d in group:
+                    with changed:
+                        if key in failed:
+                            return
+                        state = states.get(key, _EndpointState())
+                    since = state.failing_since_ms
+                    attempts = Attempts(state.failures, _dt(since) if since is not None else None)
+                    now = datetime.now(UTC)
+                    outcome = deliver(d.notification, channel, self.policy, now, attempts)
+                    self.metrics.record(key[0], outcome)
+                    with changed:
+                        results.append((d, outcome))
+                        if not isinstance(outcome, Sent):
+                            failed.add(key)
+                        changed.notify()
+                        if key in failed:
+                            return
+            finally:
+                with changed:
+                    ended[0] += 1
+                    changed.notify()
 
         futures = [self._pool.submit(lane, *x) for x in lanes]
         # Outcomes are written as they come, a chunk at a time: little is sent twice after a
-        # crash, and a long pass does not hold everything it sent unrecorded.
-        written = 0
+        # crash, and a long pass does not hold everything it sent unrecorded. The wait is
+        # woken by the lanes, not a poll: the last outcome is written as soon as it is known.
+        written = [0]
+
+        def wake() -> bool:
+            return len(results) - written[0] >= self.chunk or ended[0] == len(futures)
+
         while True:
-            done = all(f.done() for f in futures)
-            with lock:
-                ready = results[written:]
-            if len(ready) >= self.chunk or (done and ready):
-                self._record(ready, stats)
-                written += len(ready)
-                continue
+            with changed:
+                changed.wait_for(wake)
+                done = ended[0] == len(futures)
+                ready = results[written[0] :]
+            if ready:
+                self._record(ready, stats, states)
+                written[0] += len(ready)
             if done:
                 break
-            time.sleep(0.005)
         for f in futures:
             f.result()  # a bug in a lane is not swallowed
 
     # -- recording --------------------------------------------------------------------------
 
-    def _record(self, results: Sequence[tuple[Due, Outcome]], stats: PassStats) -> None:
+    def _record(
+        self,
+        results: Sequence[tuple[Due, Outcome]],
+        stats: PassStats,
+        states: Mapping[EndpointKey, _EndpointState] | None = None,
+    ) -> None:
         sent: list[tuple[Due, Sent]] = []
         retry: list[tuple[Due, Retry]] = []
         disabled: list[tuple[Due, Disabled]] = []
@@ -304,7 +334,7 @@ class Dispatcher:
                     .where(outbox.c.id == d.id)
                     .values(attempts=outbox.c.attempts + 1, last_error=x.reason)
                 )
-            self._record_endpoints(conn, sent, retry, disabled)
+            self._record_endpoints(conn, sent, retry, disabled, states or {})
 
         self.db.retrying(work)
         stats.sent += len(sent)
@@ -335,15 +365,11 @@ class Dispatcher:
         sent: Sequence[tuple[Due, Sent]],
         retry: Sequence[tuple[Due, Retry]],
         disabled: Sequence[tuple[Due, Disabled]],
+        states: Mapping[EndpointKey, _EndpointState],
     ) -> None:
         changes: dict[EndpointKey, Mapping[str, object]] = {}
         for d, _ in sent:
-            changes[(d.channel, d.endpoint)] = {
-                "failures": 0,
-                "failing_since_ms": None,
-                "next_attempt_ms": 0,
-                "last_error": None,
-            }
+            changes[(d.channel, d.endpoint)] = _HEALTHY
         for d, r in retry:  # a failure after a success in the same pass: the failure stands
             changes[(d.channel, d.endpoint)] = {
                 "failures": r.attempts.failures,
@@ -360,6 +386,9 @@ class Dispatcher:
                 "last_error": x.reason,
             }
         for (channel, endpoint), values in changes.items():
+            state = states.get((channel, endpoint))
+            if values is _HEALTHY and state is not None and state.healthy:
+                continue  # a success on an endpoint whose row already says healthy
             key = (endpoints.c.channel == channel) & (endpoints.c.endpoint == endpoint)
             updated = conn.execute(endpoints.update().where(key).values(**values))
             if updated.rowcount == 0:

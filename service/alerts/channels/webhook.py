@@ -19,6 +19,7 @@ address that was checked, not to whatever the name resolves to next.
 from __future__ import annotations
 
 import binascii
+import functools
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -123,6 +124,13 @@ def pinned(
     return original.copy_with(host=str(address)), extensions
 
 
+@functools.cache
+def default_tls() -> ssl.SSLContext:
+    """The system's trusted CAs (certifi's, as httpx would), loaded once per process: loading
+    them takes milliseconds, once per endpoint it was most of a first dispatch pass."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class WebhookChannel:
     """POSTs notifications to one endpoint. ``secrets``: the endpoint's current secrets (more
     than one while rotating). ``allowed``: networks the operator lets webhooks reach although
@@ -149,7 +157,10 @@ class WebhookChannel:
         self._resolve = resolve
         self._clock = clock
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False, verify=verify
+            timeout=httpx.Timeout(timeout_s),
+            follow_redirects=False,
+            trust_env=False,
+            verify=default_tls() if verify is True else verify,
         )
 
     def close(self) -> None:
