@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import zip_longest
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ from service.state.tables import endpoints, outbox
 log = logging.getLogger("parkflow.alerts.dispatch")
 
 EndpointKey = tuple[str, str]  # (channel, endpoint)
+_KEYS = 400  # keys per IN (...): well under both backends' parameter limits
 
 
 class Channels(Protocol):
@@ -186,11 +188,11 @@ class Dispatcher:
         wanted = list(set(keys))
         out: dict[EndpointKey, _EndpointState] = {}
         with self.db.connect() as conn:
-            for i in range(0, len(wanted), 400):
+            for i in range(0, len(wanted), _KEYS):
                 rows = conn.execute(
                     sa.select(endpoints).where(
                         sa.tuple_(endpoints.c.channel, endpoints.c.endpoint).in_(
-                            wanted[i : i + 400]
+                            wanted[i : i + _KEYS]
                         )
                     )
                 ).mappings()
@@ -222,7 +224,7 @@ class Dispatcher:
         for d in due:
             by_endpoint[(d.channel, d.endpoint)][d.alert_id].append(d)
         states = self._endpoint_states(by_endpoint)
-        lanes: list[tuple[EndpointKey, Channel, list[Due]]] = []
+        per_endpoint: list[list[tuple[EndpointKey, Channel, list[Due]]]] = []
         for key, groups in by_endpoint.items():
             channel = self.channels(*key)
             if channel is None:
@@ -237,7 +239,11 @@ class Dispatcher:
                     )
                 continue
             self._warned.discard(key)
-            lanes += [(key, channel, group) for group in groups.values()]
+            per_endpoint.append([(key, channel, group) for group in groups.values()])
+        # Endpoints take turns: the lanes running at once reach different endpoints, each
+        # over the connection it keeps, rather than one endpoint's alerts opening a
+        # connection each while the others wait.
+        lanes = [x for turn in zip_longest(*per_endpoint) for x in turn if x is not None]
         failed: set[EndpointKey] = set()  # endpoints that failed this pass: their lanes stop
         changed = threading.Condition()  # an outcome came, or a lane ended
         results: list[tuple[Due, Outcome]] = []
@@ -385,15 +391,38 @@ class Dispatcher:
                 "disabled_reason": x.reason,
                 "last_error": x.reason,
             }
-        for (channel, endpoint), values in changes.items():
-            state = states.get((channel, endpoint))
+        for key, values in list(changes.items()):
+            state = states.get(key)
             if values is _HEALTHY and state is not None and state.healthy:
-                continue  # a success on an endpoint whose row already says healthy
-            key = (endpoints.c.channel == channel) & (endpoints.c.endpoint == endpoint)
-            updated = conn.execute(endpoints.update().where(key).values(**values))
-            if updated.rowcount == 0:
-                row = {"failures": 0, "next_attempt_ms": 0, **values}
-                conn.execute(endpoints.insert().values(channel=channel, endpoint=endpoint, **row))
+                del changes[key]  # a success on an endpoint whose row already says healthy
+        if not changes:
+            return
+        wanted = list(changes)
+        pair = sa.tuple_(endpoints.c.channel, endpoints.c.endpoint)
+        existing: set[EndpointKey] = set()
+        for i in range(0, len(wanted), _KEYS):
+            query = sa.select(endpoints.c.channel, endpoints.c.endpoint).where(
+                pair.in_(wanted[i : i + _KEYS])
+            )
+            existing |= {(c, e) for c, e in conn.execute(query)}
+        healthy = [k for k in wanted if k in existing and changes[k] is _HEALTHY]
+        for i in range(0, len(healthy), _KEYS):  # recovered endpoints: one statement
+            conn.execute(
+                endpoints.update().where(pair.in_(healthy[i : i + _KEYS])).values(**_HEALTHY)
+            )
+        for channel, endpoint in (
+            k for k in wanted if k in existing and changes[k] is not _HEALTHY
+        ):
+            where = (endpoints.c.channel == channel) & (endpoints.c.endpoint == endpoint)
+            conn.execute(endpoints.update().where(where).values(**changes[(channel, endpoint)]))
+        fresh = [
+            {"channel": c, "endpoint": e, "failures": 0, "next_attempt_ms": 0, **changes[(c, e)]}
+            for c, e in wanted
+            if (c, e) not in existing
+        ]
+        # rows of one shape per statement: a first success, a first failure, a disabling
+        for shape in {tuple(sorted(r)) for r in fresh}:
+            conn.execute(endpoints.insert(), [r for r in fresh if tuple(sorted(r)) == shape])
 
     def _update_pending(self) -> None:
         query = (
