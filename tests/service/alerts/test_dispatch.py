@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 
 from service.alerts.backoff import BackoffPolicy
+from service.alerts.channels.base import Accepted, Delivery, Notification
 from service.alerts.channels.smtp import SmtpServer as SmtpSettings
 from service.alerts.consents import ConsentRepository
 from service.alerts.contacts import Contacts, parse_contacts
@@ -295,3 +297,60 @@ def test_pending_metrics_follow_the_outbox(database: Database) -> None:
             assert value("parkflow_alerts_sent_total") == 1
         finally:
             s.close()
+
+
+class Recorder:
+    """A channel for any endpoint that notes which endpoint each notification reached, in
+    the order sent: the order is the dispatcher's decision under test."""
+
+    name = "webhook"
+
+    def __init__(self, endpoint: str, log: list[tuple[str, str]]) -> None:
+        self.endpoint = endpoint
+        self.log = log
+
+    def send(self, n: Notification) -> Delivery:
+        self.log.append((self.endpoint, n.id))
+        return Accepted("recorded")
+
+
+def test_endpoints_take_turns_and_each_alert_stays_in_order(database: Database) -> None:
+    hooks = {t: f"http://127.0.0.1:9/hooks/{t}" for t in ("a", "b")}
+    c = parse_contacts(
+        "allow_networks: [127.0.0.0/8]\ntenants:\n"
+        + "".join(
+            f"  - {{park: hp, tenant: {t}, channels: [{{kind: webhook,"
+            f' url: "{url}", secrets: [{SECRET}]}}]}}\n'
+            for t, url in hooks.items()
+        )
+    )
+    repo = AlertRepository(database, notifier=ContactsNotifier(c))
+    log: list[tuple[str, str]] = []
+    made: dict[str, Recorder] = {}
+
+    def channels(channel: str, endpoint: str) -> Recorder:
+        return made.setdefault(endpoint, Recorder(endpoint, log))
+
+    dispatcher = Dispatcher(database, channels, policy=FAST, lanes=1)
+    try:
+        # a's three alerts first, then b's: one endpoint's backlog must not go before the other
+        opened = [
+            observe(SURPLUS, f"{t}{i}", "hp", t, True, f"surplus {t}{i}")
+            for t in ("a", "b")
+            for i in range(3)
+        ]
+        repo.apply(opened, 1_000)
+        repo.apply([replace(o, holds=False) for o in opened], 2_000)
+        assert dispatcher.run_once().sent == 12
+    finally:
+        dispatcher.close()
+    # one lane: an alert's two notifications to its endpoint in a row, the endpoints in turn
+    assert [e for e, _ in log] == [hooks["a"], hooks["a"], hooks["b"], hooks["b"]] * 3
+    rows = {n["id"]: n for n in repo.notifications()}
+    sent: dict[str, list[str]] = {}
+    for _, nid in log:
+        sent.setdefault(rows[nid]["alert_id"], []).append(rows[nid]["payload"]["event"])
+    assert len(sent) == 6 and all(events == ["opened", "resolved"] for events in sent.values())
+    with database.connect() as conn:
+        rows_now = conn.execute(sa.select(endpoints.c.endpoint, endpoints.c.failures)).all()
+    assert sorted(rows_now) == [(hooks["a"], 0), (hooks["b"], 0)]
