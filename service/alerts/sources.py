@@ -182,7 +182,10 @@ def quarantine_observations(
     return out + _cleared(QUARANTINE_RATE, seen, tracked)
 
 
-def _hours(ms: float) -> str:
+def _duration(ms: float) -> str:
+    """Minutes under two hours (a 15-minute interval reads as one), hours beyond."""
+    if ms < 2 * 3_600_000:
+        return f"{ms / 60_000:.0f} min"
     return f"{ms / 3_600_000:.1f} h"
 
 
@@ -213,7 +216,7 @@ def counter_observations(
         )
         last = found[-1]
         summary = (
-            f"{subject}: {what} of its register in the last {_hours(window_ms)}"
+            f"{subject}: {what} of its register in the last {_duration(window_ms)}"
             f" (the last from {last.previous:,.6g} to {last.current:,.6g})"
         )
         out.append(observe(COUNTER_RESET, subject, k.park, k.tenant, True, summary))
@@ -252,7 +255,7 @@ def spike_observations(
         bounds = ", ".join(declared) or "what a meter can measure"
         summary = (
             f"{subject}: {n} value{'s' if n > 1 else ''} outside its plausible range"
-            f" ({bounds}) quarantined in the last {_hours(window_ms)}"
+            f" ({bounds}) quarantined in the last {_duration(window_ms)}"
         )
         out.append(observe(SPIKE, subject, k.park, k.tenant, True, summary))
     return out + _cleared(SPIKE, seen, tracked)
@@ -288,9 +291,9 @@ def ingest_lag_observations(
         seen.add(park)
         behind, age, interval = min(ages)
         summary = (
-            f"{park}: the newest stored reading of any of its {len(ages)} meters is"
-            f" {_hours(age)} old ({behind:.1f} times its meter's expected interval of"
-            f" {_hours(interval)}; alert above {factor:g})"
+            f"{park}: even the freshest of its {len(ages)} meters last stored a reading"
+            f" {_duration(age)} ago, {behind:.1f} times its expected interval of"
+            f" {_duration(interval)} (alert above {factor:g})"
         )
         out.append(observe(INGEST_LAG, park, park, None, behind > factor, summary))
     return out + _cleared(INGEST_LAG, seen, tracked)

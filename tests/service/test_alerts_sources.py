@@ -80,7 +80,10 @@ def test_a_park_lags_only_when_even_its_freshest_meter_is_behind() -> None:
     last = {"p1/t1/m1": now - 50 * MIN, "p1/t2/m2": now - 120 * MIN, "p2/t3/m3": None}
     (p1,) = ingest_lag_observations(REGISTRY, last, now, 3.0, {})
     assert p1.subject == "p1" and p1.kind == INGEST_LAG.name and not p1.holds
-    assert "2.0 times its meter's expected interval" in p1.summary
+    assert p1.summary == (
+        "p1: even the freshest of its 2 meters last stored a reading 2.0 h ago,"
+        " 2.0 times its expected interval of 60 min (alert above 3)"
+    )
     last["p1/t2/m2"] = now - 200 * MIN  # now both more than 3 intervals old
     out = ingest_lag_observations(REGISTRY, last, now, 3.0, {"p2": ("p2", None)})
     by = {o.subject: o for o in out}
