@@ -350,14 +350,14 @@ def serve(
                     run = service.detect("schedule")
                 except Exception:
                     log.exception("scheduled detection failed")
+                try:  # before the alerts: under-performance is judged on the days verified
+                    service.refresh_savings()
+                except Exception:
+                    log.exception("realised savings refresh failed")
                 try:  # data quality is worth alerting on even when detection failed
                     service.evaluate(run)
                 except Exception:
                     log.exception("alert evaluation failed")
-                try:
-                    service.refresh_savings()
-                except Exception:
-                    log.exception("realised savings refresh failed")
                 next_detect = now + settings.detect_interval_s
             stop.wait(max(0.0, min(next_rollup, next_detect) - time.monotonic()))
     finally:
