@@ -14,13 +14,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.engine import Connection
 
 from service.alerts.channels.base import Language, Notification, Recipient, Severity
 from service.alerts.channels.mqtt import topic_of
-from service.alerts.consents import introduced
+from service.alerts.consents import introduced_among
 from service.alerts.contacts import (
     ChannelContact,
     Contacts,
@@ -68,6 +68,17 @@ class Notifier(Protocol):
     def __call__(
         self, conn: Connection, alert: Alert, kind: Kind, step: Transition
     ) -> Sequence[Outgoing]: ...
+
+
+Step = tuple[Alert, Kind, Transition]
+
+
+@runtime_checkable
+class BatchNotifier(Notifier, Protocol):
+    """A notifier that makes a whole evaluation's notifications at once, reading what they
+    depend on (the consents) once for all of them; the same as calling it step by step."""
+
+    def many(self, conn: Connection, steps: Sequence[Step]) -> list[list[Outgoing]]: ...
 
 
 def endpoint_of(contact: ChannelContact, recipient: Recipient) -> tuple[str, str]:
@@ -187,7 +198,25 @@ class ContactsNotifier:
     def __call__(
         self, conn: Connection, alert: Alert, kind: Kind, step: Transition
     ) -> list[Outgoing]:
-        consented = self._consented(conn, alert)
+        return self.many(conn, [(alert, kind, step)])[0]
+
+    def many(self, conn: Connection, steps: Sequence[Step]) -> list[list[Outgoing]]:
+        parties = {}
+        for alert, _, _ in steps:
+            facts = alert.facts
+            if facts and facts.get("type") == "opportunity":
+                pair = (facts["supplier"]["tenant"], facts["receiver"]["tenant"])
+                parties[facts["opportunity_id"]] = pair
+        standing = introduced_among(conn, parties) if parties else set()
+        out = []
+        for alert, kind, step in steps:
+            oid = (alert.facts or {}).get("opportunity_id")
+            out.append(self._outgoing(alert, kind, step, oid in standing))
+        return out
+
+    def _outgoing(
+        self, alert: Alert, kind: Kind, step: Transition, consented: bool
+    ) -> list[Outgoing]:
         at = datetime.fromtimestamp(step.at_ms / 1000, UTC)
         out: list[Outgoing] = []
         for who in recipients(alert, kind, self.operators):
@@ -205,14 +234,6 @@ class ContactsNotifier:
                     )
                 )
         return out
-
-    @staticmethod
-    def _consented(conn: Connection, alert: Alert) -> bool:
-        facts = alert.facts
-        if not facts or facts.get("type") != "opportunity":
-            return False
-        parties = (facts["supplier"]["tenant"], facts["receiver"]["tenant"])
-        return introduced(conn, facts["opportunity_id"], parties)
 
 
 class TopicNotifier(ContactsNotifier):

@@ -33,7 +33,7 @@ from service.alerts.lifecycle import (
     is_silenced,
     resolve,
 )
-from service.alerts.notify import Notifier, TopicNotifier
+from service.alerts.notify import BatchNotifier, Notifier, Outgoing, TopicNotifier
 from service.alerts.texts import notification_json
 from service.state import Database
 from service.state.tables import alert_history, alerts, outbox, silences
@@ -112,14 +112,15 @@ class AlertRepository:
         history_ids = self._record_many(conn, steps)
         # Routes are worked out after the alerts are written and before their notifications:
         # whatever fails in between (a router, the database) rolls back both.
+        told = [(a, s, h) for (a, s), h in zip(steps, history_ids, strict=True) if s.notifies]
+        outgoing = self._outgoing_many(conn, [(a, s) for a, s, _ in told])
         rows: list[dict[str, Any]] = []
         written: dict[str, list[str]] = {}
-        for (alert, step), history_id in zip(steps, history_ids, strict=True):
-            if step.notifies:
-                mine = written.setdefault(alert.id, [])
-                for row in self._outbox_rows(conn, alert, step, history_id, now_ms):
-                    rows.append(row)
-                    mine.append(row["id"])
+        for (alert, step, history_id), made in zip(told, outgoing, strict=True):
+            mine = written.setdefault(alert.id, [])
+            for row in _outbox_rows(alert, step, history_id, now_ms, made):
+                rows.append(row)
+                mine.append(row["id"])
         for i in range(0, len(rows), _OUTBOX_CHUNK):
             conn.execute(outbox.insert(), rows[i : i + _OUTBOX_CHUNK])
         return [Applied(a, t, tuple(written.get(a.id, ()))) for a, t in changed]
@@ -158,35 +159,20 @@ class AlertRepository:
             ids += [int(r[0]) for r in result.all()]
         return ids
 
-    def _outbox_rows(
-        self, conn: Connection, alert: Alert, step: Transition, history_id: int, now_ms: int
-    ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for out in self.notifier(conn, alert, self.kinds[alert.kind], step):
-            n = out.notification
-            r = n.recipient
-            rows.append(
-                {
-                    "id": n.id,
-                    "alert_id": alert.id,
-                    "history_id": history_id,
-                    "channel": out.channel,
-                    "endpoint": out.endpoint,
-                    "recipient": f"{r.park}/{r.tenant}"
-                    if r.tenant
-                    else f"{r.park}/operator/{r.operator}",
-                    "payload": {"event": step.event.value, "notification": notification_json(n)},
-                    "created_ms": now_ms,
-                    "attempts": 0,
-                    "next_attempt_ms": now_ms,
-                }
-            )
-        return rows
+    def _outgoing_many(
+        self, conn: Connection, steps: Sequence[tuple[Alert, Transition]]
+    ) -> list[Sequence[Outgoing]]:
+        """Each step's notifications; a batch notifier reads the consents once for all."""
+        items = [(a, self.kinds[a.kind], s) for a, s in steps]
+        if isinstance(self.notifier, BatchNotifier):
+            return list(self.notifier.many(conn, items))
+        return [self.notifier(conn, a, k, s) for a, k, s in items]
 
     def _notify(
         self, conn: Connection, alert: Alert, step: Transition, history_id: int, now_ms: int
     ) -> list[str]:
-        rows = self._outbox_rows(conn, alert, step, history_id, now_ms)
+        made = self.notifier(conn, alert, self.kinds[alert.kind], step)
+        rows = _outbox_rows(alert, step, history_id, now_ms, made)
         if rows:
             conn.execute(outbox.insert(), rows)
         return [r["id"] for r in rows]
@@ -387,3 +373,29 @@ def _history_row(alert_id: str, step: Transition) -> dict[str, Any]:
         "summary": step.summary,
         "silenced": step.silenced,
     }
+
+
+def _outbox_rows(
+    alert: Alert, step: Transition, history_id: int, now_ms: int, made: Sequence[Outgoing]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for out in made:
+        n = out.notification
+        r = n.recipient
+        rows.append(
+            {
+                "id": n.id,
+                "alert_id": alert.id,
+                "history_id": history_id,
+                "channel": out.channel,
+                "endpoint": out.endpoint,
+                "recipient": f"{r.park}/{r.tenant}"
+                if r.tenant
+                else f"{r.park}/operator/{r.operator}",
+                "payload": {"event": step.event.value, "notification": notification_json(n)},
+                "created_ms": now_ms,
+                "attempts": 0,
+                "next_attempt_ms": now_ms,
+            }
+        )
+    return rows

@@ -354,3 +354,26 @@ def test_endpoints_take_turns_and_each_alert_stays_in_order(database: Database) 
     with database.connect() as conn:
         rows_now = conn.execute(sa.select(endpoints.c.endpoint, endpoints.c.failures)).all()
     assert sorted(rows_now) == [(hooks["a"], 0), (hooks["b"], 0)]
+
+
+def test_one_evaluation_renders_each_opportunity_against_its_own_consents(
+    database: Database,
+) -> None:
+    """The consents of a whole evaluation are read at once: each opportunity's notification
+    still names the counterpart only when both of its own parties consented."""
+    consents = ConsentRepository(database)
+    for party in ("wwtp", "dye"):
+        consents.give("hp", "hp:agreed", party, "ops")
+    consents.give("hp", "hp:half", "dye", "ops")  # the supplier has not
+    repo = AlertRepository(database, notifier=ContactsNotifier(contacts("http://127.0.0.1:9/h")))
+    oids = ["hp:agreed", "hp:half", "hp:none"]
+    applied = repo.apply([opportunity(oid=o) for o in oids], 1_000)
+    assert len(applied) == 3
+    for oid, a in zip(
+        oids, sorted(applied, key=lambda x: oids.index(x.alert.subject)), strict=True
+    ):
+        (hook,) = [n for n in repo.notifications(a.alert.id) if n["channel"] == "webhook"]
+        facts = hook["payload"]["notification"]["data"]
+        assert facts["introduced"] is (oid == "hp:agreed"), oid
+        body = json.dumps(hook["payload"], ensure_ascii=False)
+        assert ("Song Lam" in body) is (oid == "hp:agreed"), oid
