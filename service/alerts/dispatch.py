@@ -278,6 +278,7 @@ class Dispatcher:
         # crash, and a long pass does not hold everything it sent unrecorded. The wait is
         # woken by the lanes, not a poll: the last outcome is written as soon as it is known.
         written = [0]
+        unhealthy: set[EndpointKey] = set()
 
         def wake() -> bool:
             return len(results) - written[0] >= self.chunk or ended[0] == len(futures)
@@ -288,7 +289,7 @@ class Dispatcher:
                 done = ended[0] == len(futures)
                 ready = results[written[0] :]
             if ready:
-                self._record(ready, stats, states)
+                self._record(ready, stats, states, unhealthy)
                 written[0] += len(ready)
             if done:
                 break
@@ -302,7 +303,9 @@ class Dispatcher:
         results: Sequence[tuple[Due, Outcome]],
         stats: PassStats,
         states: Mapping[EndpointKey, _EndpointState] | None = None,
+        unhealthy: set[EndpointKey] | None = None,
     ) -> None:
+        unhealthy = set() if unhealthy is None else unhealthy
         sent: list[tuple[Due, Sent]] = []
         retry: list[tuple[Due, Retry]] = []
         disabled: list[tuple[Due, Disabled]] = []
@@ -340,7 +343,7 @@ class Dispatcher:
                     .where(outbox.c.id == d.id)
                     .values(attempts=outbox.c.attempts + 1, last_error=x.reason)
                 )
-            self._record_endpoints(conn, sent, retry, disabled, states or {})
+            self._record_endpoints(conn, sent, retry, disabled, states or {}, unhealthy)
 
         self.db.retrying(work)
         stats.sent += len(sent)
@@ -372,7 +375,10 @@ class Dispatcher:
         retry: Sequence[tuple[Due, Retry]],
         disabled: Sequence[tuple[Due, Disabled]],
         states: Mapping[EndpointKey, _EndpointState],
+        unhealthy: set[EndpointKey],
     ) -> None:
+        """``states``: the endpoints' rows as the pass began; ``unhealthy``: those this pass
+        has since written a failure to (a later success must then be written)."""
         changes: dict[EndpointKey, Mapping[str, object]] = {}
         for d, _ in sent:
             changes[(d.channel, d.endpoint)] = _HEALTHY
@@ -393,7 +399,9 @@ class Dispatcher:
             }
         for key, values in list(changes.items()):
             state = states.get(key)
-            if values is _HEALTHY and state is not None and state.healthy:
+            if values is not _HEALTHY:
+                unhealthy.add(key)
+            elif state is not None and state.healthy and key not in unhealthy:
                 del changes[key]  # a success on an endpoint whose row already says healthy
         if not changes:
             return

@@ -6,6 +6,7 @@ subject; a dead endpoint is disabled and the operators told."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from service.alerts.backoff import BackoffPolicy
-from service.alerts.channels.base import Accepted, Delivery, Notification
+from service.alerts.channels.base import Accepted, Delivery, Notification, RetryLater
 from service.alerts.channels.smtp import SmtpServer as SmtpSettings
 from service.alerts.consents import ConsentRepository
 from service.alerts.contacts import Contacts, parse_contacts
@@ -377,3 +378,57 @@ def test_one_evaluation_renders_each_opportunity_against_its_own_consents(
         assert facts["introduced"] is (oid == "hp:agreed"), oid
         body = json.dumps(hook["payload"], ensure_ascii=False)
         assert ("Song Lam" in body) is (oid == "hp:agreed"), oid
+
+
+def test_a_success_after_a_recorded_failure_in_the_same_pass_is_written(
+    database: Database,
+) -> None:
+    """Two lanes to one endpoint: one alert's notification fails and is recorded (the
+    endpoint backs off) while the other's is still in flight; when that one succeeds, the
+    endpoint is healthy again, though it was healthy when the pass began."""
+    hook = "http://127.0.0.1:9/hooks/a"
+    c = parse_contacts(
+        "allow_networks: [127.0.0.0/8]\ntenants:\n"
+        f'  - {{park: hp, tenant: a, channels: [{{kind: webhook, url: "{hook}",'
+        f" secrets: [{SECRET}]}}]}}\n"
+    )
+    repo = AlertRepository(database, notifier=ContactsNotifier(c))
+    with database.transaction() as conn:  # healthy as the pass begins
+        conn.execute(
+            endpoints.insert().values(
+                channel="webhook", endpoint=hook, failures=0, next_attempt_ms=0
+            )
+        )
+    (slow,) = repo.apply([observe(SURPLUS, "slow", "hp", "a", True, "s")], 1_000)
+    repo.apply([observe(SURPLUS, "fails", "hp", "a", True, "f")], 2_000)
+    entered = threading.Event()
+
+    def failing_recorded() -> bool:
+        with database.connect() as conn:
+            row = conn.execute(sa.select(endpoints.c.failures)).scalar_one()
+        return bool(row)
+
+    class Split:
+        name = "webhook"
+
+        def send(self, n: Notification) -> Delivery:
+            if n.data["alert_id"] == slow.alert.id:
+                entered.set()
+                deadline = time.monotonic() + 10
+                while not failing_recorded():  # in flight until the failure is written
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                return Accepted("late")
+            assert entered.wait(10)
+            return RetryLater("HTTP 503")
+
+    split = Split()
+    dispatcher = Dispatcher(database, lambda ch, ep: split, policy=FAST, lanes=2, chunk=1)
+    try:
+        stats = dispatcher.run_once()
+    finally:
+        dispatcher.close()
+    assert (stats.sent, stats.retried) == (1, 1)
+    with database.connect() as conn:
+        row = conn.execute(sa.select(endpoints)).mappings().one()
+    assert (row["failures"], row["next_attempt_ms"], row["last_error"]) == (0, 0, None)
