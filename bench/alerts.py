@@ -94,7 +94,12 @@ def receiver_main(out_path: Path, ports_path: Path) -> int:
                 email_times.append(time.time())
             return "250 OK"
 
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # the dispatcher opens a connection per lane and endpoint at once: a listen backlog
+        # of 5 (the default) resets some of them, which measured the backlog, not delivery
+        request_queue_size = 1024
+
+    http = Server(("127.0.0.1", 0), Handler)
     http.daemon_threads = True
     threading.Thread(target=http.serve_forever, daemon=True).start()
     from tests.support.ports import free_port

@@ -130,10 +130,15 @@ class _AlertingService(_Service):
         self.alert_policy = AlertPolicy(
             stale_factor=settings.stale_factor,
             quarantine_per_hour=settings.quarantine_alert_per_hour,
+            data_window_ms=int(settings.alert_data_window_s * 1000),
+            lag_factor=settings.ingest_lag_factor,
+            underperforming_share=settings.underperforming_share,
+            underperforming_days=settings.underperforming_days,
         )
+        self.exchanges = ExchangeRepository(self.db)
 
     def detection_registry(self) -> Registry:
-        return with_registered(self.registry, ExchangeRepository(self.db).metered())
+        return with_registered(self.registry, self.exchanges.metered())
 
     def refresh_savings(self) -> None:
         """The metered exchanges' days over the detection window, recomputed: late readings
@@ -155,7 +160,9 @@ class _AlertingService(_Service):
     def evaluate(self, run: RunResult | None) -> None:
         s = self.settings
         at = int(pd.Timestamp(s.now).value // 1_000_000) if s.now else now_ms()
-        evaluate_alerts(self.alerts, self.store, self.registry, run, at, self.alert_policy)
+        evaluate_alerts(
+            self.alerts, self.store, self.registry, run, at, self.alert_policy, self.exchanges
+        )
 
 
 def notifier_from_settings(settings: ServiceSettings) -> Notifier:
@@ -343,14 +350,14 @@ def serve(
                     run = service.detect("schedule")
                 except Exception:
                     log.exception("scheduled detection failed")
+                try:  # before the alerts: under-performance is judged on the days verified
+                    service.refresh_savings()
+                except Exception:
+                    log.exception("realised savings refresh failed")
                 try:  # data quality is worth alerting on even when detection failed
                     service.evaluate(run)
                 except Exception:
                     log.exception("alert evaluation failed")
-                try:
-                    service.refresh_savings()
-                except Exception:
-                    log.exception("realised savings refresh failed")
                 next_detect = now + settings.detect_interval_s
             stop.wait(max(0.0, min(next_rollup, next_detect) - time.monotonic()))
     finally:

@@ -32,6 +32,26 @@ class ServiceSettings(Settings):
     quarantine_alert_per_hour: float = Field(
         default=60.0, gt=0, description="a tenant's quarantined records per hour to alert on"
     )
+    alert_data_window_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="a counter reset or a spike keeps its alert's condition holding this long",
+    )
+    ingest_lag_factor: float = Field(
+        default=3.0,
+        gt=1,
+        description="a park's ingest lags when even its freshest meter is this many expected"
+        " intervals old",
+    )
+    underperforming_share: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="an exchange under-performs below this share of its projection ...",
+    )
+    underperforming_days: int = Field(
+        default=3, ge=1, description="... on each of its last this many measured days"
+    )
     knowledge: Path | None = Field(
         default=None, description="a park's knowledge YAML overriding the shipped defaults"
     )

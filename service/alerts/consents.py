@@ -109,19 +109,25 @@ class ConsentRepository:
     def introduced_among(self, parties: Mapping[str, tuple[str, str]]) -> set[str]:
         """Of these opportunities (id -> its two parties), those whose parties' consents both
         stand: one query for a page of them."""
-        standing: dict[str, set[str]] = {}
-        ids = sorted(parties)
         with self.db.connect() as conn:
-            for i in range(0, len(ids), 400):
-                rows = conn.execute(
-                    sa.select(consents.c.opportunity_id, consents.c.tenant).where(
-                        consents.c.opportunity_id.in_(ids[i : i + 400]),
-                        consents.c.withdrawn_ms.is_(None),
-                    )
-                )
-                for oid, tenant in rows:
-                    standing.setdefault(oid, set()).add(tenant)
-        return {oid for oid, pair in parties.items() if set(pair) <= standing.get(oid, set())}
+            return introduced_among(conn, parties)
+
+
+def introduced_among(conn: Connection, parties: Mapping[str, tuple[str, str]]) -> set[str]:
+    """``introduced`` for many opportunities (id -> its two parties) in the caller's
+    transaction, a query per 400 of them rather than one each."""
+    standing: dict[str, set[str]] = {}
+    ids = sorted(parties)
+    for i in range(0, len(ids), 400):
+        rows = conn.execute(
+            sa.select(consents.c.opportunity_id, consents.c.tenant).where(
+                consents.c.opportunity_id.in_(ids[i : i + 400]),
+                consents.c.withdrawn_ms.is_(None),
+            )
+        )
+        for oid, tenant in rows:
+            standing.setdefault(oid, set()).add(tenant)
+    return {oid for oid, pair in parties.items() if set(pair) <= standing.get(oid, set())}
 
 
 def _row(c: Consent) -> dict[str, Any]:

@@ -11,7 +11,7 @@ a name is resolved and checked again before each send (``service.alerts.ssrf``).
 from __future__ import annotations
 
 import re
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -157,19 +157,26 @@ class Contacts(_Model):
             raise ValueError("; ".join(problems))
         return self
 
-    def channels_of(self, recipient: Recipient) -> list[ChannelContact]:
+    @cached_property
+    def _by_recipient(self) -> dict[tuple[str, str, str], list[ChannelContact]]:
+        """Channels by ("tenant" | "operator", park, id): an evaluation looks up every
+        notification's recipient, so not by a scan of the contacts."""
+        out: dict[tuple[str, str, str], list[ChannelContact]] = {}
         for t in self.tenants:
-            if recipient.tenant is not None and (t.park, t.tenant) == (
-                recipient.park,
-                recipient.tenant,
-            ):
-                return list(t.channels)
+            out.setdefault(("tenant", t.park, t.tenant), list(t.channels))
         for o in self.operators:
-            if recipient.operator is not None and (o.park, o.id) == (
-                recipient.park,
-                recipient.operator,
-            ):
-                return list(o.channels)
+            out.setdefault(("operator", o.park, o.id), list(o.channels))
+        return out
+
+    def channels_of(self, recipient: Recipient) -> list[ChannelContact]:
+        if recipient.tenant is not None:
+            found = self._by_recipient.get(("tenant", recipient.park, recipient.tenant))
+            if found is not None:
+                return list(found)
+        if recipient.operator is not None:
+            found = self._by_recipient.get(("operator", recipient.park, recipient.operator))
+            if found is not None:
+                return list(found)
         return []
 
     def routes(self, recipient: Recipient, severity: Severity) -> list[ChannelContact]:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import zip_longest
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ from service.state.tables import endpoints, outbox
 log = logging.getLogger("parkflow.alerts.dispatch")
 
 EndpointKey = tuple[str, str]  # (channel, endpoint)
+_KEYS = 400  # keys per IN (...): well under both backends' parameter limits
 
 
 class Channels(Protocol):
@@ -66,6 +68,17 @@ class Due:
 class _EndpointState:
     failures: int = 0
     failing_since_ms: int | None = None
+    # the row says what a success would write (no failures, no wait, no error): a pass that
+    # only succeeded has nothing to write for it
+    healthy: bool = False
+
+
+_HEALTHY: Mapping[str, object] = {
+    "failures": 0,
+    "failing_since_ms": None,
+    "next_attempt_ms": 0,
+    "last_error": None,
+}
 
 
 @dataclass
@@ -175,17 +188,20 @@ class Dispatcher:
         wanted = list(set(keys))
         out: dict[EndpointKey, _EndpointState] = {}
         with self.db.connect() as conn:
-            for i in range(0, len(wanted), 400):
+            for i in range(0, len(wanted), _KEYS):
                 rows = conn.execute(
                     sa.select(endpoints).where(
                         sa.tuple_(endpoints.c.channel, endpoints.c.endpoint).in_(
-                            wanted[i : i + 400]
+                            wanted[i : i + _KEYS]
                         )
                     )
                 ).mappings()
                 for r in rows:
+                    healthy = r["disabled_ms"] is None and all(
+                        r[k] == v for k, v in _HEALTHY.items()
+                    )
                     out[(r["channel"], r["endpoint"])] = _EndpointState(
-                        r["failures"], r["failing_since_ms"]
+                        r["failures"], r["failing_since_ms"], healthy
                     )
         return out
 
@@ -208,7 +224,7 @@ class Dispatcher:
         for d in due:
             by_endpoint[(d.channel, d.endpoint)][d.alert_id].append(d)
         states = self._endpoint_states(by_endpoint)
-        lanes: list[tuple[EndpointKey, Channel, list[Due]]] = []
+        per_endpoint: list[list[tuple[EndpointKey, Channel, list[Due]]]] = []
         for key, groups in by_endpoint.items():
             channel = self.channels(*key)
             if channel is None:
@@ -223,50 +239,73 @@ class Dispatcher:
                     )
                 continue
             self._warned.discard(key)
-            lanes += [(key, channel, group) for group in groups.values()]
+            per_endpoint.append([(key, channel, group) for group in groups.values()])
+        # Endpoints take turns: the lanes running at once reach different endpoints, each
+        # over the connection it keeps, rather than one endpoint's alerts opening a
+        # connection each while the others wait.
+        lanes = [x for turn in zip_longest(*per_endpoint) for x in turn if x is not None]
         failed: set[EndpointKey] = set()  # endpoints that failed this pass: their lanes stop
-        lock = threading.Lock()
+        changed = threading.Condition()  # an outcome came, or a lane ended
         results: list[tuple[Due, Outcome]] = []
+        ended = [0]
 
         def lane(key: EndpointKey, channel: Channel, group: list[Due]) -> None:
-            for d in group:
-                with lock:
-                    if key in failed:
-                        return
-                    state = states.get(key, _EndpointState())
-                attempts = Attempts(
-                    state.failures,
-                    _dt(state.failing_since_ms) if state.failing_since_ms is not None else None,
-                )
-                outcome = deliver(d.notification, channel, self.policy, datetime.now(UTC), attempts)
-                self.metrics.record(key[0], outcome)
-                with lock:
-                    results.append((d, outcome))
-                    if not isinstance(outcome, Sent):
-                        failed.add(key)
-                        return
+            try:
+                for d in group:
+                    with changed:
+                        if key in failed:
+                            return
+                        state = states.get(key, _EndpointState())
+                    since = state.failing_since_ms
+                    attempts = Attempts(state.failures, _dt(since) if since is not None else None)
+                    now = datetime.now(UTC)
+                    outcome = deliver(d.notification, channel, self.policy, now, attempts)
+                    self.metrics.record(key[0], outcome)
+                    with changed:
+                        results.append((d, outcome))
+                        if not isinstance(outcome, Sent):
+                            failed.add(key)
+                        changed.notify()
+                        if key in failed:
+                            return
+            finally:
+                with changed:
+                    ended[0] += 1
+                    changed.notify()
 
         futures = [self._pool.submit(lane, *x) for x in lanes]
         # Outcomes are written as they come, a chunk at a time: little is sent twice after a
-        # crash, and a long pass does not hold everything it sent unrecorded.
-        written = 0
+        # crash, and a long pass does not hold everything it sent unrecorded. The wait is
+        # woken by the lanes, not a poll: the last outcome is written as soon as it is known.
+        written = [0]
+        unhealthy: set[EndpointKey] = set()
+
+        def wake() -> bool:
+            return len(results) - written[0] >= self.chunk or ended[0] == len(futures)
+
         while True:
-            done = all(f.done() for f in futures)
-            with lock:
-                ready = results[written:]
-            if len(ready) >= self.chunk or (done and ready):
-                self._record(ready, stats)
-                written += len(ready)
-                continue
+            with changed:
+                changed.wait_for(wake)
+                done = ended[0] == len(futures)
+                ready = results[written[0] :]
+            if ready:
+                self._record(ready, stats, states, unhealthy)
+                written[0] += len(ready)
             if done:
                 break
-            time.sleep(0.005)
         for f in futures:
             f.result()  # a bug in a lane is not swallowed
 
     # -- recording --------------------------------------------------------------------------
 
-    def _record(self, results: Sequence[tuple[Due, Outcome]], stats: PassStats) -> None:
+    def _record(
+        self,
+        results: Sequence[tuple[Due, Outcome]],
+        stats: PassStats,
+        states: Mapping[EndpointKey, _EndpointState] | None = None,
+        unhealthy: set[EndpointKey] | None = None,
+    ) -> None:
+        unhealthy = set() if unhealthy is None else unhealthy
         sent: list[tuple[Due, Sent]] = []
         retry: list[tuple[Due, Retry]] = []
         disabled: list[tuple[Due, Disabled]] = []
@@ -304,7 +343,7 @@ class Dispatcher:
                     .where(outbox.c.id == d.id)
                     .values(attempts=outbox.c.attempts + 1, last_error=x.reason)
                 )
-            self._record_endpoints(conn, sent, retry, disabled)
+            self._record_endpoints(conn, sent, retry, disabled, states or {}, unhealthy)
 
         self.db.retrying(work)
         stats.sent += len(sent)
@@ -335,15 +374,14 @@ class Dispatcher:
         sent: Sequence[tuple[Due, Sent]],
         retry: Sequence[tuple[Due, Retry]],
         disabled: Sequence[tuple[Due, Disabled]],
+        states: Mapping[EndpointKey, _EndpointState],
+        unhealthy: set[EndpointKey],
     ) -> None:
+        """``states``: the endpoints' rows as the pass began; ``unhealthy``: those this pass
+        has since written a failure to (a later success must then be written)."""
         changes: dict[EndpointKey, Mapping[str, object]] = {}
         for d, _ in sent:
-            changes[(d.channel, d.endpoint)] = {
-                "failures": 0,
-                "failing_since_ms": None,
-                "next_attempt_ms": 0,
-                "last_error": None,
-            }
+            changes[(d.channel, d.endpoint)] = _HEALTHY
         for d, r in retry:  # a failure after a success in the same pass: the failure stands
             changes[(d.channel, d.endpoint)] = {
                 "failures": r.attempts.failures,
@@ -359,12 +397,40 @@ class Dispatcher:
                 "disabled_reason": x.reason,
                 "last_error": x.reason,
             }
-        for (channel, endpoint), values in changes.items():
-            key = (endpoints.c.channel == channel) & (endpoints.c.endpoint == endpoint)
-            updated = conn.execute(endpoints.update().where(key).values(**values))
-            if updated.rowcount == 0:
-                row = {"failures": 0, "next_attempt_ms": 0, **values}
-                conn.execute(endpoints.insert().values(channel=channel, endpoint=endpoint, **row))
+        for key, values in list(changes.items()):
+            state = states.get(key)
+            if values is not _HEALTHY:
+                unhealthy.add(key)
+            elif state is not None and state.healthy and key not in unhealthy:
+                del changes[key]  # a success on an endpoint whose row already says healthy
+        if not changes:
+            return
+        wanted = list(changes)
+        pair = sa.tuple_(endpoints.c.channel, endpoints.c.endpoint)
+        existing: set[EndpointKey] = set()
+        for i in range(0, len(wanted), _KEYS):
+            query = sa.select(endpoints.c.channel, endpoints.c.endpoint).where(
+                pair.in_(wanted[i : i + _KEYS])
+            )
+            existing |= {(c, e) for c, e in conn.execute(query)}
+        healthy = [k for k in wanted if k in existing and changes[k] is _HEALTHY]
+        for i in range(0, len(healthy), _KEYS):  # recovered endpoints: one statement
+            conn.execute(
+                endpoints.update().where(pair.in_(healthy[i : i + _KEYS])).values(**_HEALTHY)
+            )
+        for channel, endpoint in (
+            k for k in wanted if k in existing and changes[k] is not _HEALTHY
+        ):
+            where = (endpoints.c.channel == channel) & (endpoints.c.endpoint == endpoint)
+            conn.execute(endpoints.update().where(where).values(**changes[(channel, endpoint)]))
+        fresh = [
+            {"channel": c, "endpoint": e, "failures": 0, "next_attempt_ms": 0, **changes[(c, e)]}
+            for c, e in wanted
+            if (c, e) not in existing
+        ]
+        # rows of one shape per statement: a first success, a first failure, a disabling
+        for shape in {tuple(sorted(r)) for r in fresh}:
+            conn.execute(endpoints.insert(), [r for r in fresh if tuple(sorted(r)) == shape])
 
     def _update_pending(self) -> None:
         query = (

@@ -19,6 +19,7 @@ class Audience(StrEnum):
     SUPPLIER = "supplier"  # the tenant whose surplus it is
     RECEIVER = "receiver"  # the tenant that could take it
     OPERATORS = "operators"  # the park's operators: data quality, the system itself
+    PARTIES = "parties"  # both tenants of a registered exchange (named in its facts)
 
 
 class Severity(StrEnum):
@@ -70,7 +71,8 @@ SPIKE = Kind("spike", Audience.OPERATORS, "park/tenant/meter", Severity.WARNING,
 QUARANTINE_RATE = Kind(
     "quarantine_rate", Audience.OPERATORS, "park/tenant", Severity.WARNING, _DATA
 )
-INGEST_LAG = Kind("ingest_lag", Audience.OPERATORS, "ingestor", Severity.WARNING, _SYSTEM)
+# the park as a whole behind: even its freshest meter's newest reading is old
+INGEST_LAG = Kind("ingest_lag", Audience.OPERATORS, "park", Severity.WARNING, _SYSTEM)
 STORE_UNREACHABLE = Kind(
     "store_unreachable", Audience.OPERATORS, "store", Severity.CRITICAL, _SYSTEM
 )
@@ -80,10 +82,10 @@ ENDPOINT_DISABLED = Kind(
     "endpoint_disabled", Audience.OPERATORS, "channel endpoint", Severity.WARNING, _DETECTION
 )
 
-# to operators (and, once routed, both parties): an operating exchange delivering less than a
-# share of its frozen projection for N measured days (service/exchanges/alerts.py)
+# to operators and both parties: an operating exchange delivering less than a share of its
+# frozen projection for N measured days (service/exchanges/alerts.py)
 EXCHANGE_UNDERPERFORMING = Kind(
-    "exchange_underperforming", Audience.OPERATORS, "exchange id", Severity.WARNING, _DETECTION
+    "exchange_underperforming", Audience.PARTIES, "exchange id", Severity.WARNING, _DETECTION
 )
 
 KINDS: dict[str, Kind] = {

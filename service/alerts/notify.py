@@ -14,13 +14,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.engine import Connection
 
 from service.alerts.channels.base import Language, Notification, Recipient, Severity
 from service.alerts.channels.mqtt import topic_of
-from service.alerts.consents import introduced
+from service.alerts.consents import introduced_among
 from service.alerts.contacts import (
     ChannelContact,
     Contacts,
@@ -31,6 +31,7 @@ from service.alerts.contacts import (
 from service.alerts.kinds import Audience, Kind
 from service.alerts.lifecycle import Alert, Event, Transition
 from service.alerts.texts import (
+    DETECTION_FACTS,
     OPERATOR,
     OpportunityFacts,
     Rendered,
@@ -67,6 +68,17 @@ class Notifier(Protocol):
     def __call__(
         self, conn: Connection, alert: Alert, kind: Kind, step: Transition
     ) -> Sequence[Outgoing]: ...
+
+
+Step = tuple[Alert, Kind, Transition]
+
+
+@runtime_checkable
+class BatchNotifier(Notifier, Protocol):
+    """A notifier that makes a whole evaluation's notifications at once, reading what they
+    depend on (the consents) once for all of them; the same as calling it step by step."""
+
+    def many(self, conn: Connection, steps: Sequence[Step]) -> list[list[Outgoing]]: ...
 
 
 def endpoint_of(contact: ChannelContact, recipient: Recipient) -> tuple[str, str]:
@@ -115,7 +127,7 @@ def rendered(
     facts (with the privacy rule); a kind without facts is an operator's condition. An
     opportunity is named by ``reference`` (the API's and the pages' reference of it, so a
     tenant quotes one reference wherever it read it); without one, by the alert's."""
-    if alert.facts is not None:
+    if alert.facts is not None and alert.facts.get("type") in DETECTION_FACTS:
         facts = facts_from_json(alert.facts)
         ref = ref_of(alert)
         if reference is not None and isinstance(facts, OpportunityFacts):
@@ -134,14 +146,24 @@ def rendered(
 
 
 def recipients(alert: Alert, kind: Kind, operators: Callable[[str], list[str]]) -> list[Recipient]:
-    """The alert's tenant (a supplier's surplus, a receiver's opportunity) and the operators
-    of its park; an alert about the system, every park's operators."""
+    """The alert's tenant (a supplier's surplus, a receiver's opportunity), or both parties
+    of an exchange, and the operators of its park; an alert about the system, every park's
+    operators."""
     out: list[Recipient] = []
-    if kind.audience is not Audience.OPERATORS and alert.tenant is not None:
+    if kind.audience is Audience.PARTIES:
+        out += [Recipient(alert.park, tenant=t) for t in parties_of(alert)]
+    elif kind.audience is not Audience.OPERATORS and alert.tenant is not None:
         out.append(Recipient(alert.park, tenant=alert.tenant))
     for park_id, op in _operators_of(alert.park, operators):
         out.append(Recipient(park_id, operator=op))
     return out
+
+
+def parties_of(alert: Alert) -> list[str]:
+    """The tenants an exchange's alert names in its facts (``{"parties": [...]}``), once
+    each: a party to a registered exchange was introduced to the other when it was agreed."""
+    named = (alert.facts or {}).get("parties") or []
+    return list(dict.fromkeys(str(t) for t in named))
 
 
 def _operators_of(park: str, operators: Callable[[str], list[str]]) -> list[tuple[str, str]]:
@@ -176,7 +198,25 @@ class ContactsNotifier:
     def __call__(
         self, conn: Connection, alert: Alert, kind: Kind, step: Transition
     ) -> list[Outgoing]:
-        consented = self._consented(conn, alert)
+        return self.many(conn, [(alert, kind, step)])[0]
+
+    def many(self, conn: Connection, steps: Sequence[Step]) -> list[list[Outgoing]]:
+        parties = {}
+        for alert, _, _ in steps:
+            facts = alert.facts
+            if facts and facts.get("type") == "opportunity":
+                pair = (facts["supplier"]["tenant"], facts["receiver"]["tenant"])
+                parties[facts["opportunity_id"]] = pair
+        standing = introduced_among(conn, parties) if parties else set()
+        out = []
+        for alert, kind, step in steps:
+            oid = (alert.facts or {}).get("opportunity_id")
+            out.append(self._outgoing(alert, kind, step, oid in standing))
+        return out
+
+    def _outgoing(
+        self, alert: Alert, kind: Kind, step: Transition, consented: bool
+    ) -> list[Outgoing]:
         at = datetime.fromtimestamp(step.at_ms / 1000, UTC)
         out: list[Outgoing] = []
         for who in recipients(alert, kind, self.operators):
@@ -194,14 +234,6 @@ class ContactsNotifier:
                     )
                 )
         return out
-
-    @staticmethod
-    def _consented(conn: Connection, alert: Alert) -> bool:
-        facts = alert.facts
-        if not facts or facts.get("type") != "opportunity":
-            return False
-        parties = (facts["supplier"]["tenant"], facts["receiver"]["tenant"])
-        return introduced(conn, facts["opportunity_id"], parties)
 
 
 class TopicNotifier(ContactsNotifier):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,12 +33,17 @@ from service.alerts.lifecycle import (
     is_silenced,
     resolve,
 )
-from service.alerts.notify import Notifier, TopicNotifier
+from service.alerts.notify import BatchNotifier, Notifier, Outgoing, TopicNotifier
 from service.alerts.texts import notification_json
 from service.state import Database
 from service.state.tables import alert_history, alerts, outbox, silences
 
 _CHUNK = 400  # keys per IN (...): well under both backends' parameter limits
+_HISTORY_CHUNK = 1000  # rows per multi-row insert (SQLAlchemy splits them under the limits)
+_OUTBOX_CHUNK = 1000  # outbox rows per executemany: their payloads bounded in memory
+# the SET clause from each row's keys (every column but the id), executed for many rows
+_UPDATE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("_id"))
+_INSERT_HISTORY = alert_history.insert().returning(alert_history.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +83,9 @@ class AlertRepository:
     ) -> list[Applied]:
         stored = self._lock_rows(conn, list(latest))
         active = self._silences(conn, now_ms)
-        changed: list[tuple[Alert, tuple[Transition, ...], list[int]]] = []
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        changed: list[tuple[Alert, tuple[Transition, ...]]] = []
         for key, obs in latest.items():
             previous = stored.get(key)
             kind = self.kinds[obs.kind]
@@ -87,89 +94,96 @@ class AlertRepository:
                 obs,
                 now_ms,
                 kind.policy,
-                silenced=is_silenced(active, obs.kind, obs.subject, now_ms),
+                silenced=bool(active) and is_silenced(active, obs.kind, obs.subject, now_ms),
             )
             alert = outcome.alert
             if alert is None or alert == previous:
                 continue
-            if previous is None:
-                conn.execute(alerts.insert().values(**_row(alert)))
-            else:
-                conn.execute(alerts.update().where(alerts.c.id == alert.id).values(**_row(alert)))
-            ids = [self._record(conn, alert.id, step) for step in outcome.transitions]
+            (inserts if previous is None else updates).append(_row(alert))
             if outcome.transitions:
-                changed.append((alert, outcome.transitions, ids))
+                changed.append((alert, outcome.transitions))
+        # A batch is a few statements, each executed for many rows, whatever its size.
+        if inserts:
+            conn.execute(alerts.insert(), inserts)
+        if updates:
+            rows_by_id = [{"_id": r.pop("id"), **r} for r in updates]
+            conn.execute(_UPDATE_ALERT, rows_by_id)
+        steps = [(alert, step) for alert, transitions in changed for step in transitions]
+        history_ids = self._record_many(conn, steps)
         # Routes are worked out after the alerts are written and before their notifications:
         # whatever fails in between (a router, the database) rolls back both.
-        out: list[Applied] = []
-        for alert, steps, ids in changed:
-            written: list[str] = []
-            for step, history_id in zip(steps, ids, strict=True):
-                if step.notifies:
-                    written += self._notify(conn, alert, step, history_id, now_ms)
-            out.append(Applied(alert, steps, tuple(written)))
-        return out
+        told = [(a, s, h) for (a, s), h in zip(steps, history_ids, strict=True) if s.notifies]
+        outgoing = self._outgoing_many(conn, [(a, s) for a, s, _ in told])
+        rows: list[dict[str, Any]] = []
+        written: dict[str, list[str]] = {}
+        for (alert, step, history_id), made in zip(told, outgoing, strict=True):
+            mine = written.setdefault(alert.id, [])
+            for row in _outbox_rows(alert, step, history_id, now_ms, made):
+                rows.append(row)
+                mine.append(row["id"])
+        for i in range(0, len(rows), _OUTBOX_CHUNK):
+            conn.execute(outbox.insert(), rows[i : i + _OUTBOX_CHUNK])
+        return [Applied(a, t, tuple(written.get(a.id, ()))) for a, t in changed]
 
     def _lock_rows(
         self, conn: Connection, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], Alert]:
+        """The stored alerts of these keys, locked. Rows are locked in (kind, subject) order
+        across every statement, the same order in every evaluator, so two that share alerts
+        take turns and never deadlock. One kind per statement: ``kind = ? AND subject IN``
+        uses the unique index on PostgreSQL, where a list of (kind, subject) pairs scanned
+        the table once per chunk."""
+        by_kind: dict[str, list[str]] = {}
+        for kind, subject in sorted(keys):
+            by_kind.setdefault(kind, []).append(subject)
         found: dict[tuple[str, str], Alert] = {}
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            query = (
-                sa.select(alerts)
-                .where(sa.tuple_(alerts.c.kind, alerts.c.subject).in_(chunk))
-                .order_by(alerts.c.id)  # the same lock order in every evaluator: no deadlock
-                .with_for_update()
-            )
-            for row in conn.execute(query).mappings():
-                alert = _alert(row)
-                found[(alert.kind, alert.subject)] = alert
+        for kind, subjects in by_kind.items():
+            for i in range(0, len(subjects), _CHUNK):
+                query = (
+                    sa.select(alerts)
+                    .where(alerts.c.kind == kind, alerts.c.subject.in_(subjects[i : i + _CHUNK]))
+                    .order_by(alerts.c.subject)
+                    .with_for_update()
+                )
+                for row in conn.execute(query).mappings():
+                    alert = _alert(row)
+                    found[(alert.kind, alert.subject)] = alert
         return found
 
     def _record(self, conn: Connection, alert_id: str, step: Transition) -> int:
-        result = conn.execute(
-            alert_history.insert().values(
-                alert_id=alert_id,
-                at_ms=step.at_ms,
-                event=step.event.value,
-                from_status=step.from_status.value if step.from_status else None,
-                to_status=step.to_status.value if step.to_status else None,
-                actor=step.actor,
-                reason=step.reason,
-                summary=step.summary,
-                silenced=step.silenced,
-            )
-        )
+        result = conn.execute(alert_history.insert().values(**_history_row(alert_id, step)))
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
 
+    @staticmethod
+    def _record_many(conn: Connection, steps: Sequence[tuple[Alert, Transition]]) -> list[int]:
+        """The history rows of many steps in one statement per chunk, their ids returned in
+        the order given (both backends return them from the insert itself)."""
+        ids: list[int] = []
+        for i in range(0, len(steps), _HISTORY_CHUNK):
+            chunk = [_history_row(a.id, step) for a, step in steps[i : i + _HISTORY_CHUNK]]
+            result = conn.execute(_INSERT_HISTORY, chunk)
+            ids += [int(r[0]) for r in result.all()]
+        return ids
+
+    def _outgoing_many(
+        self, conn: Connection, steps: Sequence[tuple[Alert, Transition]]
+    ) -> list[Sequence[Outgoing]]:
+        """Each step's notifications; a batch notifier reads the consents once for all."""
+        items = [(a, self.kinds[a.kind], s) for a, s in steps]
+        if isinstance(self.notifier, BatchNotifier):
+            return list(self.notifier.many(conn, items))
+        return [self.notifier(conn, a, k, s) for a, k, s in items]
+
     def _notify(
         self, conn: Connection, alert: Alert, step: Transition, history_id: int, now_ms: int
     ) -> list[str]:
-        ids: list[str] = []
-        for out in self.notifier(conn, alert, self.kinds[alert.kind], step):
-            n = out.notification
-            r = n.recipient
-            conn.execute(
-                outbox.insert().values(
-                    id=n.id,
-                    alert_id=alert.id,
-                    history_id=history_id,
-                    channel=out.channel,
-                    endpoint=out.endpoint,
-                    recipient=f"{r.park}/{r.tenant}"
-                    if r.tenant
-                    else f"{r.park}/operator/{r.operator}",
-                    payload={"event": step.event.value, "notification": notification_json(n)},
-                    created_ms=now_ms,
-                    attempts=0,
-                    next_attempt_ms=now_ms,
-                )
-            )
-            ids.append(n.id)
-        return ids
+        made = self.notifier(conn, alert, self.kinds[alert.kind], step)
+        rows = _outbox_rows(alert, step, history_id, now_ms, made)
+        if rows:
+            conn.execute(outbox.insert(), rows)
+        return [r["id"] for r in rows]
 
     # -- operators --------------------------------------------------------------------------
 
@@ -337,8 +351,12 @@ class AlertRepository:
             return [dict(r) for r in conn.execute(query).mappings()]
 
 
+_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
+
+
 def _row(alert: Alert) -> dict[str, Any]:
-    row = asdict(alert)
+    # not ``asdict``: it deep-copies the facts, which cost more than the rest of an evaluation
+    row = {name: getattr(alert, name) for name in _ALERT_FIELDS}
     row["severity"] = alert.severity.value
     row["status"] = alert.status.value if alert.status else None
     return row
@@ -349,3 +367,43 @@ def _alert(row: RowMapping) -> Alert:
     values["severity"] = Severity(values["severity"])
     values["status"] = Status(values["status"]) if values["status"] else None
     return Alert(**values)
+
+
+def _history_row(alert_id: str, step: Transition) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "at_ms": step.at_ms,
+        "event": step.event.value,
+        "from_status": step.from_status.value if step.from_status else None,
+        "to_status": step.to_status.value if step.to_status else None,
+        "actor": step.actor,
+        "reason": step.reason,
+        "summary": step.summary,
+        "silenced": step.silenced,
+    }
+
+
+def _outbox_rows(
+    alert: Alert, step: Transition, history_id: int, now_ms: int, made: Sequence[Outgoing]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for out in made:
+        n = out.notification
+        r = n.recipient
+        rows.append(
+            {
+                "id": n.id,
+                "alert_id": alert.id,
+                "history_id": history_id,
+                "channel": out.channel,
+                "endpoint": out.endpoint,
+                "recipient": f"{r.park}/{r.tenant}"
+                if r.tenant
+                else f"{r.park}/operator/{r.operator}",
+                "payload": {"event": step.event.value, "notification": notification_json(n)},
+                "created_ms": now_ms,
+                "attempts": 0,
+                "next_attempt_ms": now_ms,
+            }
+        )
+    return rows

@@ -95,6 +95,7 @@ class ContactChannels:
         self.mqtt = mqtt
         self._made: dict[tuple[str, str], Channel] = {}
         self._lock = threading.Lock()
+        self._networks = contacts.networks  # parsed once, not per endpoint
         everyone = [t.channels for t in contacts.tenants] + [o.channels for o in contacts.operators]
         self._webhooks = {
             c.url: c for chans in everyone for c in chans if isinstance(c, WebhookContact)
@@ -115,7 +116,7 @@ class ContactChannels:
             hook = self._webhooks.get(endpoint)
             if hook is None:
                 return None
-            return channel_for(hook, allowed=self.contacts.networks)
+            return channel_for(hook, allowed=self._networks)
         if channel == "email":
             return None if self.smtp is None else SmtpChannel(self.smtp, endpoint)
         if channel == "mqtt" and self.mqtt is not None:

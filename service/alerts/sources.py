@@ -1,6 +1,6 @@
 """Where conditions come from, as pure functions over what was read: a detection run's
-findings, each meter's last reading, the quarantine's recent records. Each returns the
-observations one evaluation makes; the repository does the rest.
+findings, each meter's last reading, its register's recent drops, the quarantine's recent
+records. Each returns the observations one evaluation makes; the repository does the rest.
 
 A condition is a state, not an edge: "this surplus is in the latest run", "this meter has not
 reported for k times its interval". Edges (found, grown, ended) follow from the lifecycle, so a
@@ -16,9 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from parkflow.model import Rejection
 from parkflow.registry import Registry
 from service.alerts.kinds import (
+    COUNTER_RESET,
+    INGEST_LAG,
     METER_STALE,
     OPPORTUNITY,
     QUARANTINE_RATE,
+    SPIKE,
     STORE_UNREACHABLE,
     SURPLUS,
     Kind,
@@ -28,6 +31,7 @@ from service.alerts.texts import OpportunityFacts, SurplusFacts, facts_json
 from service.detect import Surplus
 from service.events import OPPORTUNITY_NEW, SURPLUS_GROWN, SURPLUS_NEW, SURPLUS_SHRUNK, Event
 from service.match import Opportunity
+from service.rollups.counters import RESET, Drop
 
 ALL_PARKS = "*"  # the park of an alert about the system itself
 STORE_SUBJECT = "store"
@@ -176,6 +180,123 @@ def quarantine_observations(
                 observe(QUARANTINE_RATE, subject, park.id, tenant.id, rate > per_hour, summary)
             )
     return out + _cleared(QUARANTINE_RATE, seen, tracked)
+
+
+def _duration(ms: float) -> str:
+    """Minutes under two hours (a 15-minute interval reads as one), hours beyond."""
+    if ms < 2 * 3_600_000:
+        return f"{ms / 60_000:.0f} min"
+    return f"{ms / 3_600_000:.1f} h"
+
+
+def counter_observations(
+    registry: Registry,
+    recent: Mapping[str, Sequence[Drop]],
+    window_ms: int,
+    tracked: Mapping[str, tuple[str, str | None]],
+) -> list[Observation]:
+    """A cumulative meter's register dropped (reset to zero, or wrapped at its declared
+    rollover) within the window ``recent`` covers: the quantity across the drop is the meter
+    maths' guess, and a reset nobody declared is often a meter replaced without telling.
+    ``recent``: meter subject -> its drops in the window (``counters.drops``)."""
+    out: list[Observation] = []
+    seen: set[str] = set()
+    for rm in registry.meters():
+        k = rm.key
+        subject = meter_subject(k.park, k.tenant, k.meter)
+        found = recent.get(subject, ())
+        if not found:
+            continue
+        seen.add(subject)
+        resets = sum(1 for d in found if d.kind == RESET)
+        what = ", ".join(
+            f"{n} {name}{'s' if n > 1 else ''}"
+            for n, name in ((resets, "reset"), (len(found) - resets, "rollover"))
+            if n
+        )
+        last = found[-1]
+        summary = (
+            f"{subject}: {what} of its register in the last {_duration(window_ms)}"
+            f" (the last from {last.previous:,.6g} to {last.current:,.6g})"
+        )
+        out.append(observe(COUNTER_RESET, subject, k.park, k.tenant, True, summary))
+    return out + _cleared(COUNTER_RESET, seen, tracked)
+
+
+def spike_observations(
+    registry: Registry,
+    out_of_range: Iterable[Rejection],
+    window_ms: int,
+    tracked: Mapping[str, tuple[str, str | None]],
+) -> list[Observation]:
+    """A meter sent values outside its plausible range (the registry's ``min``/``max``,
+    within what any meter can measure) within the window: the ingestor quarantined them, so
+    its quantities miss those readings. ``out_of_range``: such quarantine records."""
+    counts = Counter(
+        meter_subject(r.park, r.tenant, r.meter)
+        for r in out_of_range
+        if r.park and r.tenant and r.meter
+    )
+    out: list[Observation] = []
+    seen: set[str] = set()
+    for rm in registry.meters():
+        k = rm.key
+        subject = meter_subject(k.park, k.tenant, k.meter)
+        n = counts.get(subject, 0)
+        if not n:
+            continue
+        seen.add(subject)
+        m = rm.meter
+        declared = [
+            f"{name} {v:g} {m.unit}"
+            for name, v in (("min", m.min), ("max", m.max))
+            if v is not None
+        ]
+        bounds = ", ".join(declared) or "what a meter can measure"
+        summary = (
+            f"{subject}: {n} value{'s' if n > 1 else ''} outside its plausible range"
+            f" ({bounds}) quarantined in the last {_duration(window_ms)}"
+        )
+        out.append(observe(SPIKE, subject, k.park, k.tenant, True, summary))
+    return out + _cleared(SPIKE, seen, tracked)
+
+
+def ingest_lag_observations(
+    registry: Registry,
+    last_reading_ms: Mapping[str, int | None],
+    now_ms: int,
+    factor: float,
+    tracked: Mapping[str, tuple[str, str | None]],
+) -> list[Observation]:
+    """A park's ingest lags when even its freshest meter is behind: every meter's newest
+    stored reading is older than ``factor`` times its expected interval.
+
+    The store keeps no arrival or write time of a reading (only its own timestamp), so the
+    lag measured is the newest stored reading's age, per park. One meter behind is its
+    gateway (``meter_stale``); all of a park's at once is the path they share: the broker,
+    the ingestors, the store's writes. A park none of whose meters ever reported is not
+    lagging: it has not started."""
+    out: list[Observation] = []
+    seen: set[str] = set()
+    by_park: dict[str, list[tuple[float, int, int]]] = {}
+    for rm in registry.meters():
+        k = rm.key
+        last = last_reading_ms.get(meter_subject(k.park, k.tenant, k.meter))
+        if last is None:
+            continue
+        interval = max(1, expected_interval_ms(rm.meter.max_gap_s))
+        age = now_ms - last
+        by_park.setdefault(k.park, []).append((age / interval, age, interval))
+    for park, ages in by_park.items():
+        seen.add(park)
+        behind, age, interval = min(ages)
+        summary = (
+            f"{park}: even the freshest of its {len(ages)} meters last stored a reading"
+            f" {_duration(age)} ago, {behind:.1f} times its expected interval of"
+            f" {_duration(interval)} (alert above {factor:g})"
+        )
+        out.append(observe(INGEST_LAG, park, park, None, behind > factor, summary))
+    return out + _cleared(INGEST_LAG, seen, tracked)
 
 
 def store_observation(error: str | None) -> Observation:

@@ -776,6 +776,11 @@ def condition(
 # ``facts_from_json`` are each other's inverse (a test holds them to it).
 
 
+DETECTION_FACTS = frozenset(
+    {"opportunity", "surplus"}
+)  # rendered by ``render``; others are conditions
+
+
 def facts_json(facts: OpportunityFacts | SurplusFacts) -> dict[str, Any]:
     out = asdict(facts)
     out["type"] = "opportunity" if isinstance(facts, OpportunityFacts) else "surplus"

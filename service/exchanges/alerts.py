@@ -1,6 +1,7 @@
 """The under-performance condition, as observations the alerts code evaluates: a state
 ("this exchange delivered less than X of its projection on each of its last N measured
-days"), not an edge, like ``service/alerts/sources.py``."""
+days"), not an edge, like ``service/alerts/sources.py``. Its facts name the exchange's two
+parties: the operators and both of them are told."""
 
 from __future__ import annotations
 
@@ -38,7 +39,10 @@ def underperformance_observations(
             f" {pipe.projection.quantity_per_day:,.1f} {ex.unit}/day on its last {n_days}"
             f" measured days (alert below {share:.0%})"
         )
-        out.append(observe(EXCHANGE_UNDERPERFORMING, ex.id, ex.park, None, holds, summary))
+        facts = {"type": "exchange", "exchange_id": ex.id, "parties": [ex.supplier, ex.receiver]}
+        out.append(
+            observe(EXCHANGE_UNDERPERFORMING, ex.id, ex.park, None, holds, summary, facts=facts)
+        )
     out += [
         observe(EXCHANGE_UNDERPERFORMING, subject, park, tenant, False)
         for subject, (park, tenant) in tracked.items()

@@ -51,16 +51,59 @@ class Interval:
     quantity: float
 
 
+ROLLOVER = "rollover"
+RESET = "reset"
+
+
+def _wrapped(previous: float, current: float, rollover: float | None) -> float | None:
+    """What a register that wrapped at ``rollover`` counted, when the wrap explains the drop."""
+    if rollover is not None and previous <= rollover:
+        wrapped = rollover - previous + current
+        if 0 <= wrapped <= rollover * ROLLOVER_PLAUSIBLE:
+            return wrapped
+    return None
+
+
 def counter_step(previous: float, current: float, rollover: float | None = None) -> float:
     """Consumption between two register values; a drop is a rollover or a reset, never negative."""
     diff = current - previous
     if diff >= 0:
         return diff
-    if rollover is not None and previous <= rollover:
-        wrapped = rollover - previous + current
-        if 0 <= wrapped <= rollover * ROLLOVER_PLAUSIBLE:
-            return wrapped
+    wrapped = _wrapped(previous, current, rollover)
+    if wrapped is not None:
+        return wrapped
     return max(current, 0.0)  # reset: the register restarted from zero and counted to `current`
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A cumulative register read lower than before, between the readings at ``start_ms`` and
+    ``end_ms``: a ``ROLLOVER`` (the declared modulus explains it) or a ``RESET``. The
+    quantities derived across it are the rule's guess, which is why operators hear of it."""
+
+    start_ms: int
+    end_ms: int
+    kind: str
+    previous: float
+    current: float
+
+
+def drops(
+    points: Iterable[tuple[int, float]],
+    *,
+    rollover: float | None = None,
+    replacements: Sequence[Replacement] = (),
+) -> list[Drop]:
+    """The drops of a cumulative meter's readings that ``counter_step`` took for a rollover or
+    a reset; a drop across a declared replacement is the new register's start, not one."""
+    instants = sorted(r.at_ms for r in replacements)
+    out: list[Drop] = []
+    for (t0, v0), (t1, v1) in pairwise(dedupe_points(points)):
+        if v1 >= v0 or bisect_left(instants, t0 + 1) < bisect_left(instants, t1 + 1):
+            continue
+        kind = ROLLOVER if _wrapped(v0, v1, rollover) is not None else RESET
+        out.append(Drop(t0, t1, kind, v0, v1))
+    return out
 
 
 def replaced_step(

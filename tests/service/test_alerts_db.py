@@ -23,7 +23,7 @@ from service.alerts.lifecycle import Alert, Event, Observation, Status, Transiti
 from service.alerts.notify import Outgoing
 from service.alerts.repository import AlertRepository
 from service.state import Database, current_revision, head_revision, require_current, upgrade
-from service.state.tables import alerts, metadata, outbox
+from service.state.tables import alert_history, alerts, metadata, outbox
 from tests.support.registries import build, meter, park, tenant
 
 SUBJECT = "p1/t1/m1"
@@ -217,3 +217,30 @@ def test_an_alert_and_its_notifications_commit_together_or_not_at_all(
         "p1/t1",
         "p1/operator/operators",
     ]
+
+
+def test_a_large_evaluation_points_each_notification_at_its_own_step(database: Database) -> None:
+    """An evaluation's history is written many rows a statement (in chunks): every outbox row
+    must still name the history row of its own alert and step."""
+    repo = AlertRepository(database)
+    n = 1_250  # more than one chunk of history rows
+    found = [observe(SURPLUS, f"s{i:04d}", "p1", f"t{i % 7}", True, f"found {i}") for i in range(n)]
+    opened = repo.apply(found, 1_000)
+    resolved = repo.apply([dataclasses.replace(o, holds=False) for o in found], 2_000)
+    assert len(opened) == len(resolved) == n
+    with database.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                outbox.c.alert_id,
+                outbox.c.payload,
+                alert_history.c.alert_id.label("h"),
+                alert_history.c.event,
+            ).join(alert_history, alert_history.c.id == outbox.c.history_id)
+        ).all()
+    assert len(rows) == 2 * n * 2  # opened and resolved, to the supplier and the operators
+    assert all(r.alert_id == r.h and r.payload["event"] == r.event for r in rows)
+    for a in resolved[::97]:  # and a sample through the repository
+        assert [h["event"] for h in repo.history(a.alert.id)] == ["opened", "resolved"]
+        assert {x["history_id"] for x in repo.notifications(a.alert.id)} == {
+            h["id"] for h in repo.history(a.alert.id)
+        }

@@ -6,13 +6,16 @@ subject; a dead endpoint is disabled and the operators told."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 
 from service.alerts.backoff import BackoffPolicy
+from service.alerts.channels.base import Accepted, Delivery, Notification, RetryLater
 from service.alerts.channels.smtp import SmtpServer as SmtpSettings
 from service.alerts.consents import ConsentRepository
 from service.alerts.contacts import Contacts, parse_contacts
@@ -295,3 +298,137 @@ def test_pending_metrics_follow_the_outbox(database: Database) -> None:
             assert value("parkflow_alerts_sent_total") == 1
         finally:
             s.close()
+
+
+class Recorder:
+    """A channel for any endpoint that notes which endpoint each notification reached, in
+    the order sent: the order is the dispatcher's decision under test."""
+
+    name = "webhook"
+
+    def __init__(self, endpoint: str, log: list[tuple[str, str]]) -> None:
+        self.endpoint = endpoint
+        self.log = log
+
+    def send(self, n: Notification) -> Delivery:
+        self.log.append((self.endpoint, n.id))
+        return Accepted("recorded")
+
+
+def test_endpoints_take_turns_and_each_alert_stays_in_order(database: Database) -> None:
+    hooks = {t: f"http://127.0.0.1:9/hooks/{t}" for t in ("a", "b")}
+    c = parse_contacts(
+        "allow_networks: [127.0.0.0/8]\ntenants:\n"
+        + "".join(
+            f"  - {{park: hp, tenant: {t}, channels: [{{kind: webhook,"
+            f' url: "{url}", secrets: [{SECRET}]}}]}}\n'
+            for t, url in hooks.items()
+        )
+    )
+    repo = AlertRepository(database, notifier=ContactsNotifier(c))
+    log: list[tuple[str, str]] = []
+    made: dict[str, Recorder] = {}
+
+    def channels(channel: str, endpoint: str) -> Recorder:
+        return made.setdefault(endpoint, Recorder(endpoint, log))
+
+    dispatcher = Dispatcher(database, channels, policy=FAST, lanes=1)
+    try:
+        # a's three alerts first, then b's: one endpoint's backlog must not go before the other
+        opened = [
+            observe(SURPLUS, f"{t}{i}", "hp", t, True, f"surplus {t}{i}")
+            for t in ("a", "b")
+            for i in range(3)
+        ]
+        repo.apply(opened, 1_000)
+        repo.apply([replace(o, holds=False) for o in opened], 2_000)
+        assert dispatcher.run_once().sent == 12
+    finally:
+        dispatcher.close()
+    # one lane: an alert's two notifications to its endpoint in a row, the endpoints in turn
+    assert [e for e, _ in log] == [hooks["a"], hooks["a"], hooks["b"], hooks["b"]] * 3
+    rows = {n["id"]: n for n in repo.notifications()}
+    sent: dict[str, list[str]] = {}
+    for _, nid in log:
+        sent.setdefault(rows[nid]["alert_id"], []).append(rows[nid]["payload"]["event"])
+    assert len(sent) == 6 and all(events == ["opened", "resolved"] for events in sent.values())
+    with database.connect() as conn:
+        rows_now = conn.execute(sa.select(endpoints.c.endpoint, endpoints.c.failures)).all()
+    assert sorted(rows_now) == [(hooks["a"], 0), (hooks["b"], 0)]
+
+
+def test_one_evaluation_renders_each_opportunity_against_its_own_consents(
+    database: Database,
+) -> None:
+    """The consents of a whole evaluation are read at once: each opportunity's notification
+    still names the counterpart only when both of its own parties consented."""
+    consents = ConsentRepository(database)
+    for party in ("wwtp", "dye"):
+        consents.give("hp", "hp:agreed", party, "ops")
+    consents.give("hp", "hp:half", "dye", "ops")  # the supplier has not
+    repo = AlertRepository(database, notifier=ContactsNotifier(contacts("http://127.0.0.1:9/h")))
+    oids = ["hp:agreed", "hp:half", "hp:none"]
+    applied = repo.apply([opportunity(oid=o) for o in oids], 1_000)
+    assert len(applied) == 3
+    for oid, a in zip(
+        oids, sorted(applied, key=lambda x: oids.index(x.alert.subject)), strict=True
+    ):
+        (hook,) = [n for n in repo.notifications(a.alert.id) if n["channel"] == "webhook"]
+        facts = hook["payload"]["notification"]["data"]
+        assert facts["introduced"] is (oid == "hp:agreed"), oid
+        body = json.dumps(hook["payload"], ensure_ascii=False)
+        assert ("Song Lam" in body) is (oid == "hp:agreed"), oid
+
+
+def test_a_success_after_a_recorded_failure_in_the_same_pass_is_written(
+    database: Database,
+) -> None:
+    """Two lanes to one endpoint: one alert's notification fails and is recorded (the
+    endpoint backs off) while the other's is still in flight; when that one succeeds, the
+    endpoint is healthy again, though it was healthy when the pass began."""
+    hook = "http://127.0.0.1:9/hooks/a"
+    c = parse_contacts(
+        "allow_networks: [127.0.0.0/8]\ntenants:\n"
+        f'  - {{park: hp, tenant: a, channels: [{{kind: webhook, url: "{hook}",'
+        f" secrets: [{SECRET}]}}]}}\n"
+    )
+    repo = AlertRepository(database, notifier=ContactsNotifier(c))
+    with database.transaction() as conn:  # healthy as the pass begins
+        conn.execute(
+            endpoints.insert().values(
+                channel="webhook", endpoint=hook, failures=0, next_attempt_ms=0
+            )
+        )
+    (slow,) = repo.apply([observe(SURPLUS, "slow", "hp", "a", True, "s")], 1_000)
+    repo.apply([observe(SURPLUS, "fails", "hp", "a", True, "f")], 2_000)
+    entered = threading.Event()
+
+    def failing_recorded() -> bool:
+        with database.connect() as conn:
+            row = conn.execute(sa.select(endpoints.c.failures)).scalar_one()
+        return bool(row)
+
+    class Split:
+        name = "webhook"
+
+        def send(self, n: Notification) -> Delivery:
+            if n.data["alert_id"] == slow.alert.id:
+                entered.set()
+                deadline = time.monotonic() + 10
+                while not failing_recorded():  # in flight until the failure is written
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                return Accepted("late")
+            assert entered.wait(10)
+            return RetryLater("HTTP 503")
+
+    split = Split()
+    dispatcher = Dispatcher(database, lambda ch, ep: split, policy=FAST, lanes=2, chunk=1)
+    try:
+        stats = dispatcher.run_once()
+    finally:
+        dispatcher.close()
+    assert (stats.sent, stats.retried) == (1, 1)
+    with database.connect() as conn:
+        row = conn.execute(sa.select(endpoints)).mappings().one()
+    assert (row["failures"], row["next_attempt_ms"], row["last_error"]) == (0, 0, None)

@@ -40,7 +40,9 @@ def test_under_performance_opens_and_resolves_an_alert(database: Database) -> No
     assert obs.holds and obs.kind == EXCHANGE_UNDERPERFORMING.name and obs.subject == "x1"
     assert "50%, 50%, 50% of its projected 240.0 m3/day" in obs.summary
     (applied,) = repo.apply([obs], 1_000)
-    assert applied.alert.status is Status.OPEN and len(applied.notifications) == 1
+    assert applied.alert.status is Status.OPEN
+    told = {n["recipient"] for n in repo.notifications(applied.alert.id)}
+    assert told == {"p1/operator/operators", "p1/wwtp", "p1/det"}  # the operators, both parties
     recovered = [*low, *days([10.0], first=5)]
     repo.apply(underperformance_observations([EX], {"x1": recovered}, 0.7, 3, {}), 2_000)
     alert = repo.get(EXCHANGE_UNDERPERFORMING.name, "x1")
