@@ -141,6 +141,12 @@ class ServiceSettings(Settings):
         default=False,
         description="`parkflow demo` only: the operator overview opens without a key (read only)",
     )
+    api_threads: int = Field(
+        default=4,
+        ge=1,
+        le=200,
+        description="API requests handled at once per process (the rest queue, in order)",
+    )
     api_max_page: int = Field(default=1000, ge=1, le=10000, description="largest page size")
 
     # the pages (``/web``)
