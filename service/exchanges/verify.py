@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
+
 from parkflow.model import MeterKey
 from parkflow.registry import Registry
 from parkflow.store.ports import RollupRepository, SavingsLog
@@ -23,7 +25,8 @@ from parkflow.store.savings_rows import SavingsPoint
 from parkflow.timeunits import DAY_MS, HOURS_PER_DAY
 from service.exchanges.model import Exchange
 from service.exchanges.repository import ExchangeRepository
-from service.exchanges.savings import DaySavings, day_savings
+from service.exchanges.savings import DaySavings
+from service.exchanges.valuation import days_savings
 from service.rollups.compute import standard_offset_ms
 
 _NO_DATA = (math.nan,) * HOURS_PER_DAY
@@ -67,12 +70,32 @@ def compute(
             if c is not None:
                 wanted[c] = None
             plans.append((ex, day, v, c))
-    rows = {(r.key, r.day_ms): r.hours for r in rollups.get_rollups(list(wanted))}
+    # keyed by plain tuples: a MeterKey made and hashed per row was a tenth of the pass
+    rows = {
+        (r.park, r.tenant, r.meter, r.day_ms): r.hours for r in rollups.get_rollups(list(wanted))
+    }
+
+    def hours_of(at: tuple[MeterKey, int] | None) -> tuple[float, ...]:
+        if at is None:
+            return _NO_DATA
+        k, d = at
+        return rows.get((k.park, k.tenant, k.meter, d), _NO_DATA)
+
     out: list[DaySavings] = []
+    # each exchange's days valued at once (``valuation``: the same dong as ``day_savings``)
+    by_exchange: dict[int, list[tuple[date, tuple[MeterKey, int], tuple[MeterKey, int] | None]]]
+    by_exchange = {}
+    exchange_of: dict[int, Exchange] = {}
     for ex, day, v, c in plans:
-        hours = rows.get(v, _NO_DATA)
-        check_hours = None if c is None else rows.get(c, _NO_DATA)
-        out.append(day_savings(ex, day, hours, check_hours))
+        by_exchange.setdefault(id(ex), []).append((day, v, c))
+        exchange_of[id(ex)] = ex
+    for key, items in by_exchange.items():
+        ex = exchange_of[key]
+        meter = np.array([hours_of(v) for _, v, _ in items], dtype=float)
+        check_rows = None
+        if ex.metering.check_meter:
+            check_rows = np.array([hours_of(c) for _, _, c in items], dtype=float)
+        out += days_savings(ex, [d for d, _, _ in items], meter, check_rows)
     return out
 
 
