@@ -35,13 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from parkflow import cli
     from parkflow.errors import InputError
     from parkflow.store import store_from_settings
-    from service.exchanges.verify import day_ms_of, refresh
-    from service.report.assemble import assemble
+    from service.exchanges.verify import refresh
+    from service.report.build import build_report
     from service.report.criteria import load_criteria
     from service.report.pdf import find_chromium, print_pdf
     from service.report.period import parse_period
     from service.report.render import to_csv, to_html
-    from service.rollups.compute import standard_offset_ms
 
     period = parse_period(args.period)
     criteria = load_criteria(args.criteria)
@@ -64,23 +63,9 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 store.close()
             print(f"recomputed {done.computed} exchange-days, {len(done.changed)} changed")
-        entries = repo.entries(park_id)
-        moves = {e.id: repo.moves(e.id) for e in entries}
-        days = repo.savings(park=park_id, start=period.start, end=period.end)
+        report = build_report(repo, park, period, criteria)
     finally:
         db.close()
-    offset = standard_offset_ms(park.timezone)
-    report = assemble(
-        park_id,
-        park.name,
-        [t.id for t in park.tenants],
-        period,
-        entries,
-        moves,
-        days,
-        criteria,
-        {d: day_ms_of(d, offset) for d in (period.start, period.end)},
-    )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     csv_path, html_path, pdf_path = (out / f"report.{x}" for x in ("csv", "html", "pdf"))

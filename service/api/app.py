@@ -21,6 +21,7 @@ from service.api.routes import (
     meters,
     park,
     quarantine,
+    reports,
     results,
     status,
 )
@@ -34,6 +35,7 @@ ROUTERS = (
     consents.router,
     exchanges.router,
     quarantine.router,
+    reports.router,
     keys.router,
     status.router,
 )

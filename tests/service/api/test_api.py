@@ -377,3 +377,24 @@ def test_exchanges_entered_and_moved_by_operators_and_seen_by_their_parties(api:
     assert _ok(api, "/v1/savings", c)["items"] == []
     only_nov = _ok(api, "/v1/savings", api.operator, since="2026-11-01", until="2026-12-01")
     assert {r["period"] for r in only_nov["items"]} == {"2026-11", "total"}
+
+
+def test_the_parks_report_for_operators_as_csv_and_html(api: Api) -> None:
+    path = f"/v1/reports/{PARK}"
+    csv = api.client.get(path, headers=api.operator, params={"period": "2026-11"})
+    assert csv.status_code == 200, csv.text
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.splitlines()
+    assert lines[0].startswith("section,item") and any(
+        x.startswith(f"meta,park,,,{PARK},") for x in lines
+    )
+    html = api.client.get(
+        path, headers=api.operator, params={"period": "2026", "format": "html", "lang": "vi"}
+    )
+    assert html.status_code == 200 and "<html" in html.text and 'lang="vi"' in html.text
+    assert api.client.get(path, headers=api.a, params={"period": "2026-11"}).status_code == 403
+    assert (
+        api.client.get(path, headers=api.operator, params={"period": "11/2026"}).status_code == 400
+    )
+    nowhere = api.client.get("/v1/reports/nowhere", headers=api.operator, params={"period": "2026"})
+    assert nowhere.status_code == 404

@@ -103,7 +103,13 @@ BODIES: dict[str, dict[str, Any]] = {
     "PriceIn": {"item": "displaced", "effective": "2026-10-01", "vnd_per_unit": "100"},
 }
 # every state: the operator's own requests resolve B's alerts before the last check
-QUERY = {"tenant": B, "park": PARK, "limit": 1000, "status": ["open", "acknowledged", "resolved"]}
+QUERY = {
+    "tenant": B,
+    "park": PARK,
+    "limit": 1000,
+    "status": ["open", "acknowledged", "resolved"],
+    "period": "2026-11",
+}
 
 
 def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
