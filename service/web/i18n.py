@@ -204,6 +204,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "savings.title": {"en": "Realised savings", "vi": "Tiết kiệm thực tế"},
     "savings.chart": {"en": "The park's savings by month", "vi": "Tiết kiệm của khu theo tháng"},
     "savings.total": {"en": "Total", "vi": "Tổng cộng"},
+    "savings.report": {
+        "en": "The park's report for last month (printable; ?period=2026 for a year)",
+        "vi": "Báo cáo của khu tháng trước (để in; ?period=2026 cho cả năm)",
+    },
     "savings.park": {"en": "the park", "vi": "cả khu"},
     "savings.none": {
         "en": "No verified days yet: savings appear once a registered exchange operates and its meters report.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -449,6 +450,41 @@ def savings(v: ViewerDep) -> Response:
             t(v.lang, "chart.no_data"),
         )
         return render(v, "savings.html", s=data, chart=chart)
+
+    return _operator(v, page)
+
+
+@router.get("/report")
+def report(v: ViewerDep) -> Response:
+    """The park's report (``parkflow report``'s page) for a month or a year, printable; the
+    last complete month unless ``?period=`` says otherwise."""
+
+    def page(v: Viewer, p: Principal) -> Response:
+        from service.report.build import build_report
+        from service.report.criteria import load_criteria
+        from service.report.period import parse_period
+        from service.report.render import to_html
+
+        parks = [k for k in v.ctx.registry.parks if p.park in (None, k)]
+        park_id = v.request.query_params.get("park") or (parks[0] if parks else "")
+        park = v.ctx.registry.parks.get(park_id)
+        if park is None or park_id not in parks:
+            return _refuse(v, "error.not_found", 404)
+        first = date.today().replace(day=1)
+        last_month = (first - timedelta(days=1)).strftime("%Y-%m")
+        try:
+            period = parse_period(v.request.query_params.get("period") or last_month)
+        except InputError:
+            return _refuse(v, "error.not_found", 404)
+        criteria = load_criteria()
+        html = to_html(build_report(v.ctx.exchanges, park, period, criteria), criteria, v.lang)
+        response = _finish(HTMLResponse(html), v)
+        # a document of its own: its style is inline, it runs no script
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:;"
+            " frame-ancestors 'none'; base-uri 'none'"
+        )
+        return response
 
     return _operator(v, page)
 

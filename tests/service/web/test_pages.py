@@ -42,10 +42,17 @@ def test_an_operator_sees_the_park(web: Web) -> None:
     assert "x-ab" in pipeline and "x-bc" in pipeline and IDEA in pipeline
     savings = _page(op, "/web/savings")
     assert "x-ab" in savings and "<svg" in savings and "the park" in savings
+    assert 'href="/web/report"' in savings
+    report = op.get("/web/report", params={"period": "2026-11"})
+    assert report.status_code == 200 and "<html" in report.text and PARK in report.text
+    assert "script-src" not in report.headers["content-security-policy"]  # none runs
+    year = op.get("/web/report", params={"period": "2026", "lang": "vi"})
+    assert year.status_code == 200 and 'lang="vi"' in year.text
 
 
 def test_a_tenant_sees_its_own_and_never_another_tenants(web: Web) -> None:
     a = web.login(web.api.a)
+    assert a.get("/web/report", params={"period": "2026-11"}).status_code == 403  # operators
     b_name = web.ctx.names(PARK)[B]
     b_meters = [m.id for t in web.ctx.registry.parks[PARK].tenants if t.id == B for m in t.meters]
     for path in ("/web/me", "/web/alerts", "/web/me/opportunities", "/web/me/savings"):
