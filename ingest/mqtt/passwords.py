@@ -63,8 +63,13 @@ def read(path: Path) -> dict[str, str]:
 
 
 def write(path: Path, users: dict[str, str]) -> None:
-    """The password file with these users, replaced whole (``replace_text``)."""
-    replace_text(path, "".join(f"{check_user(u)}:{h}\n" for u, h in users.items()))
+    """The password file with these users, replaced whole (``replace_text``). Users parkflow
+    did not make are kept as they are (``check_user`` is for the names it makes); only what
+    would break the file's lines is refused. Comment lines are not kept."""
+    for u, h in users.items():
+        if not u or any(c in u for c in ":\r\n") or any(c in h for c in "\r\n"):
+            raise ValueError(f"broker user {u!r}: not a line of a password file")
+    replace_text(path, "".join(f"{u}:{h}\n" for u, h in users.items()))
 
 
 def replace_text(path: Path, text: str) -> None:

@@ -333,6 +333,14 @@ class AlertRepository:
             rows = conn.execute(query.order_by(alerts.c.opened_ms)).mappings()
             return [_alert(r) for r in rows]
 
+    def alert(self, alert_id: str) -> Alert | None:
+        """One alert that fired (open, acknowledged or resolved; a pending one is none)."""
+        fired = [s.value for s in (Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED)]
+        query = sa.select(alerts).where(alerts.c.id == alert_id, alerts.c.status.in_(fired))
+        with self.db.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _alert(row)
+
     def history(self, alert_id: str) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
             rows = conn.execute(

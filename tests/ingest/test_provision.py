@@ -123,8 +123,21 @@ def test_provisioned_gateway_publishes_its_own_topics_until_revoked(
 def test_user_names_that_could_break_the_broker_files_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="broker user"):
         passwords.check_user(bad)
+
+
+@pytest.mark.parametrize("bad", ["a:b", "a\nb", "a\rb", ""])
+def test_a_password_file_line_is_never_broken(bad: str) -> None:
     with pytest.raises(ValueError):
         passwords.write(Path("/nonexistent/never-written"), {bad: "x"})
+
+
+def test_users_parkflow_did_not_make_are_kept(tmp_path: Path) -> None:
+    f = tmp_path / "passwd"
+    f.write_text("ops@park.example:$7$101$abc$def\n")
+    users = passwords.read(f)
+    users["songlam.thep-an"] = passwords.hash_password("pw")
+    passwords.write(f, users)
+    assert set(passwords.read(f)) == {"ops@park.example", "songlam.thep-an"}
 
 
 def test_a_tenant_not_in_the_registry_is_refused(tmp_path: Path) -> None:

@@ -60,10 +60,10 @@ def _scope(p: Principal) -> dict[str, str | None]:
 
 
 def _find(ctx: ContextDep, p: Principal, alert_id: str) -> Alert:
-    for a in ctx.alerts.alerts(ALL, **_scope(p)):
-        if a.id == alert_id and _visible(p, a):
-            return a
-    raise not_found(f"alert {alert_id}")
+    a = ctx.alerts.alert(alert_id)
+    if a is None or not _visible(p, a):
+        raise not_found(f"alert {alert_id}")
+    return a
 
 
 @router.get("/alerts", summary="alerts the caller may see, oldest first")
