@@ -29,6 +29,7 @@ from service.exchanges.model import (
     COSTS,
     Benefit,
     Exchange,
+    Factor,
     Item,
     Method,
     Price,
@@ -177,11 +178,34 @@ def day_savings(
         receiver += qd * r.receiver
         supplier += qd * r.supplier
         park += qd * r.park
-    factor = factor_for(exchange.factors, day.year)
+    return day_row(
+        exchange,
+        day,
+        measured,
+        total,
+        split(park, supplier, receiver),
+        unpriced,
+        reconcile(exchange, hours, check_hours),
+        factor_for(exchange.factors, day.year),
+    )
+
+
+def day_row(
+    exchange: Exchange,
+    day: date,
+    measured: int,
+    total: Decimal,
+    vnd: tuple[int, int, int],
+    unpriced: int,
+    reconciled: tuple[float | None, float | None, bool],
+    factor: Factor | None,
+) -> DaySavings:
+    """A day's row from its figures (``day_savings``'s and ``valuation``'s alike): the
+    quantity, the booked dong (park, supplier, receiver), what it counts as besides money."""
+    park_vnd, supplier_vnd, receiver_vnd = vnd
+    check_q, loss, disagrees = reconciled
     co2e = total * factor.t_per_unit if factor else Decimal(0)
-    check_q, loss, disagrees = _reconcile(exchange, hours, check_hours)
     quantity = float(total)
-    park_vnd, supplier_vnd, receiver_vnd = split(park, supplier, receiver)
     return DaySavings(
         exchange=exchange.id,
         park=exchange.park,
@@ -203,7 +227,7 @@ def day_savings(
     )
 
 
-def _reconcile(
+def reconcile(
     exchange: Exchange, hours: Sequence[float], check: Sequence[float] | None
 ) -> tuple[float | None, float | None, bool]:
     """Both sides over the hours both measured: the loss (supplier minus receiver) and

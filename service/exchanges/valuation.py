@@ -29,13 +29,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from service.exchanges.model import Benefit, Exchange, Method, factor_for
+from service.exchanges.model import Exchange, Method, factor_for
 from service.exchanges.savings import (
     DaySavings,
     Rates,
-    _reconcile,
+    day_row,
     exact,
     hourly_rates,
+    reconcile,
 )
 
 _RISKY = 1e-3  # a float product this close to a half may round the other way
@@ -170,40 +171,24 @@ def days_savings(
                 park += s_b * band.park
             money[i] = (park, supplier, receiver, int(nonzero[r]), denominator)
     factors = {y: factor_for(exchange.factors, y) for y in {d.year for d in days}}
-    checked = check is not None
     out: list[DaySavings] = []
     for i, day in enumerate(days):
         park, supplier, receiver, unpriced, denominator = money[i]
-        park_vnd, supplier_vnd, receiver_vnd = split_scaled(park, supplier, receiver, denominator)
-        total = Decimal(int(totals[i])).scaleb(-6)
-        factor = factors[day.year]
-        co2e = total * factor.t_per_unit if factor else Decimal(0)
-        check_q, loss, disagrees = (
-            _reconcile(exchange, valued[i].tolist(), check[i].tolist())
-            if checked and check is not None
+        reconciled = (
+            reconcile(exchange, valued[i].tolist(), check[i].tolist())
+            if check is not None
             else (None, None, False)
         )
-        quantity = float(total)
-        hours_measured = int(measured[i])
         out.append(
-            DaySavings(
-                exchange=exchange.id,
-                park=exchange.park,
-                day=day,
-                hours_measured=hours_measured,
-                coverage=hours_measured / 24,
-                quantity=quantity,
-                supplier_vnd=supplier_vnd,
-                receiver_vnd=receiver_vnd,
-                park_vnd=park_vnd,
-                water_m3=quantity if exchange.benefit is Benefit.WATER else 0.0,
-                co2e_t=float(co2e),
-                landfill_t=quantity if exchange.benefit is Benefit.LANDFILL else 0.0,
-                factor_year=factor.year if factor else None,
-                check_quantity=check_q,
-                loss=loss,
-                disagrees=disagrees,
-                unpriced_hours=unpriced,
+            day_row(
+                exchange,
+                day,
+                int(measured[i]),
+                Decimal(int(totals[i])).scaleb(-6),
+                split_scaled(park, supplier, receiver, denominator),
+                unpriced,
+                reconciled,
+                factors[day.year],
             )
         )
     return out
