@@ -29,17 +29,18 @@ which counts competing alternatives more than once).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bench.child import fingerprint as code_digest
+from bench.child import run_child
 
 if TYPE_CHECKING:
     from parkflow.registry import RegistryFile
@@ -194,16 +195,7 @@ def measure(kind: str, where: Path, influx_url: str | None) -> dict[str, float]:
 
 
 def _child(args: list[str]) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.detect", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child("bench.detect", args)
 
 
 # what the cached store is made by: a change to any of these loads it afresh
@@ -218,15 +210,7 @@ LOADED_BY = (
 
 
 def fingerprint() -> str:
-    """A digest of the code that generates, loads and rolls up the benchmark park, so a cached
-    store made by older code is never measured as if it were this code's."""
-    digest = hashlib.sha256()
-    for name in LOADED_BY:
-        path = REPO / name
-        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(str(f.relative_to(REPO)).encode())
-            digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
+    return code_digest(LOADED_BY)
 
 
 def main() -> int:

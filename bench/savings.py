@@ -35,16 +35,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.child import fingerprint as code_digest
+from bench.child import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache"
@@ -230,16 +231,7 @@ def measure(exchanges: int, days: int, where: Path) -> dict[str, float]:
 
 
 def _child(args: list[str]) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.savings", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child("bench.savings", args)
 
 
 # what the cached set-up is made by: a change to any of these sets it up afresh
@@ -253,13 +245,7 @@ LOADED_BY = (
 
 
 def fingerprint() -> str:
-    digest = hashlib.sha256()
-    for name in LOADED_BY:
-        path = REPO / name
-        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(str(f.relative_to(REPO)).encode())
-            digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
+    return code_digest(LOADED_BY)
 
 
 def main() -> int:
