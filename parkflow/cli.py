@@ -848,6 +848,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # the exchanges' vocabulary, as the domain spells it (pure modules, light to import)
+    from service.exchanges.model import Benefit, Item, Method, Side
+    from service.exchanges.pipeline import Barrier, Stage
+
     parser = argparse.ArgumentParser(prog="parkflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -1049,25 +1053,25 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--owner", required=True, help="who follows it up")
     ea.add_argument("--by", help="who enters it (default: the owner)")
     ea.add_argument("--opportunity", help="an opportunity id of the latest detection run")
-    ea.add_argument("--barrier", choices=["legal", "technical", "commercial", "consent"])
+    ea.add_argument("--barrier", choices=[b.value for b in Barrier])
     ea.add_argument("--legal-status", help="the legal screen's status (default: the opportunity's)")
     ea.add_argument("--notes")
     er = ex.add_parser("register", help="its parties, resource, metering and dates")
     er.add_argument("id")
     for name in ("supplier", "receiver", "resource", "unit", "from-meter", "to-meter", "meter"):
         er.add_argument(f"--{name}", required=True)
-    er.add_argument("--benefit", required=True, choices=["water", "landfill", "energy", "material"])
+    er.add_argument("--benefit", required=True, choices=[b.value for b in Benefit])
     er.add_argument(
         "--method",
         required=True,
-        choices=["transfer_meter", "supplier_share", "receiver_reduction"],
+        choices=[m.value for m in Method],
         help="its own transfer meter, a share of the supplier's out-meter, or the receiver's"
         " in-meter below a baseline",
     )
     er.add_argument("--share", help="supplier_share: the share of --meter, (0, 1]")
     er.add_argument("--baseline-per-hour", type=float, help="receiver_reduction: the baseline")
     er.add_argument("--check-meter", help="the other side's meter, to reconcile with")
-    er.add_argument("--check-side", choices=["supplier", "receiver"], default="receiver")
+    er.add_argument("--check-side", choices=[x.value for x in Side], default="receiver")
     er.add_argument("--tolerance", type=float, default=0.05, help="disagreement above (0.05)")
     er.add_argument("--start", type=_day, required=True)
     er.add_argument("--end", type=_day)
@@ -1076,11 +1080,11 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument(
         "--item",
         required=True,
-        choices=["displaced", "avoided_disposal", "transfer", "transport", "treatment"],
+        choices=[x.value for x in Item],
     )
     ep.add_argument("--effective", type=_day, required=True)
     ep.add_argument("--vnd-per-unit", required=True)
-    ep.add_argument("--paid-by", choices=["supplier", "receiver"], help="for costs")
+    ep.add_argument("--paid-by", choices=[x.value for x in Side], help="for costs")
     ep.add_argument("--hours", type=_hours, help="a time-of-use band: local hours, e.g. 17,18,19")
     ep.add_argument("--source")
     ep.add_argument("--by", required=True)
@@ -1093,16 +1097,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("id")
     em.add_argument(
         "stage",
-        choices=[
-            "identified",
-            "screened",
-            "under_study",
-            "agreed",
-            "operating",
-            "verified",
-            "rejected",
-            "ended",
-        ],
+        choices=[s.value for s in Stage],
     )
     em.add_argument("--by", required=True)
     em.add_argument("--note", help="why (required to reject or end)")

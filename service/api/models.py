@@ -9,6 +9,9 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.exchanges.model import Benefit, Item, Method, Side
+from service.exchanges.pipeline import Barrier, Stage
+
 T = TypeVar("T")
 
 
@@ -203,18 +206,6 @@ class ConsentOut(BaseModel):
     introduced: bool = Field(description="both parties' consents stand: each sees the other")
 
 
-Stage = Literal[
-    "identified",
-    "screened",
-    "under_study",
-    "agreed",
-    "operating",
-    "verified",
-    "rejected",
-    "ended",
-]
-
-
 class ExchangeIn(BaseModel):
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$", examples=["x-001"])
     park: str = Field(min_length=1, max_length=200, examples=["songlam"])
@@ -225,7 +216,7 @@ class ExchangeIn(BaseModel):
         " the projection, its legal status the exchange's",
     )
     legal_status: str | None = Field(default=None, examples=["allowed_with_conditions"])
-    barrier: Literal["legal", "technical", "commercial", "consent"] | None = None
+    barrier: Barrier | None = None
     notes: str = Field(default="", max_length=4000)
 
 
@@ -237,29 +228,29 @@ class RegistrationIn(BaseModel):
     receiver: str | None = Field(default=None, examples=["det-phuoc"])
     resource: str | None = Field(default=None, examples=["water.treated_effluent"])
     unit: str | None = Field(default=None, examples=["m3"])
-    benefit: Literal["water", "landfill", "energy", "material"]
+    benefit: Benefit
     from_meter: str | None = None
     to_meter: str | None = None
-    method: Literal["transfer_meter", "supplier_share", "receiver_reduction"]
+    method: Method
     meter: str | None = Field(default=None, description="the valued meter (default from_meter)")
     share: Decimal | None = Field(
         default=None, gt=0, le=1, decimal_places=6, description="supplier_share only"
     )
     baseline_per_hour: float | None = Field(default=None, description="receiver_reduction only")
     check_meter: str | None = None
-    check_side: Literal["supplier", "receiver"] = "receiver"
+    check_side: Side = Side.RECEIVER
     tolerance: float = Field(default=0.05, ge=0, lt=1)
     start: date
     end: date | None = None
 
 
 class PriceIn(BaseModel):
-    item: Literal["displaced", "avoided_disposal", "transfer", "transport", "treatment"]
+    item: Item
     effective: date = Field(description="from this day on, never backwards")
     vnd_per_unit: Decimal = Field(
         examples=["11500"], allow_inf_nan=False, ge=-1e12, le=1e12, decimal_places=6
     )
-    paid_by: Literal["supplier", "receiver"] | None = Field(default=None, description="costs")
+    paid_by: Side | None = Field(default=None, description="costs")
     hours: list[Annotated[int, Field(ge=0, le=23)]] = Field(
         default=[], max_length=24, description="local hours of a time-of-use band"
     )

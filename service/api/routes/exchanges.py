@@ -30,8 +30,8 @@ from service.api.problems import RESPONSES, ApiProblem, not_found
 from service.auth import Principal
 from service.auth.access import can_see, can_see_park
 from service.exchanges.intake import from_opportunity, latest_opportunity
-from service.exchanges.model import Benefit, Item, Metering, Method, Price, Side
-from service.exchanges.pipeline import NEEDS_PARTIES, Barrier, Projection, Stage
+from service.exchanges.model import Metering, Price
+from service.exchanges.pipeline import NEEDS_PARTIES, Projection, Stage
 from service.exchanges.repository import Entry, Registration
 from service.exchanges.savings import PARK, monthly, park_total
 from service.exchanges.savings import cumulative as cumulative_of
@@ -221,7 +221,7 @@ def create(body: ExchangeIn, ctx: ContextDep, operator: CurrentOperator) -> Exch
         opportunity_id=body.opportunity,
         projection=projection,
         legal_status=body.legal_status or legal,
-        barrier=Barrier(body.barrier) if body.barrier else None,
+        barrier=body.barrier,
         notes=body.notes,
     )
     return _View(ctx, operator, [e]).out(e, history=True)
@@ -230,7 +230,7 @@ def create(body: ExchangeIn, ctx: ContextDep, operator: CurrentOperator) -> Exch
 @router.post("/exchanges/{exchange_id}/move", summary="move an exchange to another stage")
 def move(exchange_id: str, body: MoveIn, ctx: ContextDep, operator: CurrentOperator) -> ExchangeOut:
     _find(ctx, operator, exchange_id)
-    e = ctx.exchanges.move(exchange_id, Stage(body.to), operator.actor, body.note)
+    e = ctx.exchanges.move(exchange_id, body.to, operator.actor, body.note)
     return _View(ctx, operator, [e]).out(e, history=True)
 
 
@@ -256,12 +256,12 @@ def register(
         raise ApiProblem(400, f"name {', '.join(missing)} (no opportunity to take them from)")
     try:
         metering = Metering(
-            Method(body.method),
+            body.method,
             body.meter or str(fields["from_meter"]),
             share=body.share,
             baseline_per_hour=body.baseline_per_hour,
             check_meter=body.check_meter,
-            check_side=Side(body.check_side),
+            check_side=body.check_side,
             tolerance=body.tolerance,
         )
     except ValueError as exc:
@@ -271,7 +271,7 @@ def register(
         str(fields["receiver"]),
         str(fields["resource"]),
         str(fields["unit"]),
-        Benefit(body.benefit),
+        body.benefit,
         str(fields["from_meter"]),
         str(fields["to_meter"]),
         metering,
@@ -296,10 +296,10 @@ def add_price(
 ) -> ExchangeOut:
     _, e = _find(ctx, operator, exchange_id)
     price = Price(
-        Item(body.item),
+        body.item,
         body.effective,
         body.vnd_per_unit,
-        Side(body.paid_by) if body.paid_by else None,
+        body.paid_by,
         tuple(body.hours),
         body.source,
     )
