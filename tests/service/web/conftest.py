@@ -14,13 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from parkflow.store import SqliteStore, Store
-from parkflow.timeunits import now_ms
 from service.api.context import ApiContext
 from service.exchanges.model import Benefit, Metering, Method
 from service.exchanges.pipeline import Projection, Stage
 from service.exchanges.repository import ExchangeRepository, Registration
 from service.exchanges.savings import DaySavings
-from service.rollups import RollupWorker
 from service.state import Database, upgrade
 from service.web.session import CSRF_COOKIE
 from tests.service.api.conftest import (
@@ -149,10 +147,8 @@ def web(park_data: ParkData, tmp_path: Path) -> Iterator[Web]:
 
 @pytest.fixture
 def web_stores(park_data: ParkData, park_store: Store, tmp_path: Path) -> Iterator[Web]:
-    """On each store (SQLite, InfluxDB), rolled up as the service does; the operational
+    """On each store (SQLite, InfluxDB, both rolled up by ``park_store``); the operational
     database in SQLite."""
-    if park_store.day_rollups(PARK, 0, now_ms()).empty:
-        RollupWorker(park_store, park_data.registry, margin_ms=0).run_once(now_ms())
     db = Database(f"sqlite:///{tmp_path / 'ops.sqlite'}")
     upgrade(db)
     try:
