@@ -109,11 +109,9 @@ def visible_alerts(ctx: ApiContext, p: Principal) -> list[dict[str, Any]]:
 
 
 def find_alert(ctx: ApiContext, p: Principal, alert_id: str) -> Alert | None:
-    statuses = (Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED)
-    for a in ctx.alerts.alerts(statuses, park=p.park, tenant=p.tenant):
-        if a.id == alert_id and can_see(p, a.park, (a.tenant,)):
-            return a
-    return None
+    """One alert by its id (as the API finds it), if the principal may see it."""
+    a = ctx.alerts.alert(alert_id)
+    return a if a is not None and can_see(p, a.park, (a.tenant,)) else None
 
 
 # -- operators ------------------------------------------------------------------------------
