@@ -40,14 +40,7 @@ class Consent:
 def introduced(conn: Connection, opportunity_id: str, parties: tuple[str, str]) -> bool:
     """Whether both parties' consents to be introduced for this opportunity stand: read in
     the caller's transaction, so an alert is rendered against the consents of its moment."""
-    rows = conn.execute(
-        sa.select(consents.c.tenant).where(
-            consents.c.opportunity_id == opportunity_id,
-            consents.c.tenant.in_(list(parties)),
-            consents.c.withdrawn_ms.is_(None),
-        )
-    )
-    return {t for (t,) in rows} == set(parties)
+    return opportunity_id in introduced_among(conn, {opportunity_id: parties})
 
 
 class ConsentRepository:
