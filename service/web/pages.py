@@ -422,21 +422,18 @@ def _mine(ctx: ApiContext, p: Principal) -> list[dict[str, Any]]:
     ]
 
 
-def introduced(ctx: ApiContext, o: dict[str, Any]) -> bool:
-    """Both parties' consents stand, as the API and alerts read them."""
-    return ctx.introduced(o["id"], (o["from_tenant"], o["to_tenant"]))
-
-
 def my_opportunities(ctx: ApiContext, p: Principal, lang: Language) -> list[MyOpportunity]:
     assert p.tenant is not None
-    consents = ctx.consent_records
+    mine = _mine(ctx, p)
+    # one read each for the page: where both parties stand introduced, where its own stands
+    both = ctx.introduced_among({o["id"]: (o["from_tenant"], o["to_tenant"]) for o in mine})
+    own = ctx.introduced_among({o["id"]: (p.tenant, p.tenant) for o in mine})
     out = []
-    for o in _mine(ctx, p):
+    for o in mine:
         ref = ctx.pepper.reference(o["id"])
-        both = introduced(ctx, o)
-        own = any(c.tenant == p.tenant and c.standing for c in consents.of(o["id"]))
-        view = tenant_opportunity(o, p.tenant, ref, ctx.names(o["park"]), both, lang)
-        out.append(MyOpportunity(view, ref, own, both))
+        known = o["id"] in both
+        view = tenant_opportunity(o, p.tenant, ref, ctx.names(o["park"]), known, lang)
+        out.append(MyOpportunity(view, ref, o["id"] in own, known))
     return out
 
 
