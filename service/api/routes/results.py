@@ -131,21 +131,27 @@ def opportunity(ref: str, ctx: ContextDep, principal: CurrentPrincipal) -> Loose
 def plan(ctx: ContextDep, principal: CurrentPrincipal, park: Park = None) -> PlanOut:
     run = _run(ctx)
     scope = None if principal.is_operator else principal.tenant
-    links = []
-    for link in ctx.results.plan_links(run.id, tenant=scope):
-        if not can_see(principal, link["park"], (link["from_tenant"], link["to_tenant"])):
-            continue
-        if park not in (None, link["park"]):
-            continue
-        if principal.is_operator:
-            links.append(link)
-        else:
-            assert principal.tenant is not None
-            introduced = ctx.introduced(
-                link["opportunity_id"], (link["from_tenant"], link["to_tenant"])
+    rows = [
+        link
+        for link in ctx.results.plan_links(run.id, tenant=scope)
+        if can_see(principal, link["park"], (link["from_tenant"], link["to_tenant"]))
+        and park in (None, link["park"])
+    ]
+    links = rows
+    if not principal.is_operator:
+        assert principal.tenant is not None
+        introduced = ctx.introduced_among(
+            {link["opportunity_id"]: (link["from_tenant"], link["to_tenant"]) for link in rows}
+        )
+        links = [
+            tenant_plan_link(
+                link,
+                principal.tenant,
+                ctx.pepper.reference(link["opportunity_id"]),
+                link["opportunity_id"] in introduced,
             )
-            ref = ctx.pepper.reference(link["opportunity_id"])
-            links.append(tenant_plan_link(link, principal.tenant, ref, introduced))
+            for link in rows
+        ]
     # the totals are the whole park's (every park's, in a registry of several): operators'
     totals = ctx.results.plan(run.id) if principal.is_operator and principal.park is None else None
     return PlanOut.model_validate({"run": _run_out(run), "totals": totals, "links": links})
