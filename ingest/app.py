@@ -36,6 +36,7 @@ def serve(settings: IngestSettings) -> int:
             "mqtt_username": settings.mqtt_username,  # never the password
             "client_id": settings.client_id,
             "partition": settings.partition,
+            "parks": settings.park_ids or "all",
             "store": store_label(settings),
             "registry": str(settings.registry.resolve()) if settings.registry else None,
         },

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ingest.metrics import IngestMetrics
@@ -45,9 +45,9 @@ def session_key(client_id: str) -> str:
     return f"ingest.session.{client_id}"
 
 
-def confirmed_key(member: int) -> str:
+def confirmed_key(member: int, parks: Sequence[str] = ()) -> str:
     """Checkpoint: when this member last confirmed it is subscribed to its recorded layout."""
-    return f"{layout_key(member)}.at"
+    return f"{layout_key(member, parks)}.at"
 
 
 @dataclass(slots=True)
@@ -172,8 +172,12 @@ class Housekeeper:
         if not self._subscribed():
             return True  # nothing to confirm yet
         try:
-            self.store.set_checkpoint(layout_key(self.partition.member), self._layout_id)
-            self.store.set_checkpoint(confirmed_key(self.partition.member), now_ms())
+            self.store.set_checkpoint(
+                layout_key(self.partition.member, self.partition.parks), self._layout_id
+            )
+            self.store.set_checkpoint(
+                confirmed_key(self.partition.member, self.partition.parks), now_ms()
+            )
         except StoreError:
             return False
         return True
@@ -191,11 +195,12 @@ class Housekeeper:
             try:
                 # Every other member confirmed our layout after we subscribed: it is alive
                 # and holds its tenants now, not only at some time in the past.
+                parks = self.partition.parks
                 waiting = [
                     k
                     for k in others(self.partition)
-                    if self.store.get_checkpoint(layout_key(k)) != self._layout_id
-                    or (self.store.get_checkpoint(confirmed_key(k)) or 0) < lay.subscribed_ms
+                    if self.store.get_checkpoint(layout_key(k, parks)) != self._layout_id
+                    or (self.store.get_checkpoint(confirmed_key(k, parks)) or 0) < lay.subscribed_ms
                 ]
             except StoreError:
                 return

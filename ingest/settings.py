@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ingest.mqtt.partition import Partition
 from ingest.validate import Limits
+from parkflow.registry import Registry
 from parkflow.settings import Settings
 from parkflow.timeunits import days_ms
 
@@ -30,6 +31,12 @@ class IngestSettings(Settings):
         default="1/1",
         description="MEMBER/MEMBERS: which share of the park's tenants this ingestor takes"
         " (plain persistent subscriptions, see ingest/mqtt/partition.py)",
+    )
+    parks: str = Field(
+        default="",
+        description="the parks this ingestor serves, comma-separated (a park's broker and its"
+        " ingestors are one shard; the park id is the key): it subscribes their topics only;"
+        " default: every park of the registry",
     )
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
     receive_maximum: int = Field(
@@ -98,8 +105,17 @@ class IngestSettings(Settings):
         return self
 
     @property
+    def park_ids(self) -> list[str]:
+        return [p.strip() for p in self.parks.split(",") if p.strip()]
+
+    @property
     def partition_spec(self) -> Partition:
-        return Partition.parse(self.partition)
+        return Partition.parse(self.partition, self.park_ids)
+
+    def load_registry(self) -> Registry:
+        """The registry of the parks this ingestor serves."""
+        registry = super().load_registry()
+        return registry.only(self.park_ids) if self.park_ids else registry
 
     def limits(self) -> Limits:
         return Limits(

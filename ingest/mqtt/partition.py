@@ -6,7 +6,10 @@ them, and until each ingestor reconnects and subscribes again the broker answers
 publishes with "no matching subscribers" and drops them. A plain subscription is restored
 with the session, and the broker queues for it while the ingestor is away.
 
-One ingestor (``1/1``, the default) subscribes ``ip/+/+/+/readings``. With ``n`` ingestors each
+One ingestor (``1/1``, the default) subscribes ``ip/+/+/+/readings``; one that serves some
+parks only (``PARKFLOW_PARKS``: a park's broker and its ingestors are one shard, the park id
+its key) subscribes ``ip/{park}/+/+/readings`` for each of them, and its members split those
+parks' tenants. With ``n`` ingestors each
 tenant's topics ``ip/{park}/{tenant}/+/readings`` go to exactly one member, chosen by rendezvous
 hashing: every member computes the same assignment from the same registry, and adding a member
 or a tenant moves only the tenants that must move. One tenant's readings then always reach the
@@ -28,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from parkflow.registry import Registry
-from parkflow.topics import ALL_READINGS, tenant_topics
+from parkflow.topics import ALL_READINGS, TOPIC_PREFIX, TOPIC_SUFFIX, tenant_topics
 
 CATCH_ALL = ALL_READINGS
 MAX_MEMBERS = 64
@@ -38,10 +41,12 @@ _LAYOUT_BITS = 62  # fits the stores' integer state
 
 @dataclass(frozen=True, slots=True)
 class Partition:
-    """Member ``member`` (1-based) of ``members`` ingestors."""
+    """Member ``member`` (1-based) of ``members`` ingestors of the shard ``parks`` (empty:
+    every park of the registry)."""
 
     member: int = 1
     members: int = 1
+    parks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.members <= MAX_MEMBERS:
@@ -50,12 +55,12 @@ class Partition:
             raise ValueError(f"member {self.member} is not one of 1..{self.members}")
 
     @classmethod
-    def parse(cls, text: str) -> Partition:
+    def parse(cls, text: str, parks: Iterable[str] = ()) -> Partition:
         """``"2/3"``: the second of three ingestors."""
         m = _PARTITION.match(text)
         if not m:
             raise ValueError(f"partition {text!r} is not MEMBER/MEMBERS, e.g. 1/2")
-        return cls(int(m.group(1)), int(m.group(2)))
+        return cls(int(m.group(1)), int(m.group(2)), tuple(sorted(set(parks))))
 
     def __str__(self) -> str:
         return f"{self.member}/{self.members}"
@@ -85,10 +90,15 @@ def assignment(registry: Registry, members: int) -> dict[int, list[tuple[str, st
     return out
 
 
+def park_filter(park: str) -> str:
+    """Every meter of every tenant of one park."""
+    return f"{TOPIC_PREFIX}/{park}/+/+/{TOPIC_SUFFIX}"
+
+
 def filters_for(registry: Registry, partition: Partition) -> list[str]:
     """What this member subscribes to."""
     if partition.members == 1:
-        return [CATCH_ALL]
+        return [park_filter(p) for p in partition.parks] or [CATCH_ALL]
     mine = assignment(registry, partition.members)[partition.member]
     return [tenant_filter(p, t) for p, t in mine]
 
@@ -98,7 +108,11 @@ def stale_filters(registry: Registry, partition: Partition) -> list[str]:
     now: the catch-all and every other tenant's filter. Unsubscribing one that is not held is
     harmless, so the list need not know the earlier layout."""
     own = set(filters_for(registry, partition))
-    every = [CATCH_ALL, *(tenant_filter(p, t) for p, t in tenants_of(registry))]
+    every = [
+        CATCH_ALL,
+        *(park_filter(p) for p in partition.parks),
+        *(tenant_filter(p, t) for p, t in tenants_of(registry)),
+    ]
     return [f for f in every if f not in own]
 
 
@@ -111,9 +125,13 @@ def layout_id(registry: Registry, members: int) -> int:
     return int.from_bytes(h.digest()[:8], "big") >> (64 - _LAYOUT_BITS)
 
 
-def layout_key(member: int) -> str:
-    """The store state name under which a member records the layout it has subscribed."""
-    return f"ingest.layout.{member}"
+def layout_key(member: int, parks: Sequence[str] = ()) -> str:
+    """The store state name under which a member records the layout it has subscribed. Shards
+    that share one store (each park its broker and ingestors) keep their members' records
+    apart: member 1 of one park's ingestors is not member 1 of another's."""
+    if not parks:
+        return f"ingest.layout.{member}"
+    return f"ingest.layout.{'+'.join(parks)}.{member}"
 
 
 def others(partition: Partition) -> Iterable[int]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from parkflow.errors import ConfigError
 from parkflow.model import PHYSICAL_LIMIT, MeterKey
 from parkflow.registry.schema import Meter, Park, RegistryFile, Tenant
 
@@ -60,6 +62,18 @@ class Registry:
 
     def meters(self) -> list[ResolvedMeter]:
         return list(self._meters.values())
+
+    def only(self, parks: Iterable[str]) -> Registry:
+        """The registry of some of its parks: what one shard (a park's broker and its
+        ingestors) serves. An id the registry does not hold is a configuration error, not an
+        empty shard that would accept nothing and say nothing."""
+        wanted = set(parks)
+        unknown = sorted(wanted - self.parks.keys())
+        if unknown:
+            raise ConfigError("settings", [f"park {p!r} is not in the registry" for p in unknown])
+        return Registry(
+            self.model.model_copy(update={"parks": [p for p in self.model.parks if p.id in wanted]})
+        )
 
     def tenant_ids(self, park: str) -> list[str]:
         return [t.id for t in self.parks[park].tenants] if park in self.parks else []
