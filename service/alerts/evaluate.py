@@ -34,6 +34,7 @@ from service.alerts.sources import (
     detection_observations,
     expected_interval_ms,
     ingest_lag_observations,
+    inhibited_by_lag,
     meter_subject,
     quarantine_observations,
     spike_observations,
@@ -183,9 +184,13 @@ def evaluate_alerts(
     else:
         last = seen.last_reading_ms
         observations.append(store_observation(None))
-        observations += stale_observations(
+        lag = ingest_lag_observations(
+            registry, last, now_ms, policy.lag_factor, tracked.get(INGEST_LAG.name, {})
+        )
+        stale = stale_observations(
             registry, last, now_ms, policy.stale_factor, tracked.get(METER_STALE.name, {})
         )
+        observations += inhibited_by_lag(stale, lag)
         observations += quarantine_observations(
             registry,
             recent,
@@ -197,9 +202,7 @@ def evaluate_alerts(
             registry, seen.drops, window, tracked.get(COUNTER_RESET.name, {})
         )
         observations += spike_observations(registry, spikes, window, tracked.get(SPIKE.name, {}))
-        observations += ingest_lag_observations(
-            registry, last, now_ms, policy.lag_factor, tracked.get(INGEST_LAG.name, {})
-        )
+        observations += lag
     applied = repo.apply(observations, now_ms)
     for a in applied:
         for step in a.transitions:

@@ -299,6 +299,17 @@ def ingest_lag_observations(
     return out + _cleared(INGEST_LAG, seen, tracked)
 
 
+def inhibited_by_lag(stale: Sequence[Observation], lag: Sequence[Observation]) -> list[Observation]:
+    """The stale-meter observations left once a lagging park's are held back. When a park's
+    shared path lags (its broker, the ingestors, the store's writes), every one of its meters
+    looks stale: one ``ingest_lag`` alert says so, not one ``meter_stale`` per meter (the
+    storm Alertmanager's inhibition rules exist for). Nothing is known of each gateway until
+    the path catches up, so its meters keep their state, neither opened nor resolved, as
+    they do while the store is down."""
+    lagging = {o.park for o in lag if o.holds}
+    return [o for o in stale if o.park not in lagging]
+
+
 def store_observation(error: str | None) -> Observation:
     summary = f"the store is unreachable: {error}" if error else "the store answers"
     return observe(STORE_UNREACHABLE, STORE_SUBJECT, ALL_PARKS, None, error is not None, summary)

@@ -19,7 +19,13 @@ from parkflow.model import WriteBatch
 from parkflow.registry import Registry
 from parkflow.store import SqliteStore
 from parkflow.timeunits import HOUR_MS
-from service.alerts.kinds import COUNTER_RESET, EXCHANGE_UNDERPERFORMING, INGEST_LAG, SPIKE
+from service.alerts.kinds import (
+    COUNTER_RESET,
+    EXCHANGE_UNDERPERFORMING,
+    INGEST_LAG,
+    METER_STALE,
+    SPIKE,
+)
 from service.alerts.lifecycle import Status
 from service.app import _AlertingService
 from service.exchanges.model import Benefit, Metering, Method
@@ -156,6 +162,10 @@ def test_a_park_gone_quiet_opens_one_ingest_lag_alert_and_its_return_resolves(
     for h in (3, 4, 5):  # nothing stored after 2 h: lagging at 3 (one) and 4 (two: opens)
         live.evaluate_at(T0 + h * HOUR_MS + 60_000)
     assert statuses(live, INGEST_LAG.name, "p1") is Status.OPEN
+    # the shared path lags, not each gateway: no meter_stale alert per meter beside it
+    for rm in live.registry.meters():
+        k = rm.key
+        assert live.service.alerts.get(METER_STALE.name, f"{k.park}/{k.tenant}/{k.meter}") is None
     # the backlog arrives: fresh at 6 (one clear), 7 (two: resolved)
     seen = hourly(live, range(6, 8), INGEST_LAG.name, "p1")
     assert seen == [Status.OPEN, Status.RESOLVED]

@@ -17,7 +17,9 @@ from service.alerts.notify import recipients
 from service.alerts.sources import (
     counter_observations,
     ingest_lag_observations,
+    inhibited_by_lag,
     spike_observations,
+    stale_observations,
 )
 from service.rollups.counters import RESET, ROLLOVER, Drop, Replacement, drops
 from tests.support.registries import build, meter, park, tenant
@@ -106,3 +108,18 @@ def test_an_exchange_alert_goes_to_both_parties_and_the_operators() -> None:
     alert = evaluate(None, stale, 1, COUNTER_RESET.policy.__class__()).alert
     assert alert is not None
     assert [r.tenant for r in recipients(alert, COUNTER_RESET, lambda p: ["ops"])] == [None]
+
+
+def test_a_lagging_park_opens_one_lag_alert_not_one_stale_alert_per_meter() -> None:
+    now = 10 * 3_600_000
+    last = {"p1/t1/m1": now - 300 * MIN, "p1/t2/m2": now - 300 * MIN, "p2/t3/m3": now - 600 * MIN}
+    stale = stale_observations(REGISTRY, last, now, 3.0, {})
+    assert all(o.holds for o in stale)  # every meter is behind
+    lag = ingest_lag_observations(REGISTRY, last, now, 3.0, {})
+    assert {o.subject for o in lag if o.holds} == {"p1", "p2"}
+    assert inhibited_by_lag(stale, lag) == []
+    # p2 catches up: its meters are judged again, p1's stay held back
+    last["p2/t3/m3"] = now - 5 * MIN
+    lag = ingest_lag_observations(REGISTRY, last, now, 3.0, {})
+    kept = inhibited_by_lag(stale_observations(REGISTRY, last, now, 3.0, {}), lag)
+    assert [(o.subject, o.holds) for o in kept] == [("p2/t3/m3", False)]
