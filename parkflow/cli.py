@@ -77,6 +77,8 @@ def _cmd_registry_acl(args: argparse.Namespace) -> int:
     from parkflow.registry import load_registry
 
     reg = load_registry(args.file)
+    if args.park:  # one park's broker grants its own tenants only
+        reg = reg.only(args.park)
     try:
         acl = mosquitto_acl(reg, ingest_users=args.ingest_user or DEFAULT_INGEST_USERS)
     except ValueError as exc:
@@ -890,6 +892,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ingest-user",
         action="append",
         help="an ingestor's broker user (repeat for each; default parkflow-ingest-1 and -2)",
+    )
+    a.add_argument(
+        "--park",
+        action="append",
+        help="only this park's tenants, for its own broker (repeat for a group of parks;"
+        " default every park)",
     )
     a.set_defaults(func=_cmd_registry_acl)
     pa = reg.add_parser(

@@ -188,3 +188,16 @@ def test_two_parks_brokers_and_ingestors_write_into_one_store_each_park_once(
     finally:
         for ing in procs:
             ing.kill()
+
+
+def test_a_parks_broker_acl_grants_its_own_tenants_only(
+    registry_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from parkflow.cli import main
+
+    assert main(["registry", "acl", str(registry_path), "--park", "hiepphuoc"]) == 0
+    acl = capsys.readouterr().out
+    assert "topic write ip/hiepphuoc/thep-an/thep-elec/readings" in acl
+    assert "ip/songlam/" not in acl
+    assert main(["registry", "acl", str(registry_path), "--park", "nowhere"]) == 2
+    assert "'nowhere' is not in the registry" in capsys.readouterr().err
