@@ -32,10 +32,12 @@ def quarantine(
     meter: Annotated[str | None, Query()] = None,
     reason: Annotated[str | None, Query(examples=["out_of_range"])] = None,
 ) -> Paged[QuarantineOut]:
-    if not principal.is_operator:
-        park, tenant = principal.park, principal.tenant
-    elif principal.park is not None:
-        park = principal.park
+    # the filters narrow what the principal may see, as on every list: another park's or
+    # tenant's name asks for nothing, not for the principal's own rows
+    mine = None if principal.is_operator else principal.tenant
+    if park not in (None, principal.park or park) or tenant not in (None, mine or tenant):
+        return Paged[QuarantineOut].model_validate(paged([], page.limit, page.offset))
+    park, tenant = principal.park or park, mine or tenant
     wanted = QuarantineFilter(
         since_ms=None if since is None else ms(since),
         until_ms=None if until is None else ms(until),

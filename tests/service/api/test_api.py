@@ -194,9 +194,15 @@ def test_quarantine_for_operators_and_own_records_for_tenants(api: Api) -> None:
     everything = _ok(api, "/v1/quarantine", api.operator, limit=1000)["items"]
     assert everything, "the simulated park sends faulty readings"
     assert everything[0]["received_at"].endswith("Z")
-    mine = _ok(api, "/v1/quarantine", api.a, limit=1000, tenant=B)["items"]
-    assert all(r["tenant"] == A for r in mine)
+    mine = _ok(api, "/v1/quarantine", api.a, limit=1000)["items"]
+    assert mine and all(r["tenant"] == A for r in mine)
     assert len(mine) == sum(r["tenant"] == A for r in everything)
+    assert _ok(api, "/v1/quarantine", api.a, limit=1000, tenant=A)["items"] == mine
+    # another tenant's name asks for nothing: neither its rows nor, silently, one's own
+    assert _ok(api, "/v1/quarantine", api.a, limit=1000, tenant=B)["items"] == []
+    assert _ok(api, "/v1/quarantine", api.a, limit=1000, park="elsewhere")["items"] == []
+    theirs = _ok(api, "/v1/quarantine", api.operator, limit=1000, tenant=B)["items"]
+    assert theirs and all(r["tenant"] == B for r in theirs)
 
 
 def test_keys_made_listed_and_revoked_by_operators(api: Api) -> None:
