@@ -63,13 +63,27 @@ def read(path: Path) -> dict[str, str]:
 
 
 def write(path: Path, users: dict[str, str]) -> None:
-    """The password file with these users, replaced whole (``replace_text``). Users parkflow
-    did not make are kept as they are (``check_user`` is for the names it makes); only what
-    would break the file's lines is refused. Comment lines are not kept."""
+    """The password file with exactly these users, replaced whole (``replace_text``). What an
+    administrator wrote stays where it was: comment and blank lines, and each user's line in
+    its place (with its new hash); users no longer wanted are dropped, new ones appended.
+    Users parkflow did not make are kept as they are (``check_user`` is for the names it
+    makes); only what would break the file's lines is refused."""
     for u, h in users.items():
         if not u or any(c in u for c in ":\r\n") or any(c in h for c in "\r\n"):
             raise ValueError(f"broker user {u!r}: not a line of a password file")
-    replace_text(path, "".join(f"{u}:{h}\n" for u, h in users.items()))
+    lines: list[str] = []
+    placed: set[str] = set()
+    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    for line in old:
+        if not line.strip() or line.startswith("#"):
+            lines.append(line)
+            continue
+        user = line.partition(":")[0]
+        if user in users and user not in placed:
+            lines.append(f"{user}:{users[user]}")
+            placed.add(user)
+    lines += [f"{u}:{h}" for u, h in users.items() if u not in placed]
+    replace_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def replace_text(path: Path, text: str) -> None:

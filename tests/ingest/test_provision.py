@@ -146,3 +146,29 @@ def test_a_tenant_not_in_the_registry_is_refused(tmp_path: Path) -> None:
     args += ["--url", f"sqlite:///{tmp_path / 'ops.sqlite'}"]
     assert main(args) == EXIT_BAD_INPUT
     assert not (tmp_path / "p").exists()
+
+
+def test_an_administrators_comments_and_order_survive_a_rewrite(tmp_path: Path) -> None:
+    f = tmp_path / "passwd"
+    f.write_text(
+        "# park operators: ask ops@park.example\n"
+        "ops@park.example:$7$101$abc$def\n"
+        "\n"
+        "# tenants\n"
+        "songlam.thep-an:$7$101$old$old\n"
+        "songlam.det-phuoc:$7$101$x$y\n"
+    )
+    users = passwords.read(f)
+    users["songlam.thep-an"] = new = passwords.hash_password("rotated")
+    del users["songlam.det-phuoc"]
+    users["songlam.gach-xanh"] = added = passwords.hash_password("pw")
+    passwords.write(f, users)
+    assert f.read_text() == (
+        "# park operators: ask ops@park.example\n"
+        "ops@park.example:$7$101$abc$def\n"
+        "\n"
+        "# tenants\n"
+        f"songlam.thep-an:{new}\n"
+        f"songlam.gach-xanh:{added}\n"
+    )
+    assert passwords.verify("rotated", passwords.read(f)["songlam.thep-an"])
