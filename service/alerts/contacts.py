@@ -64,6 +64,13 @@ class WebhookContact(_Channel):
         min_length=1, max_length=4, description="whsec_... ; two while rotating"
     )
     timeout_s: float = Field(default=10.0, gt=0, le=60)
+    batch: int = Field(
+        default=1,
+        ge=1,
+        le=500,
+        description="up to this many notifications per POST, as one signed document"
+        " (docs/alerts.md, Batches); 1: one per POST",
+    )
 
     @field_validator("url")
     @classmethod

@@ -10,14 +10,16 @@ receiver honouring the idempotency key drops: at least once, never lost.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from service.alerts.backoff import BackoffPolicy, delay, expired
 from service.alerts.channels.base import (
     Accepted,
+    BatchChannel,
     Channel,
+    Delivery,
     Gone,
     Notification,
     Recipient,
@@ -74,11 +76,39 @@ def deliver(
     jitter: Callable[[], float] = random.random,
 ) -> Outcome:
     """Send ``n`` once over ``channel`` and say what to record."""
-    answer = channel.send(n)
+    return outcome(channel.send(n), channel.name, n.recipient, policy, now, attempts, jitter)
+
+
+def deliver_batch(
+    ns: Sequence[Notification],
+    channel: BatchChannel,
+    policy: BackoffPolicy,
+    now: datetime,
+    attempts: Attempts = Attempts(),
+    *,
+    jitter: Callable[[], float] = random.random,
+) -> Outcome:
+    """Send ``ns`` once over ``channel`` as one batch: what to record for each of them (a
+    batch is accepted or refused as a whole). A disabled endpoint is reported as the first
+    notification's recipient's."""
+    answer = channel.send_batch(ns)
+    return outcome(answer, channel.name, ns[0].recipient, policy, now, attempts, jitter)
+
+
+def outcome(
+    answer: Delivery,
+    channel: str,
+    recipient: Recipient,
+    policy: BackoffPolicy,
+    now: datetime,
+    attempts: Attempts,
+    jitter: Callable[[], float] = random.random,
+) -> Outcome:
+    """What a channel's answer means for the record: sent, retry when, or disabled."""
     if isinstance(answer, Accepted):
         return Sent(now, answer.detail)
     if isinstance(answer, Gone):
-        return Disabled(now, answer.reason, True, channel.name, n.recipient)
+        return Disabled(now, answer.reason, True, channel, recipient)
     assert isinstance(answer, RetryLater)
     since = attempts.failing_since or now
     if expired(policy, since, now):
@@ -86,7 +116,7 @@ def deliver(
             f"failing since {since.isoformat()} (more than {policy.disable_after_s:.0f} s):"
             f" {answer.reason}"
         )
-        return Disabled(now, reason, False, channel.name, n.recipient)
+        return Disabled(now, reason, False, channel, recipient)
     wait = delay(policy, attempts.failures, jitter(), answer.after)
     return Retry(
         now + timedelta(seconds=wait), Attempts(attempts.failures + 1, since), answer.reason

@@ -4,7 +4,9 @@ only after its channel accepted it.
 A pass reads what is due: notifications not sent whose time has come, of endpoints neither
 disabled nor backing off. It delivers them in lanes, one alert's notifications to one endpoint
 in order in the same lane (so a receiver gets each subject's story in order even after being
-down), many lanes at once (so one slow endpoint or one busy alert does not hold the rest). It
+down), many lanes at once (so one slow endpoint or one busy alert does not hold the rest). An
+endpoint that asked for batches has one lane: its notifications in the order they came due,
+up to its batch size per request, each batch accepted or retried as a whole. It
 records what each attempt returned in one transaction per chunk, after the attempts: a
 dispatcher killed between a send and that write sends the notification again on restart, with
 the same id (at least once; a receiver keeping ids sees it once). An endpoint that fails stops
@@ -27,15 +29,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import zip_longest
-from typing import Protocol
+from typing import Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from parkflow.errors import StoreError
 from service.alerts.backoff import BackoffPolicy
-from service.alerts.channels.base import Channel, Notification
-from service.alerts.delivery import Attempts, Disabled, Outcome, Retry, Sent, deliver
+from service.alerts.channels.base import BatchChannel, Channel, Notification, batching
+from service.alerts.delivery import (
+    Attempts,
+    Disabled,
+    Outcome,
+    Retry,
+    Sent,
+    deliver,
+    deliver_batch,
+)
 from service.alerts.metrics import AlertMetrics
 from service.alerts.texts import notification_from_json
 from service.state import Database
@@ -221,10 +231,13 @@ class Dispatcher:
         by_endpoint: dict[EndpointKey, dict[str, list[Due]]] = defaultdict(
             lambda: defaultdict(list)
         )
+        in_order: dict[EndpointKey, list[Due]] = defaultdict(list)
         for d in due:
             by_endpoint[(d.channel, d.endpoint)][d.alert_id].append(d)
+            in_order[(d.channel, d.endpoint)].append(d)
         states = self._endpoint_states(by_endpoint)
-        per_endpoint: list[list[tuple[EndpointKey, Channel, list[Due]]]] = []
+        # a lane: one endpoint's requests in order, each request one notification or a batch
+        per_endpoint: list[list[tuple[EndpointKey, Channel, list[list[Due]]]]] = []
         for key, groups in by_endpoint.items():
             channel = self.channels(*key)
             if channel is None:
@@ -239,7 +252,15 @@ class Dispatcher:
                     )
                 continue
             self._warned.discard(key)
-            per_endpoint.append([(key, channel, group) for group in groups.values()])
+            size = batching(channel)
+            if size > 1:  # one lane: its notifications in the order they came due, batched
+                mine = in_order[key]
+                batches = [mine[i : i + size] for i in range(0, len(mine), size)]
+                per_endpoint.append([(key, channel, batches)])
+            else:
+                per_endpoint.append(
+                    [(key, channel, [[d] for d in group]) for group in groups.values()]
+                )
         # Endpoints take turns: the lanes running at once reach different endpoints, each
         # over the connection it keeps, rather than one endpoint's alerts opening a
         # connection each while the others wait.
@@ -249,9 +270,9 @@ class Dispatcher:
         results: list[tuple[Due, Outcome]] = []
         ended = [0]
 
-        def lane(key: EndpointKey, channel: Channel, group: list[Due]) -> None:
+        def lane(key: EndpointKey, channel: Channel, requests: list[list[Due]]) -> None:
             try:
-                for d in group:
+                for request in requests:
                     with changed:
                         if key in failed:
                             return
@@ -259,10 +280,17 @@ class Dispatcher:
                     since = state.failing_since_ms
                     attempts = Attempts(state.failures, _dt(since) if since is not None else None)
                     now = datetime.now(UTC)
-                    outcome = deliver(d.notification, channel, self.policy, now, attempts)
-                    self.metrics.record(key[0], outcome)
+                    if batching(channel) > 1:
+                        ns = [d.notification for d in request]
+                        batcher = cast(BatchChannel, channel)
+                        outcome = deliver_batch(ns, batcher, self.policy, now, attempts)
+                    else:
+                        (only,) = request
+                        outcome = deliver(only.notification, channel, self.policy, now, attempts)
+                    for _ in request:
+                        self.metrics.record(key[0], outcome)
                     with changed:
-                        results.append((d, outcome))
+                        results.extend((d, outcome) for d in request)
                         if not isinstance(outcome, Sent):
                             failed.add(key)
                         changed.notify()
@@ -348,6 +376,9 @@ class Dispatcher:
         self.db.retrying(work)
         stats.sent += len(sent)
         stats.retried += len(retry)
+        # a batch refused: each of its notifications has the same outcome, told of once
+        retry = list({id(r): (d, r) for d, r in retry}.values())
+        disabled = list({id(x): (d, x) for d, x in disabled}.values())
         stats.disabled += [x for _, x in disabled]
         for d, r in retry:
             log.warning(

@@ -66,7 +66,11 @@ def channel_for(
 ) -> Channel:
     if isinstance(contact, WebhookContact):
         return WebhookChannel(
-            contact.url, contact.secrets, timeout_s=contact.timeout_s, allowed=allowed
+            contact.url,
+            contact.secrets,
+            timeout_s=contact.timeout_s,
+            allowed=allowed,
+            batch=contact.batch,
         )
     if isinstance(contact, EmailContact):
         if smtp is None:

@@ -8,9 +8,10 @@ what that library raises to one of these.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -112,6 +113,45 @@ class Channel(Protocol):
     name: str  # webhook, email, mqtt, memory: the label metrics and records use
 
     def send(self, n: Notification) -> Delivery: ...
+
+
+class BatchChannel(Channel, Protocol):
+    """A channel whose endpoint asked for several notifications per request (a webhook with
+    ``batch``): ``send_batch`` carries up to ``batch`` of them, in order, as one document,
+    accepted or refused as a whole."""
+
+    batch: int
+
+    def send_batch(self, ns: Sequence[Notification]) -> Delivery: ...
+
+
+def batching(channel: Channel) -> int:
+    """How many notifications ``channel`` takes per request (1: one at a time)."""
+    n = getattr(channel, "batch", 1)
+    return n if isinstance(n, int) and n > 1 and hasattr(channel, "send_batch") else 1
+
+
+BATCH_TYPE = "alert.batch"
+
+
+def batch_id(ns: Sequence[Notification]) -> str:
+    """A batch's idempotency key (its ``webhook-id``): the same notifications in the same
+    order give the same id, so a batch resent after a crash is recognised as a whole; a
+    batch made up anew (more became due meanwhile) has another, and receivers tell its
+    notifications apart by their own ids (docs/alerts.md)."""
+    digest = hashlib.sha256("\n".join(n.id for n in ns).encode("ascii")).hexdigest()
+    return f"batch_{digest[:32]}"
+
+
+def batch_payload(ns: Sequence[Notification]) -> dict[str, Any]:
+    """The document of a batch: each notification's own document, in order, under ``data``;
+    its time the newest of theirs (the same batch resent is the same document)."""
+    newest = max(n.created_at for n in ns)
+    return {
+        "type": BATCH_TYPE,
+        "timestamp": newest.isoformat().replace("+00:00", "Z"),
+        "data": {"id": batch_id(ns), "notifications": [payload(n) for n in ns]},
+    }
 
 
 ALERT_KEYS = ("alert_id", "event", "status")

@@ -38,6 +38,8 @@ from service.alerts.channels.base import (
     Gone,
     Notification,
     RetryLater,
+    batch_id,
+    batch_payload,
     payload,
 )
 from service.alerts.ssrf import (
@@ -79,14 +81,26 @@ def signed_request(
     n: Notification, signers: Sequence[Webhook], at: float
 ) -> tuple[dict[str, str], bytes]:
     """The headers and body of ``n``'s POST, signed at ``at`` (Unix seconds)."""
-    body = orjson.dumps(payload(n))
+    return _signed(n.id, orjson.dumps(payload(n)), signers, at)
+
+
+def signed_batch(
+    ns: Sequence[Notification], signers: Sequence[Webhook], at: float
+) -> tuple[dict[str, str], bytes]:
+    """The headers and body of a batch's POST, signed at ``at``: its id is the batch's."""
+    return _signed(batch_id(ns), orjson.dumps(batch_payload(ns)), signers, at)
+
+
+def _signed(
+    wid: str, body: bytes, signers: Sequence[Webhook], at: float
+) -> tuple[dict[str, str], bytes]:
     when = datetime.fromtimestamp(int(at), tz=UTC)
     text = body.decode("utf-8")
-    signature = " ".join(s.sign(n.id, when, text) for s in signers)
+    signature = " ".join(s.sign(wid, when, text) for s in signers)
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        "webhook-id": n.id,
+        "webhook-id": wid,
         "webhook-timestamp": str(int(at)),
         "webhook-signature": signature,
     }
@@ -134,7 +148,8 @@ def default_tls() -> ssl.SSLContext:
 class WebhookChannel:
     """POSTs notifications to one endpoint. ``secrets``: the endpoint's current secrets (more
     than one while rotating). ``allowed``: networks the operator lets webhooks reach although
-    they are not public."""
+    they are not public. ``batch``: up to this many notifications per POST, for an endpoint
+    that asked for batches (1: one per POST, the default)."""
 
     name = "webhook"
 
@@ -148,10 +163,14 @@ class WebhookChannel:
         resolve: Resolver = system_resolver,
         clock: Callable[[], float] = time.time,
         verify: ssl.SSLContext | bool = True,  # a context with a park's own CA, if it has one
+        batch: int = 1,
     ) -> None:
         if not secrets:
             raise ValueError("a webhook needs at least one secret")
+        if batch < 1:
+            raise ValueError("a webhook batch holds at least one notification")
         self.url = url
+        self.batch = batch
         self._signers = [signer(s) for s in secrets]
         self._allowed = tuple(allowed)
         self._resolve = resolve
@@ -168,13 +187,21 @@ class WebhookChannel:
         self._transport.close()
 
     def send(self, n: Notification) -> Delivery:
+        return self._post(lambda: signed_request(n, self._signers, self._clock()))
+
+    def send_batch(self, ns: Sequence[Notification]) -> Delivery:
+        if not 1 <= len(ns) <= self.batch:
+            raise ValueError(f"a batch of {len(ns)}: this endpoint takes 1 to {self.batch}")
+        return self._post(lambda: signed_batch(ns, self._signers, self._clock()))
+
+    def _post(self, sign: Callable[[], tuple[dict[str, str], bytes]]) -> Delivery:
         try:
             addresses = check_webhook_url(self.url, self._allowed, self._resolve)
         except Unresolvable as exc:
             return RetryLater(str(exc))
         except UnsafeUrl as exc:
             return Gone(f"refused address: {exc}")
-        headers, body = signed_request(n, self._signers, self._clock())
+        headers, body = sign()
         url, extensions = pinned(self.url, addresses[0], headers)
         request = httpx.Request(
             "POST",
