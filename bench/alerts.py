@@ -11,11 +11,14 @@ docs/alerts.md asks of integrators), and an SMTP server (aiosmtpd).
 
 Reported: evaluations/s; webhook notifications/s from the first to the last received; the
 p50/p99 time from the end of the evaluation (its commit) to each webhook's arrival; e-mails/s;
-lost (an outbox id never received) and duplicated (received more than once, by webhook-id).
+lost (an outbox id never received) and duplicated (received more than once: by webhook-id, or in
+a batch by each notification's own id). With `--batch N` every tenant's webhook asks for batches
+(docs/alerts.md): `webhook_requests` says how many POSTs carried them.
 
     python -m bench.alerts            # 5,000 meters, two flips, SQLite
     python -m bench.alerts --quick    # 1,000 meters, two flips (well under a minute)
     python -m bench.alerts --postgres # the operational database on a local PostgreSQL
+    python -m bench.alerts --batch 100  # tenants' webhooks ask for batches of up to 100
 
 The last line printed is one JSON object with at least ``notifications_per_s``, ``p99_ms``,
 ``lost`` and ``duplicated``.
@@ -54,7 +57,7 @@ def receiver_main(out_path: Path, ports_path: Path) -> int:
     verifier = Webhook(SECRET)
     lock = threading.Lock()
     arrived: dict[str, float] = {}
-    counts = {"duplicated": 0, "bad_signatures": 0, "emails": 0}
+    counts = {"duplicated": 0, "bad_signatures": 0, "emails": 0, "requests": 0}
     email_times: list[float] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -71,12 +74,20 @@ def receiver_main(out_path: Path, ports_path: Path) -> int:
                     counts["bad_signatures"] += 1
                 self._answer(400)
                 return
-            wid = headers["webhook-id"]
+            # each notification once by its own id, as docs/alerts.md asks (a batch carries
+            # several, each with its id)
+            doc = json.loads(body)
+            if doc["type"] == "alert.batch":
+                ids = [n["data"]["id"] for n in doc["data"]["notifications"]]
+            else:
+                ids = [headers["webhook-id"]]
             with lock:
-                if wid in arrived:
-                    counts["duplicated"] += 1
-                else:
-                    arrived[wid] = at
+                counts["requests"] += 1
+                for wid in ids:
+                    if wid in arrived:
+                        counts["duplicated"] += 1
+                    else:
+                        arrived[wid] = at
             self._answer(204)
 
         def _answer(self, status: int) -> None:
@@ -118,12 +129,12 @@ def receiver_main(out_path: Path, ports_path: Path) -> int:
     return 0
 
 
-def contacts_yaml(http_port: int) -> str:
+def contacts_yaml(http_port: int, batch: int = 1) -> str:
     lines = ["allow_networks: [127.0.0.0/8]", "tenants:"]
     for t in range(TENANTS):
         chans = [
             f'{{kind: webhook, url: "http://127.0.0.1:{http_port}/hooks/t{t:03d}",'
-            f" secrets: [{SECRET}]}}"
+            f" secrets: [{SECRET}], batch: {batch}}}"
         ]
         if t % EMAIL_EVERY == 0:
             chans.append(f"{{kind: email, address: t{t:03d}@example.com}}")
@@ -151,6 +162,12 @@ def main() -> int:
     parser.add_argument("--flips", type=int, default=2)
     parser.add_argument("--lanes", type=int, default=16)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL, not SQLite")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="every tenant's webhook asks for batches of up to this many (1: one per request)",
+    )
     parser.add_argument("--_receiver", nargs=2, help=argparse.SUPPRESS)
     a = parser.parse_args()
     if a._receiver:
@@ -195,7 +212,7 @@ def main() -> int:
             url = f"sqlite:///{work / 'operations.sqlite'}"
         db = Database(url)
         upgrade(db)
-        contacts = parse_contacts(contacts_yaml(ports["http"]))
+        contacts = parse_contacts(contacts_yaml(ports["http"], a.batch))
         repo = AlertRepository(db, notifier=ContactsNotifier(contacts))
         smtp = SmtpServer("127.0.0.1", "parkflow@example.com", port=ports["smtp"], starttls=False)
         channels = ContactChannels(contacts, smtp=smtp)
@@ -302,6 +319,8 @@ def main() -> int:
         "database": "postgresql" if a.postgres else "sqlite",
         "evaluations_per_s": round(evaluated / evaluate_s),
         "webhooks": hooks_sent,
+        "batch": a.batch,
+        "webhook_requests": got["requests"],
         # delivery rate within each flip: its webhooks over the time from the evaluation's
         # end to the last one's arrival
         "notifications_per_s": round(hooks_sent / sum(per_flip_span)) if hooks_sent else 0,
