@@ -36,7 +36,7 @@ from parkflow.timeunits import DAY_MS, now_ms
 from parkflow.units import convert
 from service.exchanges.model import Benefit, Item, Metering, Method, Price
 from service.exchanges.pipeline import Projection, Stage
-from service.exchanges.repository import ExchangeRepository, Registration
+from service.exchanges.repository import Entry, ExchangeRepository, Registration
 from service.knowledge import Knowledge, load_knowledge
 from service.rollups import RollupWorker
 from service.settings import ServiceSettings
@@ -258,8 +258,13 @@ def _register_exchange(
     db = Database(settings.resolved_database_url())
     try:
         repo = ExchangeRepository(db)
-        if any(e.id == EXCHANGE_ID for e in repo.entries(park.id)):
-            return
+        found = next((e for e in repo.entries(park.id) if e.id == EXCHANGE_ID), None)
+        if found is not None:
+            if found.pipeline.stage not in _DEMO_PATH:  # verified, ended: the operator's now
+                return
+            if found.registration is not None and found.pipeline.stage is not Stage.IDENTIFIED:
+                _finish(repo, found, since_ms)  # an earlier run stopped part-way
+                return
         supplier = next(t.id for t in park.tenants for m in t.meters if m.id == declared.from_meter)
         receiver = next(t.id for t in park.tenants for m in t.meters if m.id == declared.to_meter)
         effluent = _mean_per_day(settings, park.id, declared.from_meter)
@@ -279,19 +284,20 @@ def _register_exchange(
         )
         at = since_ms
         first_day = dt.datetime.fromtimestamp(at / 1000, dt.UTC).date()
-        repo.create(
-            EXCHANGE_ID,
-            park.id,
-            "park environment office",
-            "demo",
-            projection=projection,
-            legal_status="allowed_with_conditions",
-            notes="treated effluent for the mill's cooling towers (declared in the registry)",
-            now_ms=at,
-        )
-        for i, stage in enumerate((Stage.SCREENED, Stage.UNDER_STUDY)):
-            repo.move(EXCHANGE_ID, stage, "demo", now_ms=at + i + 1)
+        if found is None:
+            repo.create(
+                EXCHANGE_ID,
+                park.id,
+                "park environment office",
+                "demo",
+                projection=projection,
+                legal_status="allowed_with_conditions",
+                notes="treated effluent for the mill's cooling towers (declared in the registry)",
+                now_ms=at,
+            )
         share = (Decimal(str(per_day)) / Decimal(str(effluent))).quantize(Decimal("0.0001"))
+        # registered and priced while still identified: a run stopped in here starts these
+        # again (a registration replaces the earlier one; the prices are read back first)
         repo.register(
             EXCHANGE_ID,
             Registration(
@@ -307,18 +313,33 @@ def _register_exchange(
             ),
         )
         source = price.source if price else ""
-        repo.add_price(
-            EXCHANGE_ID, Price(Item.DISPLACED, first_day, displaced, source=source), "demo"
-        )
-        repo.add_price(
-            EXCHANGE_ID,
-            Price(Item.TRANSFER, first_day, transfer, source="demo: the net benefit split in half"),
-            "demo",
-        )
-        repo.move(EXCHANGE_ID, Stage.AGREED, "demo", "contract signed", now_ms=at + 3)
-        repo.move(EXCHANGE_ID, Stage.OPERATING, "demo", now_ms=at + 4)
+        priced = {p.item for p in repo.exchange(EXCHANGE_ID).prices}
+        if Item.DISPLACED not in priced:
+            repo.add_price(
+                EXCHANGE_ID, Price(Item.DISPLACED, first_day, displaced, source=source), "demo"
+            )
+        if Item.TRANSFER not in priced:
+            note = "demo: the net benefit split in half"
+            repo.add_price(
+                EXCHANGE_ID, Price(Item.TRANSFER, first_day, transfer, source=note), "demo"
+            )
+        _finish(repo, repo.get(EXCHANGE_ID), at)
     finally:
         db.close()
+
+
+# the demo exchange's way from identified to operating, one move each
+_DEMO_PATH = (Stage.IDENTIFIED, Stage.SCREENED, Stage.UNDER_STUDY, Stage.AGREED, Stage.OPERATING)
+
+
+def _finish(repo: ExchangeRepository, entry: Entry, at: int) -> None:
+    """Move the demo exchange on from wherever it is to operating: every step is its own
+    transaction, so a demo stopped between two resumes here instead of leaving it half-way."""
+    notes = {Stage.AGREED: "contract signed"}
+    here = _DEMO_PATH.index(entry.pipeline.stage)
+    when = max(at + here, entry.pipeline.stage_ms)  # never dated before the stage it left
+    for i, stage in enumerate(_DEMO_PATH[here + 1 :], start=1):
+        repo.move(EXCHANGE_ID, stage, "demo", notes.get(stage, ""), now_ms=when + i)
 
 
 def _mean_per_day(settings: ServiceSettings, park: str, meter: str) -> float:

@@ -136,3 +136,60 @@ def test_demo_serves_the_plan_alerts_and_savings_and_resumes(tmp_path: Path) -> 
         assert len(_get(base, "/v1/exchanges", keys["operator"])["items"]) == 1
     finally:
         assert _stop(proc) == 0
+
+
+def test_a_demo_stopped_while_registering_its_exchange_resumes_to_operating(
+    tmp_path: Path,
+) -> None:
+    """Each step of the demo exchange's registration is its own transaction: a demo stopped
+    between two of them finds it part-way next time and moves it on, not left half-way."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from parkflow.demo_live import EXCHANGE_ID, _register_exchange
+    from parkflow.registry import SAMPLE_REGISTRY, load_registry
+    from service.exchanges.model import Benefit, Metering, Method
+    from service.exchanges.pipeline import Projection, Stage
+    from service.exchanges.repository import ExchangeRepository, Registration
+    from service.knowledge import load_knowledge
+    from service.settings import ServiceSettings
+    from service.state import Database, upgrade
+    from service.state.db import sqlite_url
+
+    url = sqlite_url(tmp_path / "ops.sqlite")
+    settings = ServiceSettings(
+        registry=SAMPLE_REGISTRY, database_url=url, sqlite_path=tmp_path / "store.sqlite"
+    )
+    registry = load_registry(SAMPLE_REGISTRY)
+    db = Database(url)
+    upgrade(db)
+    repo = ExchangeRepository(db)
+    park = next(iter(registry.parks))
+    projection = Projection(300.0, 1_000_000, 500_000, 500_000, water_m3_per_year=109_500.0)
+    repo.create(
+        EXCHANGE_ID, park, "park environment office", "demo", projection=projection, now_ms=1_000
+    )
+    repo.register(
+        EXCHANGE_ID,
+        Registration(
+            "wwtp",
+            "thep-an",
+            "water.treated_effluent",
+            "m3",
+            Benefit.WATER,
+            "wwtp-effluent",
+            "thep-water",
+            Metering(Method.SUPPLIER_SHARE, "wwtp-effluent", share=Decimal("0.2")),
+            dt.date(2026, 11, 1),
+        ),
+    )
+    repo.move(EXCHANGE_ID, Stage.SCREENED, "demo", now_ms=2_000)  # ... and the demo stopped
+    try:
+        _register_exchange(settings, registry, load_knowledge(), 1_000)
+        moves = [m.to_stage for m in repo.moves(EXCHANGE_ID)]
+        assert moves[-3:] == [Stage.UNDER_STUDY, Stage.AGREED, Stage.OPERATING]
+        assert repo.get(EXCHANGE_ID).pipeline.stage is Stage.OPERATING
+        _register_exchange(settings, registry, load_knowledge(), 1_000)  # once more: nothing
+        assert [m.to_stage for m in repo.moves(EXCHANGE_ID)] == moves
+    finally:
+        db.close()
