@@ -40,9 +40,13 @@ SESSION_LOST = (
 )
 
 
-def session_key(client_id: str) -> str:
-    """Checkpoint: when this client id last held a live session on the broker (epoch ms)."""
-    return f"ingest.session.{client_id}"
+def session_key(client_id: str, parks: Sequence[str] = ()) -> str:
+    """Checkpoint: when this client id last held a live session on the broker (epoch ms).
+    Shards sharing one store each have their own broker, where the same client id (the
+    default user names) names another session."""
+    if not parks:
+        return f"ingest.session.{client_id}"
+    return f"ingest.session.{'+'.join(parks)}.{client_id}"
 
 
 def confirmed_key(member: int, parks: Sequence[str] = ()) -> str:
@@ -81,7 +85,7 @@ class Housekeeper:
         self._lock = threading.Lock()
         self._events: list[Connected] = []
         self._layout = _Layout()
-        self._layout_id = layout_id(registry, partition.members)
+        self._layout_id = layout_id(registry, partition.members, partition.parks)
         self._last_refresh = 0.0
         self._pinged = 0.0
         self._seen = {"takeovers": 0, "drops": 0}
@@ -135,7 +139,9 @@ class Housekeeper:
             self.record_session()
             return True
         try:
-            last = self.store.get_checkpoint(session_key(self.settings.client_id))
+            last = self.store.get_checkpoint(
+                session_key(self.settings.client_id, self.partition.parks)
+            )
         except StoreError:
             return False
         if last is not None and event.at_ms - last < self.settings.session_expiry_s * 1000:
@@ -156,7 +162,9 @@ class Housekeeper:
         if not self.source.connected:
             return False
         try:
-            self.store.set_checkpoint(session_key(self.settings.client_id), now_ms())
+            self.store.set_checkpoint(
+                session_key(self.settings.client_id, self.partition.parks), now_ms()
+            )
         except StoreError:
             return False
         return True

@@ -113,9 +113,12 @@ class IngestSettings(Settings):
         return Partition.parse(self.partition, self.park_ids)
 
     def load_registry(self) -> Registry:
-        """The registry of the parks this ingestor serves."""
+        """The whole registry, once the parks this ingestor serves are found in it: readings
+        that reach it of other parks (an earlier layout's subscriptions, until they are
+        dropped) are still checked and stored, never lost."""
         registry = super().load_registry()
-        return registry.only(self.park_ids) if self.park_ids else registry
+        registry.only(self.park_ids)  # an unknown park id: the message, at start
+        return registry
 
     def limits(self) -> Limits:
         return Limits(

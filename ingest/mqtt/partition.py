@@ -78,14 +78,19 @@ def owner(park: str, tenant: str, members: int) -> int:
     return max(range(1, members + 1), key=lambda k: _score(park, tenant, k))
 
 
-def tenants_of(registry: Registry) -> list[tuple[str, str]]:
-    return sorted((p.id, t.id) for p in registry.model.parks for t in p.tenants)
+def tenants_of(registry: Registry, parks: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The tenants a shard serves: of ``parks``, or of every park when none are named."""
+    return sorted(
+        (p.id, t.id) for p in registry.model.parks if not parks or p.id in parks for t in p.tenants
+    )
 
 
-def assignment(registry: Registry, members: int) -> dict[int, list[tuple[str, str]]]:
+def assignment(
+    registry: Registry, members: int, parks: Sequence[str] = ()
+) -> dict[int, list[tuple[str, str]]]:
     """Every member's tenants, for all members (each member computes the same)."""
     out: dict[int, list[tuple[str, str]]] = {k: [] for k in range(1, members + 1)}
-    for park, tenant in tenants_of(registry):
+    for park, tenant in tenants_of(registry, parks):
         out[owner(park, tenant, members)].append((park, tenant))
     return out
 
@@ -99,27 +104,28 @@ def filters_for(registry: Registry, partition: Partition) -> list[str]:
     """What this member subscribes to."""
     if partition.members == 1:
         return [park_filter(p) for p in partition.parks] or [CATCH_ALL]
-    mine = assignment(registry, partition.members)[partition.member]
+    mine = assignment(registry, partition.members, partition.parks)[partition.member]
     return [tenant_filter(p, t) for p, t in mine]
 
 
 def stale_filters(registry: Registry, partition: Partition) -> list[str]:
     """Filters an earlier layout may have left in this member's session that are not its own
-    now: the catch-all and every other tenant's filter. Unsubscribing one that is not held is
-    harmless, so the list need not know the earlier layout."""
+    now: the catch-all, every park's filter and every tenant's, of the whole registry (an
+    earlier layout may have served other parks, or all of them). Unsubscribing one that is
+    not held is harmless, so the list need not know the earlier layout."""
     own = set(filters_for(registry, partition))
     every = [
         CATCH_ALL,
-        *(park_filter(p) for p in partition.parks),
+        *(park_filter(p) for p in registry.parks),
         *(tenant_filter(p, t) for p, t in tenants_of(registry)),
     ]
     return [f for f in every if f not in own]
 
 
-def layout_id(registry: Registry, members: int) -> int:
+def layout_id(registry: Registry, members: int, parks: Sequence[str] = ()) -> int:
     """A number naming the whole assignment: members agree on a layout when theirs are equal."""
     h = hashlib.sha256(str(members).encode())
-    for member, tenants in sorted(assignment(registry, members).items()):
+    for member, tenants in sorted(assignment(registry, members, parks).items()):
         for park, tenant in tenants:
             h.update(f"\n{member} {park}/{tenant}".encode())
     return int.from_bytes(h.digest()[:8], "big") >> (64 - _LAYOUT_BITS)

@@ -15,13 +15,16 @@ import httpx
 import pytest
 import yaml
 
+from ingest.housekeeping import session_key
 from ingest.mqtt.partition import (
     CATCH_ALL,
     Partition,
     assignment,
     filters_for,
+    layout_id,
     layout_key,
     stale_filters,
+    tenants_of,
 )
 from ingest.settings import IngestSettings
 from parkflow.errors import ConfigError
@@ -61,26 +64,46 @@ def registry(registry_path: Path) -> Registry:
 
 def test_a_shard_subscribes_its_parks_topics_not_the_catch_all(registry: Registry) -> None:
     assert filters_for(registry, Partition()) == [CATCH_ALL]
-    one = registry.only(["hiepphuoc"])
-    assert filters_for(one, Partition(parks=("hiepphuoc",))) == ["ip/hiepphuoc/+/+/readings"]
-    # its stale filters include the catch-all an earlier, unsharded layout subscribed
-    assert CATCH_ALL in stale_filters(one, Partition(parks=("hiepphuoc",)))
-    assert "ip/hiepphuoc/+/+/readings" not in stale_filters(one, Partition(parks=("hiepphuoc",)))
+    shard = Partition(parks=("hiepphuoc",))
+    assert filters_for(registry, shard) == ["ip/hiepphuoc/+/+/readings"]
+    stale = stale_filters(registry, shard)
+    assert "ip/hiepphuoc/+/+/readings" not in stale
+
+
+def test_whatever_an_earlier_layout_subscribed_is_dropped_in_a_shard(registry: Registry) -> None:
+    """From unsharded (the catch-all, or tenant filters of every park), from a shard of more
+    parks, or back to unsharded: the stale filters cover what the earlier layout held."""
+    songlam = Partition(1, 2, ("songlam",))
+    stale = set(stale_filters(registry, songlam))
+    every_tenant = {f"ip/{p}/{t}/+/readings" for p, t in tenants_of(registry)}
+    mine = set(filters_for(registry, songlam))
+    assert CATCH_ALL in stale and "ip/hiepphuoc/+/+/readings" in stale
+    assert every_tenant - mine <= stale and not mine & stale
+    assert all(f.startswith("ip/songlam/") for f in mine)
+    unsharded = set(stale_filters(registry, Partition()))
+    assert {"ip/songlam/+/+/readings", "ip/hiepphuoc/+/+/readings"} <= unsharded
+    assert CATCH_ALL not in unsharded
 
 
 def test_a_shards_members_split_only_its_own_parks_tenants(registry: Registry) -> None:
-    one = registry.only(["songlam"])
-    tenants = {t for member in assignment(one, 3).values() for t in member}
+    tenants = {t for member in assignment(registry, 3, ("songlam",)).values() for t in member}
     assert tenants == {("songlam", t) for t in registry.tenant_ids("songlam")}
     for member in (1, 2, 3):
-        for f in filters_for(one, Partition(member, 3, ("songlam",))):
+        for f in filters_for(registry, Partition(member, 3, ("songlam",))):
             assert f.startswith("ip/songlam/"), f
+    # the layout names the shard's own assignment
+    assert layout_id(registry, 3, ("songlam",)) != layout_id(registry, 3, ("hiepphuoc",))
 
 
-def test_shards_sharing_a_store_keep_their_layout_records_apart() -> None:
+def test_shards_sharing_a_store_keep_their_records_apart() -> None:
     assert layout_key(1) == "ingest.layout.1"  # an unsharded deployment keeps its records
     assert layout_key(1, ("songlam",)) != layout_key(1, ("hiepphuoc",))
     assert layout_key(1, ("songlam",)) != layout_key(1)
+    # the same client id (the default user names) on two parks' brokers: two sessions
+    assert session_key("parkflow-ingest-1") == "ingest.session.parkflow-ingest-1"
+    assert session_key("parkflow-ingest-1", ("songlam",)) != session_key(
+        "parkflow-ingest-1", ("hiepphuoc",)
+    )
 
 
 def test_a_park_the_registry_does_not_hold_is_a_configuration_error(registry_path: Path) -> None:
@@ -89,6 +112,7 @@ def test_a_park_the_registry_does_not_hold_is_a_configuration_error(registry_pat
         settings.load_registry()
     settings = IngestSettings(registry=registry_path, parks=" hiepphuoc ,songlam")
     assert settings.partition_spec.parks == ("hiepphuoc", "songlam")
+    # the whole registry: a reading of another park an earlier layout brings is still stored
     assert sorted(settings.load_registry().parks) == ["hiepphuoc", "songlam"]
 
 
@@ -129,10 +153,13 @@ def test_two_parks_brokers_and_ingestors_write_into_one_store_each_park_once(
     procs: list[IngestorProcess] = []
     try:
         for park, broker in zip(PARKS, brokers, strict=True):
+            shard = []
             for member in (1, 2):  # two ingestors per park's broker, its tenants split
                 ing = IngestorProcess(
                     tmp_path / park,
                     name=f"{park}-{member}",
+                    # every park's ingestors named alike, as the default broker users are
+                    client_id=f"parkflow-ingest-{member}",
                     mqtt_port=broker.port,
                     influx_url=influx_server.url,
                     influx_database=database,
@@ -141,8 +168,9 @@ def test_two_parks_brokers_and_ingestors_write_into_one_store_each_park_once(
                     env={"PARKFLOW_PARKS": park},
                 )
                 ing.start()
-                procs.append(ing)
-        wait_subscribed(procs)
+                shard.append(ing)
+            wait_subscribed(shard)  # the first park's sessions recorded before the second's
+            procs += shard
         pubs = [  # sequence numbers apart: the checker tells duplicates by them
             Publisher(
                 broker.port,
@@ -182,6 +210,9 @@ def test_two_parks_brokers_and_ingestors_write_into_one_store_each_park_once(
                 assert records(layout_key(1, (park,))) == records(layout_key(2, (park,)))
                 assert records(layout_key(1, (park,))) is not None
             assert records(layout_key(1)) is None  # no shard wrote the unsharded records
+            # a shard's fresh session is not mistaken for one lost on another park's broker
+            for ing in procs:
+                assert ing.metric("parkflow_ingest_sessions_lost_total") == 0, ing.name
         finally:
             for pub in (*pubs, stray):
                 pub.close()
