@@ -255,6 +255,13 @@ def _register_exchange(
     )
     if declared is None:
         return
+    price = knowledge.price("water.potable", park.province)
+    displaced = Decimal(str(price.vnd)) if price else Decimal(0)
+    transfer = (displaced / 2).quantize(Decimal(1))
+    prices = (
+        (Item.DISPLACED, displaced, price.source if price else ""),
+        (Item.TRANSFER, transfer, "demo: the net benefit split in half"),
+    )
     db = Database(settings.resolved_database_url())
     try:
         repo = ExchangeRepository(db)
@@ -263,7 +270,9 @@ def _register_exchange(
             if found.pipeline.stage not in _DEMO_PATH:  # verified, ended: the operator's now
                 return
             if found.registration is not None and found.pipeline.stage is not Stage.IDENTIFIED:
-                _finish(repo, found, since_ms)  # an earlier run stopped part-way
+                # an earlier run stopped part-way
+                _price(repo, found.registration.start, prices)
+                _finish(repo, found, since_ms)
                 return
         supplier = next(t.id for t in park.tenants for m in t.meters if m.id == declared.from_meter)
         receiver = next(t.id for t in park.tenants for m in t.meters if m.id == declared.to_meter)
@@ -271,9 +280,6 @@ def _register_exchange(
         per_day = float(declared.quantity_per_day or 0.0)
         if effluent <= per_day:
             return
-        price = knowledge.price("water.potable", park.province)
-        displaced = Decimal(str(price.vnd)) if price else Decimal(0)
-        transfer = (displaced / 2).quantize(Decimal(1))
         yearly = Decimal(str(per_day)) * 365
         projection = Projection(
             per_day,
@@ -312,20 +318,20 @@ def _register_exchange(
                 first_day,
             ),
         )
-        source = price.source if price else ""
-        priced = {p.item for p in repo.exchange(EXCHANGE_ID).prices}
-        if Item.DISPLACED not in priced:
-            repo.add_price(
-                EXCHANGE_ID, Price(Item.DISPLACED, first_day, displaced, source=source), "demo"
-            )
-        if Item.TRANSFER not in priced:
-            note = "demo: the net benefit split in half"
-            repo.add_price(
-                EXCHANGE_ID, Price(Item.TRANSFER, first_day, transfer, source=note), "demo"
-            )
+        _price(repo, first_day, prices)
         _finish(repo, repo.get(EXCHANGE_ID), at)
     finally:
         db.close()
+
+
+def _price(
+    repo: ExchangeRepository, since: dt.date, prices: tuple[tuple[Item, Decimal, str], ...]
+) -> None:
+    """The demo exchange's prices it does not have yet (a run stopped before them)."""
+    priced = {p.item for p in repo.exchange(EXCHANGE_ID).prices}
+    for item, vnd, source in prices:
+        if item not in priced:
+            repo.add_price(EXCHANGE_ID, Price(item, since, vnd, source=source), "demo")
 
 
 # the demo exchange's way from identified to operating, one move each

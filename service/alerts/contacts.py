@@ -160,6 +160,27 @@ class Contacts(_Model):
         problems += [
             f"operator {p}/{i} is listed twice" for p, i in set(ops) if ops.count((p, i)) > 1
         ]
+        # A webhook URL is one endpoint: its delivery state, secrets and batch size are one.
+        # Two recipients on one URL would share a backoff and be signed with one's secret (a
+        # batch would carry both): each recipient gets a URL of its own (a path each).
+        owners: dict[str, str] = {}
+        for who, channels in [
+            *((f"tenant {t.park}/{t.tenant}", t.channels) for t in self.tenants),
+            *((f"operator {o.park}/{o.id}", o.channels) for o in self.operators),
+        ]:
+            for c in channels:
+                if not isinstance(c, WebhookContact):
+                    continue
+                first = owners.get(c.url)
+                if first is None:
+                    owners[c.url] = who
+                elif first != who:
+                    problems.append(
+                        f"webhook {c.url} is {first}'s and {who}'s: give each recipient a URL"
+                        " of its own (e.g. a path each)"
+                    )
+                else:
+                    problems.append(f"webhook {c.url} is listed twice for {who}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

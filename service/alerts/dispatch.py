@@ -5,7 +5,7 @@ A pass reads what is due: notifications not sent whose time has come, of endpoin
 disabled nor backing off. It delivers them in lanes, one alert's notifications to one endpoint
 in order in the same lane (so a receiver gets each subject's story in order even after being
 down), many lanes at once (so one slow endpoint or one busy alert does not hold the rest). An
-endpoint that asked for batches has one lane: its notifications in the order they came due,
+endpoint that asked for batches has one lane: its notifications in the order they were created,
 up to its batch size per request, each batch accepted or retried as a whole. It
 records what each attempt returned in one transaction per chunk, after the attempts: a
 dispatcher killed between a send and that write sends the notification again on restart, with
@@ -253,7 +253,7 @@ class Dispatcher:
                 continue
             self._warned.discard(key)
             size = batching(channel)
-            if size > 1:  # one lane: its notifications in the order they came due, batched
+            if size > 1:  # one lane: its notifications in the order they were created, batched
                 mine = in_order[key]
                 batches = [mine[i : i + size] for i in range(0, len(mine), size)]
                 per_endpoint.append([(key, channel, batches)])
@@ -287,8 +287,7 @@ class Dispatcher:
                     else:
                         (only,) = request
                         outcome = deliver(only.notification, channel, self.policy, now, attempts)
-                    for _ in request:
-                        self.metrics.record(key[0], outcome)
+                    self.metrics.record(key[0], outcome, len(request))
                     with changed:
                         results.extend((d, outcome) for d in request)
                         if not isinstance(outcome, Sent):

@@ -42,9 +42,11 @@ class AlertMetrics:
             self.pending.labels(ch).set(0)
             self.oldest_pending.labels(ch).set(0)
 
-    def record(self, channel: str, outcome: Outcome) -> None:
+    def record(self, channel: str, outcome: Outcome, notifications: int = 1) -> None:
+        """One attempt's outcome: ``notifications`` sent (a batch's), or one failed attempt
+        (a batch refused is one attempt, one retry, one endpoint disabled)."""
         if isinstance(outcome, Sent):
-            self.sent.labels(channel).inc()
+            self.sent.labels(channel).inc(notifications)
             return
         self.failed.labels(channel).inc()
         if isinstance(outcome, Retry):

@@ -189,6 +189,9 @@ def test_a_demo_stopped_while_registering_its_exchange_resumes_to_operating(
         moves = [m.to_stage for m in repo.moves(EXCHANGE_ID)]
         assert moves[-3:] == [Stage.UNDER_STUDY, Stage.AGREED, Stage.OPERATING]
         assert repo.get(EXCHANGE_ID).pipeline.stage is Stage.OPERATING
+        # registered before an earlier release priced it: the prices it lacked are added
+        prices = {p.item.value: p.vnd_per_unit for p in repo.exchange(EXCHANGE_ID).prices}
+        assert set(prices) == {"displaced", "transfer"} and prices["displaced"] > 0
         _register_exchange(settings, registry, load_knowledge(), 1_000)  # once more: nothing
         assert [m.to_stage for m in repo.moves(EXCHANGE_ID)] == moves
     finally:

@@ -1,7 +1,8 @@
 """Webhooks: a JSON POST signed per the Standard Webhooks specification; the one place that
 meets httpx for alerts.
 
-Headers ``webhook-id`` (the notification id: the idempotency key), ``webhook-timestamp``
+Headers ``webhook-id`` (the notification id: the idempotency key; a batch's own id for a
+batch, whose notifications keep theirs in the body), ``webhook-timestamp``
 (Unix seconds) and ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of id.timestamp.body>``,
 one per secret, separated by spaces, so an endpoint rotating its secret verifies with either
 while the new one is rolled out. Signing uses the ``standardwebhooks`` package, the reference
@@ -53,6 +54,9 @@ from service.alerts.ssrf import (
 )
 
 SECRET_PREFIX = "whsec_"
+# a batch's body at most (a receiver's or its proxy's usual limit is 1 MiB or more): a
+# larger one goes as halves
+MAX_BATCH_BYTES = 512 * 1024
 USER_AGENT = "parkflow-alerts/1"
 
 
@@ -187,20 +191,39 @@ class WebhookChannel:
         self._transport.close()
 
     def send(self, n: Notification) -> Delivery:
-        return self._post(lambda: signed_request(n, self._signers, self._clock()))
+        answer, _ = self._post(lambda: signed_request(n, self._signers, self._clock()))
+        return answer
 
     def send_batch(self, ns: Sequence[Notification]) -> Delivery:
+        """One POST of ``ns``, or of its halves in turn when its body would exceed
+        ``MAX_BATCH_BYTES`` or the receiver answers 413 (too large): a batch a receiver
+        cannot take would otherwise be retried until its endpoint is disabled. Accepted
+        only when every part was; a part accepted before another failed is sent again with
+        the rest (each notification keeps its id: receivers drop the repeat)."""
         if not 1 <= len(ns) <= self.batch:
             raise ValueError(f"a batch of {len(ns)}: this endpoint takes 1 to {self.batch}")
-        return self._post(lambda: signed_batch(ns, self._signers, self._clock()))
+        signed = signed_batch(ns, self._signers, self._clock())
+        if len(ns) > 1 and len(signed[1]) > MAX_BATCH_BYTES:
+            return self._halves(ns)
+        answer, status = self._post(lambda: signed)
+        if len(ns) > 1 and status == 413:
+            return self._halves(ns)
+        return answer
 
-    def _post(self, sign: Callable[[], tuple[dict[str, str], bytes]]) -> Delivery:
+    def _halves(self, ns: Sequence[Notification]) -> Delivery:
+        first = self.send_batch(ns[: len(ns) // 2])
+        return first if not isinstance(first, Accepted) else self.send_batch(ns[len(ns) // 2 :])
+
+    def _post(
+        self, sign: Callable[[], tuple[dict[str, str], bytes]]
+    ) -> tuple[Delivery, int | None]:
+        """The answer, and the HTTP status when there was one."""
         try:
             addresses = check_webhook_url(self.url, self._allowed, self._resolve)
         except Unresolvable as exc:
-            return RetryLater(str(exc))
+            return RetryLater(str(exc)), None
         except UnsafeUrl as exc:
-            return Gone(f"refused address: {exc}")
+            return Gone(f"refused address: {exc}"), None
         headers, body = sign()
         url, extensions = pinned(self.url, addresses[0], headers)
         request = httpx.Request(
@@ -217,15 +240,15 @@ class WebhookChannel:
             finally:
                 response.close()
         except httpx.TimeoutException as exc:
-            return RetryLater(f"timed out: {exc!r}")
+            return RetryLater(f"timed out: {exc!r}"), None
         except httpx.HTTPError as exc:
-            return RetryLater(f"unreachable: {exc!r}")
+            return RetryLater(f"unreachable: {exc!r}"), None
         status = response.status_code
         if 200 <= status < 300:
-            return Accepted(f"HTTP {status}")
+            return Accepted(f"HTTP {status}"), status
         if status == 410:
-            return Gone("HTTP 410 Gone: the endpoint asked to receive no more")
+            return Gone("HTTP 410 Gone: the endpoint asked to receive no more"), status
         reason = f"HTTP {status}"
         if 300 <= status < 400:
             reason += " (redirects are not followed: give the final URL)"
-        return RetryLater(reason, retry_after(response.headers, self._clock()))
+        return RetryLater(reason, retry_after(response.headers, self._clock())), status

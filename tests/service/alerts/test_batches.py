@@ -5,12 +5,14 @@ verifies every signature with the ``standardwebhooks`` package, on SQLite and Po
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
 
+from service.alerts.channels import webhook
 from service.alerts.channels.base import BATCH_TYPE, batch_id, batch_payload, payload
 from service.alerts.channels.webhook import signed_batch, signer
 from service.alerts.contacts import Contacts, ContactsError, parse_contacts
@@ -57,10 +59,20 @@ def test_a_batch_is_one_signed_document_of_the_notifications_in_order() -> None:
     assert batch_id(ns[::-1]) != batch_id(ns) and batch_id(ns[:2]) != batch_id(ns)
 
 
-@pytest.mark.parametrize("bad", ["0", "501", "two"])
-def test_a_batch_size_out_of_bounds_is_refused_where_it_is(bad: str) -> None:
-    with pytest.raises(ContactsError, match=r"channels\.0\.webhook\.batch|batch"):
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("0", "greater than or equal to 1"),
+        ("501", "less than or equal to 500"),
+        ("two", "a valid integer"),
+    ],
+)
+def test_a_batch_size_out_of_bounds_is_refused_where_it_is(bad: str, why: str) -> None:
+    with pytest.raises(ContactsError) as info:
         batched("http://127.0.0.1:9/hook", bad)
+    (problem,) = info.value.problems
+    assert problem.startswith("<contacts>: tenants[0] (hp/dye).channels[0].webhook.batch: ")
+    assert why in problem
 
 
 @pytest.fixture
@@ -107,5 +119,31 @@ def test_a_batch_told_gone_disables_the_endpoint_once(database: Database, smtp_p
             assert len(told) == 1 and len(stats.disabled) == 1 and told[0].gone
             assert pending(database) == 6 and hook.delivered == {}
             assert s.dispatcher.run_once().due == 0  # a disabled endpoint is not tried
+        finally:
+            s.close()
+
+
+def test_a_batch_too_large_for_the_receiver_goes_as_halves(
+    database: Database, smtp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 413 (or a body over the size limit) would otherwise be retried until the endpoint
+    is disabled, everything behind it waiting."""
+    with WebhookReceiver(SECRET, [Answer(413)]) as hook:
+        s = Setup(database, batched(hook.url, 10), smtp_port)
+        try:
+            s.apply(*(surplus(f"hp:dye-steam-vent:{i}", True) for i in range(6)))
+            stats = s.dispatcher.run_once()
+            assert (stats.sent, stats.retried) == (6, 0)
+            sent = [len(json.loads(b)["data"]["notifications"]) for b in hook.bodies]
+            assert sent == [6, 3, 3]  # refused whole, then taken in halves
+            # and by size: a body over the limit is never sent whole
+            # (a limit below two notifications' body: each goes alone)
+            monkeypatch.setattr(webhook, "MAX_BATCH_BYTES", len(hook.bodies[1]) // 2)
+            s.apply(*(surplus(f"hp:dye-steam-vent:{i}", False) for i in range(6)))
+            s.apply(*(surplus(f"hp:dye-steam-vent:{i}", False) for i in range(6)))
+            s.drain(lambda: pending(database) == 0)
+            later = [len(json.loads(b)["data"]["notifications"]) for b in hook.bodies[3:]]
+            assert sum(later) == 6 and max(later) == 1
+            assert len(items(hook)) == 12 and hook.bad_signatures == 0
         finally:
             s.close()

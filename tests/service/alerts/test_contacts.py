@@ -132,6 +132,30 @@ def test_duplicates_unknown_networks_and_yaml_errors() -> None:
     )
 
 
+def test_a_webhook_url_belongs_to_one_recipient() -> None:
+    """One URL is one endpoint (one backoff, one secret, one batch size): two recipients on
+    it would be signed with one's secret and share its batches."""
+    hook = f'{{kind: webhook, url: "https://hooks.example.com/p", secrets: [{SECRET}]}}'
+    other = f'{{kind: webhook, url: "https://hooks.example.com/p", secrets: [{OTHER_SECRET}]}}'
+    shared = (
+        tenant_with(hook)
+        + f"  - {{park: songlam, tenant: det-phuoc, channels: [{other}]}}\n"
+        + f"operators:\n  - {{id: ops, park: songlam, channels: [{hook}]}}\n"
+    )
+    (found,) = problems(shared)
+    assert (
+        "webhook https://hooks.example.com/p is tenant songlam/thep-an's and tenant"
+        " songlam/det-phuoc's: give each recipient a URL of its own"
+    ) in found
+    assert "tenant songlam/thep-an's and operator songlam/ops's" in found
+    twice = tenant_with(hook) + f"      - {hook}\n"
+    assert "is listed twice for tenant songlam/thep-an" in problems(twice)[0]
+    apart = tenant_with(hook) + (
+        f"  - {{park: songlam, tenant: det-phuoc, channels: [{other.replace('/p', '/q')}]}}\n"
+    )
+    assert len(parse_contacts(apart).tenants) == 2
+
+
 def test_the_operators_allow_list_admits_a_private_network() -> None:
     url = '{kind: webhook, url: "http://10.20.1.5/", secrets: [' + SECRET + "]}"
     assert "private address" in problems(tenant_with(url))[0]

@@ -30,6 +30,13 @@ def test_outcomes_are_counted_by_channel() -> None:
     assert value(m, "parkflow_alerts_retried_total", "webhook") == 1
     assert value(m, "parkflow_alerts_endpoints_disabled_total", "webhook") == 1
     assert value(m, "parkflow_alerts_sent_total", "email") == 0  # present before any e-mail
+    # a batch: its notifications sent, or one attempt failed (one retry, one endpoint)
+    m.record("webhook", deliver(note(), MemoryChannel(), policy, NOW, Attempts()), 40)
+    assert value(m, "parkflow_alerts_sent_total", "webhook") == 41
+    refused = deliver(note(), MemoryChannel([RetryLater("503")]), policy, NOW, Attempts())
+    m.record("webhook", refused, 40)
+    assert value(m, "parkflow_alerts_failed_total", "webhook") == 3
+    assert value(m, "parkflow_alerts_retried_total", "webhook") == 2
 
 
 def test_pending_and_the_oldest_age() -> None:
