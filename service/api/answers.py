@@ -11,7 +11,8 @@ parties, the rows themselves where nothing cheaper says they changed. The compar
 the values, never of a clock or a count, so an answer is never served after its inputs
 changed, whichever process changed them.
 
-Memory is bounded: past ``size`` kept answers all are forgotten and made again on demand.
+Memory is bounded: past ``size`` kept answers or ``max_bytes`` of them, all are forgotten and
+made again on demand.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ JSON = "application/json"
 
 
 class Answers:
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 4096, max_bytes: int = 64 << 20) -> None:
         self.size = size
+        self.max_bytes = max_bytes
         self._kept: dict[Hashable, tuple[Hashable, bytes]] = {}
+        self._bytes = 0
         self._by_run: dict[Hashable, tuple[int, Any]] = {}
         self._lock = threading.Lock()
         self.made = 0  # answers made, not served from memory (for tests and benchmarks)
@@ -51,9 +54,12 @@ class Answers:
         with self._lock:
             self.made += 1
             if after == before:
-                if len(self._kept) >= self.size:
-                    self._kept = {}
+                old = self._kept.pop(key, None)
+                self._bytes -= len(old[1]) if old else 0
+                if len(self._kept) >= self.size or self._bytes + len(body) > self.max_bytes:
+                    self._kept, self._bytes = {}, 0
                 self._kept[key] = (before, body)
+                self._bytes += len(body)
         return Response(body, media_type=JSON)
 
     def of_run(self, run_id: int, key: Hashable, read: Callable[[], T]) -> T:

@@ -17,6 +17,7 @@ import pytest
 from parkflow.store import SqliteStore
 from service.alerts.consents import ConsentRepository
 from service.alerts.repository import AlertRepository
+from service.api.answers import Answers
 from service.exchanges.model import Benefit, Metering, Method
 from service.exchanges.pipeline import Projection, Stage
 from service.exchanges.repository import ExchangeRepository, Registration
@@ -154,3 +155,32 @@ def test_alerts_follow_an_acknowledgement(api: Api) -> None:
     AlertRepository(api.ctx.db).acknowledge(one["id"], "ops", "on it")
     again = _twice(api, "/v1/alerts", api.a, limit=1000)["items"]
     assert next(a for a in again if a["id"] == one["id"])["status"] == "acknowledged"
+
+
+def test_answers_kept_are_bounded_in_number_and_bytes() -> None:
+    from pydantic import BaseModel
+
+    class Body(BaseModel):
+        text: str
+
+    answers = Answers(size=3, max_bytes=100)
+    made: list[str] = []
+
+    def make(text: str) -> Any:
+        def made_now() -> Body:
+            made.append(text)
+            return Body(text=text)
+
+        return made_now
+
+    for k in "abc":
+        answers.body(k, lambda: 1, make(k))
+    answers.body("a", lambda: 1, make("a"))
+    assert made == ["a", "b", "c"]  # all three kept
+    answers.body("d", lambda: 1, make("d"))  # a fourth: the others forgotten
+    answers.body("a", lambda: 1, make("a"))
+    assert made[-2:] == ["d", "a"]
+    answers.body("big", lambda: 1, make("x" * 90))  # over the bytes: the others forgotten
+    answers.body("d", lambda: 1, make("d"))
+    assert made[-1] == "d"
+    assert answers.body("d", lambda: 2, make("d2")).body == b'{"text":"d2"}'  # inputs moved
