@@ -16,13 +16,19 @@ from service.state import Database
 Rows = tuple[tuple[Any, ...], ...]
 
 
-def exchange_rows(db: Database, park: str | None) -> Rows:
-    """Every exchange (of ``park``) in id order: its supplier, receiver and id, then every
+def exchange_rows(db: Database, park: str | None, tenant: str | None = None) -> Rows:
+    """Every exchange (of ``park``; of ``tenant``'s: those it is registered a party to and
+    those not registered yet) in id order: its supplier, receiver and id, then every
     column."""
-    where = "" if park is None else " WHERE park = :park"
-    query = sa.text(f"SELECT supplier, receiver, id, * FROM exchanges{where} ORDER BY id")
+    where: list[str] = []
+    if park is not None:
+        where.append("park = :park")
+    if tenant is not None:
+        where.append("(supplier IS NULL OR supplier = :tenant OR receiver = :tenant)")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    query = sa.text(f"SELECT supplier, receiver, id, * FROM exchanges{clause} ORDER BY id")
     with db.connect() as conn:
-        return tuple(tuple(r) for r in conn.execute(query, {"park": park}))
+        return tuple(tuple(r) for r in conn.execute(query, {"park": park, "tenant": tenant}))
 
 
 def savings_rows(

@@ -330,13 +330,8 @@ def savings(
         # what the answer is made of: the exchanges, the verified days of those the caller
         # may see (a tenant: those it is a party to, and those not registered yet, whose
         # parties are the latest run's opportunity's), that run
-        rows = exchange_rows(ctx.db, park)
-        mine = [
-            r[2]
-            for r in rows
-            if principal.is_operator or r[0] is None or principal.tenant in (r[0], r[1])
-        ]
-        ids = None if principal.is_operator else mine
+        rows = exchange_rows(ctx.db, park, None if principal.is_operator else principal.tenant)
+        ids = None if principal.is_operator else [r[2] for r in rows]
         run = ctx.results.latest_run() if any(r[0] is None for r in rows) else None
         return (run and run.id, rows, savings_rows(ctx.db, ids, park, since, until))
 
