@@ -34,7 +34,9 @@ def _run_out(run: Run) -> RunOut:
     return RunOut(id=run.id, finished_at=at(run.finished_ms), window_days=run.window_days)
 
 
-def _visible_rows(ctx: ContextDep, p: Principal, run: Run, tenant: str | None) -> Any:
+def _visible_rows(
+    ctx: ContextDep, p: Principal, run: Run, tenant: str | None
+) -> list[dict[str, Any]]:
     """The run's opportunities (with what the plan gives each) the caller may see, as
     stored: read once per run and scope (a finished run's rows never change)."""
     scope = p.tenant if not p.is_operator else tenant
