@@ -12,6 +12,7 @@ from parkflow.registry import Registry
 from parkflow.store import Store, store_from_settings
 from service.alerts.consents import ConsentRepository
 from service.alerts.repository import AlertRepository
+from service.api.answers import Answers
 from service.api.views import Consents
 from service.auth import KeyRepository, Pepper, load_pepper
 from service.exchanges.repository import ExchangeRepository
@@ -37,6 +38,7 @@ class ApiContext:
         self.consent_records = ConsentRepository(self.db)
         self.exchanges = ExchangeRepository(self.db)
         self._names: dict[str, dict[str, str]] = {}
+        self.answers = Answers()
         if self.consents is None:
             self.consents = self.consent_records
 

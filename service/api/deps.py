@@ -1,7 +1,12 @@
 """The dependencies routes declare, as ``Annotated`` types: the context's parts and who is
 asking. A route that names ``CurrentPrincipal`` cannot run unauthenticated; a route that names
 ``CurrentOperator`` cannot run for a tenant; which objects a principal sees is decided per
-object by ``service.auth.access``."""
+object by ``service.auth.access``.
+
+The dependencies are ``async``: FastAPI runs a plain ``def`` dependency in a worker thread, and
+each such hop (a queue, a wake-up, the GIL handed over and back) cost more CPU than these
+lookups themselves. Only a key not yet known to the process reads the database, and that
+read goes to a thread, so the event loop never waits on the database."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from parkflow.registry import Registry
 from parkflow.store import Store
@@ -25,7 +31,7 @@ _bearer = HTTPBearer(
 )
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.context
     return ctx
 
@@ -33,19 +39,19 @@ def get_context(request: Request) -> ApiContext:
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 
 
-def get_store(ctx: ContextDep) -> Store:
+async def get_store(ctx: ContextDep) -> Store:
     return ctx.store
 
 
-def get_session(ctx: ContextDep) -> Database:
+async def get_session(ctx: ContextDep) -> Database:
     return ctx.db
 
 
-def get_results(ctx: ContextDep) -> ResultsDb:
+async def get_results(ctx: ContextDep) -> ResultsDb:
     return ctx.results
 
 
-def get_registry(ctx: ContextDep) -> Registry:
+async def get_registry(ctx: ContextDep) -> Registry:
     return ctx.registry
 
 
@@ -59,13 +65,16 @@ def _unauthenticated(detail: str) -> ApiProblem:
     return ApiProblem(401, detail, {"WWW-Authenticate": 'Bearer realm="parkflow"'})
 
 
-def get_principal(
+async def get_principal(
     ctx: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthenticated("an API key is required (Authorization: Bearer ...)")
-    principal = ctx.keys.authenticate(credentials.credentials)
+    secret = credentials.credentials
+    known, principal = ctx.keys.cached(secret)
+    if not known:
+        principal = await run_in_threadpool(ctx.keys.authenticate, secret)
     if principal is None:  # unknown, malformed and revoked alike
         raise _unauthenticated("the API key is not valid")
     return principal
@@ -74,13 +83,13 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_operator(principal: CurrentPrincipal) -> Principal:
+async def get_operator(principal: CurrentPrincipal) -> Principal:
     if not principal.is_operator:
         raise ApiProblem(403, "operators only")
     return principal
 
 
-def get_tenant(principal: CurrentPrincipal) -> Principal:
+async def get_tenant(principal: CurrentPrincipal) -> Principal:
     """A tenant's own views (``/v1/me``): operators have no tenant of their own."""
     if principal.is_operator or principal.tenant is None:
         raise ApiProblem(403, "a tenant key is required")
@@ -94,14 +103,17 @@ CurrentTenant = Annotated[Principal, Depends(get_tenant)]
 class Page:
     """``limit``/``offset`` of a list route, bounded by the settings' largest page."""
 
-    def __init__(
-        self,
-        ctx: ContextDep,
-        limit: Annotated[int, Query(ge=1, le=10_000, description="items per page")] = 100,
-        offset: Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")] = 0,
-    ) -> None:
-        self.limit = min(limit, ctx.settings.api_max_page)
+    def __init__(self, limit: int, offset: int) -> None:
+        self.limit = limit
         self.offset = offset
 
 
-PageDep = Annotated[Page, Depends()]
+async def get_page(
+    ctx: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="items per page")] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")] = 0,
+) -> Page:
+    return Page(min(limit, ctx.settings.api_max_page), offset)
+
+
+PageDep = Annotated[Page, Depends(get_page)]

@@ -5,6 +5,14 @@ adds nothing against guessing; what it would cost is tens of milliseconds of CPU
 request of a 2-core server. The digest is also what the key is looked up by (one indexed
 read), and without the pepper, which is never in the database, a copy of the table verifies
 nothing. The pepper is a file of the service's own (created once, mode 0600) or a setting.
+
+A process remembers the keys it has seen (digest -> principal) for ``CACHE_S``: at hundreds
+of requests a second the database read was the dearest part of a request's check, and a
+known key is answered without it (nor the worker thread that read goes through). A key
+revoked through the same process is forgotten at once; one revoked by another process
+(``parkflow keys revoke``, another API worker) is refused by this one within ``CACHE_S``.
+Unknown keys are never remembered: a flood of made-up ones cannot grow the memory, and a key
+created elsewhere is found on its first use.
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +37,8 @@ from service.state.tables import api_keys
 
 PREFIX = "pfk_"  # so a key in a log, a ticket or a repository is recognisable as one
 _MIN_PEPPER = 32
+CACHE_S = 1.0  # how long a process trusts a live key it has read without reading it again
+_CACHE_MAX = 10_000  # keys remembered at most (then forgotten all at once, read again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +108,14 @@ class NewKey:
 
 
 class KeyRepository:
-    def __init__(self, db: Database, pepper: Pepper) -> None:
+    def __init__(self, db: Database, pepper: Pepper, cache_s: float = CACHE_S) -> None:
         self.db = db
         self.pepper = pepper
+        self.cache_s = cache_s
+        # digest -> (when it was read, monotonic s; the live key's principal)
+        self._seen: dict[str, tuple[float, Principal]] = {}
+        self._revokes = 0  # revokes through this repository: a read begun before one is not kept
+        self._lock = threading.Lock()
 
     def create(
         self,
@@ -169,22 +186,51 @@ class KeyRepository:
                 .values(revoked_ms=at)
             )
             row = conn.execute(sa.select(*_COLUMNS).where(api_keys.c.id == key_id)).first()
+        with self._lock:  # refused from the next request on
+            self._revokes += 1
+            self._seen = {d: seen for d, seen in self._seen.items() if seen[1].key_id != key_id}
         if row is None:
             raise InputError(f"no API key {key_id}")
         return ApiKey(*row)
 
+    def cached(self, secret: str) -> tuple[bool, Principal | None]:
+        """Whether the answer is known without the database, and the answer: a malformed
+        key is refused, a live key read within ``cache_s`` is its principal; anything else
+        is for ``authenticate``."""
+        if not _well_formed(secret):
+            return True, None
+        seen = self._seen.get(self.pepper.digest(secret))
+        if seen is None or time.monotonic() - seen[0] > self.cache_s:
+            return False, None
+        return True, seen[1]
+
     def authenticate(self, secret: str) -> Principal | None:
         """The principal of a live key, or None (unknown, malformed or revoked: the caller
-        says the same to all three)."""
-        if not secret.startswith(PREFIX) or len(secret) > 200:
+        says the same to all three), read from the database."""
+        if not _well_formed(secret):
             return None
         digest = self.pepper.digest(secret)
         query = sa.select(*_COLUMNS).where(
             api_keys.c.digest == digest, api_keys.c.revoked_ms.is_(None)
         )
+        read_at, revokes = time.monotonic(), self._revokes
         with self.db.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else ApiKey(*row).principal()
+        if row is None:
+            with self._lock:
+                self._seen.pop(digest, None)
+            return None
+        principal = ApiKey(*row).principal()
+        with self._lock:
+            if revokes == self._revokes:  # no revoke since the read began
+                if len(self._seen) >= _CACHE_MAX:
+                    self._seen = {}
+                self._seen[digest] = (read_at, principal)
+        return principal
+
+
+def _well_formed(secret: str) -> bool:
+    return secret.startswith(PREFIX) and len(secret) <= 200
 
 
 _COLUMNS = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from parkflow.timeunits import now_ms
 from service.alerts.lifecycle import Alert, Status
@@ -22,6 +22,7 @@ from service.api.models import (
     paged,
 )
 from service.api.problems import RESPONSES, ApiProblem, not_found
+from service.api.stored import alert_rows
 from service.api.views import alert_view
 from service.auth import Principal
 from service.auth.access import can_see
@@ -66,7 +67,9 @@ def _find(ctx: ContextDep, p: Principal, alert_id: str) -> Alert:
     return a
 
 
-@router.get("/alerts", summary="alerts the caller may see, oldest first")
+@router.get(
+    "/alerts", summary="alerts the caller may see, oldest first", response_model=Paged[AlertOut]
+)
 def alerts(
     ctx: ContextDep,
     principal: CurrentPrincipal,
@@ -77,17 +80,27 @@ def alerts(
     kind: Annotated[str | None, Query(examples=["meter_stale"])] = None,
     park: Annotated[str | None, Query()] = None,
     tenant: Annotated[str | None, Query()] = None,
-) -> Paged[AlertOut]:
+) -> Response:
     wanted = status or [Status.OPEN, Status.ACKNOWLEDGED]
-    items = [
-        _out(ctx, principal, a)
-        for a in ctx.alerts.alerts(wanted, **_scope(principal))
-        if _visible(principal, a)
-        and kind in (None, a.kind)
-        and park in (None, a.park)
-        and tenant in (None, a.tenant)
-    ]
-    return Paged[AlertOut].model_validate(paged(items, page.limit, page.offset))
+    scope = _scope(principal)
+
+    def make() -> Paged[AlertOut]:
+        items = [
+            _out(ctx, principal, a)
+            for a in ctx.alerts.alerts(wanted, **scope)
+            if _visible(principal, a)
+            and kind in (None, a.kind)
+            and park in (None, a.park)
+            and tenant in (None, a.tenant)
+        ]
+        return Paged[AlertOut].model_validate(paged(items, page.limit, page.offset))
+
+    # what the answer is made of: the shown columns of the alerts in scope (service.api.answers)
+    key = ("alerts", principal, tuple(sorted(wanted)), kind, park, tenant, page.limit, page.offset)
+    statuses = {s.value for s in wanted}
+    return ctx.answers.body(
+        key, lambda: alert_rows(ctx.db, statuses, scope["park"], scope["tenant"]), make
+    )
 
 
 @router.get("/alerts/{alert_id}", summary="one alert")

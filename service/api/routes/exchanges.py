@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from parkflow.errors import InputError
 from service.alerts.texts import round_sig
-from service.api.deps import ContextDep, CurrentOperator, CurrentPrincipal, PageDep
+from service.api.deps import ContextDep, CurrentOperator, CurrentPrincipal, Page, PageDep
 from service.api.models import (
     ExchangeIn,
     ExchangeOut,
@@ -27,6 +27,7 @@ from service.api.models import (
     paged,
 )
 from service.api.problems import RESPONSES, ApiProblem, not_found
+from service.api.stored import exchange_rows, savings_rows
 from service.auth import Principal
 from service.auth.access import can_see, can_see_park
 from service.exchanges.intake import from_opportunity, latest_opportunity
@@ -310,6 +311,7 @@ def add_price(
 @router.get(
     "/savings",
     summary="realised savings per exchange and month, the park's per month, and the totals",
+    response_model=Paged[SavingsOut],
 )
 def savings(
     ctx: ContextDep,
@@ -319,9 +321,34 @@ def savings(
     exchange: Annotated[str | None, Query()] = None,
     since: Annotated[date | None, Query(description="first day (inclusive)")] = None,
     until: Annotated[date | None, Query(description="last day (exclusive)")] = None,
-) -> Paged[SavingsOut]:
+) -> Response:
     if since is not None and until is not None and until <= since:
         raise ApiProblem(400, "until is after since")
+    key = ("savings", principal, park, exchange, since, until, page.limit, page.offset)
+
+    def inputs() -> tuple[object, ...]:
+        # what the answer is made of: the exchanges, the verified days of those the caller
+        # may see (a tenant: those it is a party to, and those not registered yet, whose
+        # parties are the latest run's opportunity's), that run
+        rows = exchange_rows(ctx.db, park, None if principal.is_operator else principal.tenant)
+        ids = None if principal.is_operator else [r[2] for r in rows]
+        run = ctx.results.latest_run() if any(r[0] is None for r in rows) else None
+        return (run and run.id, rows, savings_rows(ctx.db, ids, park, since, until))
+
+    return ctx.answers.body(
+        key, inputs, lambda: _savings_page(ctx, principal, page, park, exchange, since, until)
+    )
+
+
+def _savings_page(
+    ctx: ContextDep,
+    principal: Principal,
+    page: Page,
+    park: str | None,
+    exchange: str | None,
+    since: date | None,
+    until: date | None,
+) -> Paged[SavingsOut]:
     view = _View(ctx, principal, ctx.exchanges.entries(park))
     entries = {e.id: e for e in view.entries if view.visible(e) and exchange in (None, e.id)}
     # an operator's whole park at once; a tenant's own exchanges by id

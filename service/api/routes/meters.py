@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from parkflow.registry import ResolvedMeter
 from parkflow.store.ports import MeterRange
 from parkflow.timeunits import DAY_MS, HOUR_MS, now_ms
+from service.api.answers import JSON
 from service.api.deps import CurrentPrincipal, PageDep, RegistryDep, StoreDep
 from service.api.models import (
     BucketOut,
@@ -165,6 +166,7 @@ def readings(
 @router.get(
     "/{park}/{tenant}/{meter}/days",
     summary="a meter's quantity per local day, from the rollups (the portal's flows)",
+    response_model=DaysOut,
 )
 def days(
     park: str,
@@ -179,7 +181,7 @@ def days(
     until: Annotated[
         date | None, Query(description="last local day, excluded; default today")
     ] = None,
-) -> DaysOut:
+) -> Response:
     """What the rollups hold (whole local days of the park, each with its hours' coverage),
     so a month's flows cost 30 rows, not 3,000 readings; today's day until its rollup cycle."""
     rm = _meter(registry, principal, park, tenant, meter)
@@ -193,7 +195,7 @@ def days(
     epoch = date(1970, 1, 1)
     day_ms = [((first - epoch).days + i) * DAY_MS - offset for i in range((last - first).days)]
     found = {r.day_ms: r for r in store.get_rollups([(rm.key, d) for d in day_ms])}
-    return DaysOut(
+    out = DaysOut(
         park=park,
         tenant=tenant,
         meter=meter,
@@ -207,3 +209,5 @@ def days(
             for i, d in enumerate(day_ms)
         ],
     )
+    # validated as it is made: written as it is, not validated a second time on the way out
+    return Response(out.model_dump_json(), media_type=JSON)

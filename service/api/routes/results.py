@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from parkflow.tables import with_plan
 from service.api.deps import ContextDep, CurrentPrincipal, PageDep
@@ -34,26 +34,56 @@ def _run_out(run: Run) -> RunOut:
     return RunOut(id=run.id, finished_at=at(run.finished_ms), window_days=run.window_days)
 
 
-def _opportunities(
+def _visible_rows(
     ctx: ContextDep, p: Principal, run: Run, tenant: str | None
 ) -> list[dict[str, Any]]:
-    """The run's opportunities the caller may see, each as the caller may see it."""
+    """The run's opportunities (with what the plan gives each) the caller may see, as
+    stored: read once per run and scope (a finished run's rows never change)."""
     scope = p.tenant if not p.is_operator else tenant
-    rows = with_plan(
-        ctx.results.opportunities(run.id, tenant=scope),
-        ctx.results.plan_links(run.id, tenant=scope),
-    )
-    rows = [o for o in rows if can_see(p, o["park"], (o["from_tenant"], o["to_tenant"]))]
+
+    def read() -> list[dict[str, Any]]:
+        return with_plan(
+            ctx.results.opportunities(run.id, tenant=scope),
+            ctx.results.plan_links(run.id, tenant=scope),
+        )
+
+    rows = ctx.answers.of_run(run.id, ("opportunities", scope), read)
+    return [o for o in rows if can_see(p, o["park"], (o["from_tenant"], o["to_tenant"]))]
+
+
+def _introduced(ctx: ContextDep, p: Principal, rows: list[dict[str, Any]]) -> set[str]:
+    """Which of a tenant's opportunities introduce both parties (read fresh: consents)."""
+    if p.is_operator:
+        return set()
+    return ctx.introduced_among({o["id"]: (o["from_tenant"], o["to_tenant"]) for o in rows})
+
+
+def _opportunities(
+    ctx: ContextDep,
+    p: Principal,
+    run: Run,
+    tenant: str | None,
+    seen: tuple[list[dict[str, Any]], set[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """The run's opportunities the caller may see, each as the caller may see it (of the
+    rows and introductions given, else read)."""
+    rows, introduced = seen or _seen(ctx, p, run, tenant)
     if p.is_operator:  # with the reference a tenant quotes to its operator
         return [{**o, "ref": ctx.pepper.reference(o["id"])} for o in rows]
     assert p.tenant is not None
-    introduced = ctx.introduced_among({o["id"]: (o["from_tenant"], o["to_tenant"]) for o in rows})
     return [
         tenant_opportunity(
             o, p.tenant, ctx.pepper.reference(o["id"]), ctx.names(o["park"]), o["id"] in introduced
         )
         for o in rows
     ]
+
+
+def _seen(
+    ctx: ContextDep, p: Principal, run: Run, tenant: str | None
+) -> tuple[list[dict[str, Any]], set[str]]:
+    rows = _visible_rows(ctx, p, run, tenant)
+    return rows, _introduced(ctx, p, rows)
 
 
 @router.get("/surpluses", summary="the latest run's surpluses, largest first")
@@ -92,6 +122,7 @@ def surplus(surplus_id: str, ctx: ContextDep, principal: CurrentPrincipal) -> Lo
 @router.get(
     "/opportunities",
     summary="the latest run's ranked opportunities (alternatives: the plan says which run)",
+    response_model=Results,
 )
 def opportunities(
     ctx: ContextDep,
@@ -101,18 +132,27 @@ def opportunities(
     tenant: Tenant = None,
     rule: Annotated[str | None, Query(examples=["effluent_a_reuse"])] = None,
     legal_status: Annotated[str | None, Query(examples=["allowed"])] = None,
-) -> Results:
+) -> Response:
+    # the answer is a function of the run (its rows read once), the caller, the query and
+    # which parties are introduced: remembered while those are the same (service.api.answers)
     run = _run(ctx)
-    rows = [
-        o
-        for o in _opportunities(ctx, principal, run, tenant)
-        if park in (None, o["park"])
-        and rule in (None, o.get("rule"))
-        and legal_status in (None, o.get("legal_status"))
-    ]
-    return Results.model_validate(
-        {"run": _run_out(run), "page": paged(rows, page.limit, page.offset)}
-    )
+    seen = _seen(ctx, principal, run, tenant)
+
+    def make() -> Results:
+        rows = [
+            o
+            for o in _opportunities(ctx, principal, run, tenant, seen)
+            if park in (None, o["park"])
+            and rule in (None, o.get("rule"))
+            and legal_status in (None, o.get("legal_status"))
+        ]
+        return Results.model_validate(
+            {"run": _run_out(run), "page": paged(rows, page.limit, page.offset)}
+        )
+
+    key = ("opportunities", principal, park, tenant, rule, legal_status, page.limit, page.offset)
+    inputs = (run.id, run.finished_ms, run.window_days, frozenset(seen[1]))
+    return ctx.answers.body(key, lambda: inputs, make)
 
 
 @router.get(

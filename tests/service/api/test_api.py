@@ -404,3 +404,18 @@ def test_the_parks_report_for_operators_as_csv_and_html(api: Api) -> None:
     )
     nowhere = api.client.get("/v1/reports/nowhere", headers=api.operator, params={"period": "2026"})
     assert nowhere.status_code == 404
+
+
+def test_requests_are_counted_by_route_template_and_status(api: Api) -> None:
+    meter = f"/v1/meters/{PARK}/{A}/det-water/days"
+    for _ in range(2):
+        _ok(api, meter, api.a)
+    assert api.client.get("/v1/alerts", headers=BAD).status_code == 401
+    text = api.client.get("/metrics").text
+    template = "/v1/meters/{park}/{tenant}/{meter}/days"
+    assert (
+        f'parkflow_api_requests_total{{method="GET",route="{template}",status="200"}} 2.0' in text
+    )
+    assert 'parkflow_api_requests_total{method="GET",route="/v1/alerts",status="401"} 1.0' in text
+    assert f'parkflow_api_request_seconds_count{{route="{template}"}} 2.0' in text
+    assert meter not in text  # no ids in label values

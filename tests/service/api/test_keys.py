@@ -4,6 +4,7 @@ revoked by the repository and by ``parkflow keys``; the pepper file made once, p
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,44 @@ def test_a_key_is_stored_as_its_digest_and_revoked_at_once(database: Database) -
     assert keys.revoke(made.key.id).revoked_ms == revoked.revoked_ms  # again: unchanged
     with pytest.raises(InputError):
         keys.revoke("no-such-key")
+
+
+def test_a_known_key_is_answered_without_the_database_and_forgotten_when_revoked(
+    database: Database,
+) -> None:
+    keys = KeyRepository(database, PEPPER, cache_s=60.0)
+    made = keys.create(name="dye house", role="tenant", park="songlam", tenant="det-phuoc", by="t")
+    other = keys.create(name="wwtp", role="tenant", park="songlam", tenant="wwtp", by="t")
+    assert keys.cached(made.secret) == (False, None)  # never read: for the database
+    assert keys.cached("not a key") == (True, None)  # malformed: refused without it
+    who = keys.authenticate(made.secret)
+    assert who is not None and keys.cached(made.secret) == (True, who)
+    assert keys.authenticate(other.secret) is not None
+    # an unknown key is never remembered: each try reads again
+    assert keys.authenticate("pfk_" + "z" * 43) is None
+    assert keys.cached("pfk_" + "z" * 43) == (False, None)
+    # the remembered answer is the database's while the key lives: its row is not read again
+    with database.transaction() as conn:
+        conn.execute(api_keys.update().values(name="renamed under the cache"))
+    assert keys.cached(made.secret) == (True, who)
+    keys.revoke(made.key.id)  # through this repository: forgotten at once, the other kept
+    assert keys.cached(made.secret) == (False, None)
+    assert keys.authenticate(made.secret) is None
+    assert keys.cached(other.secret)[0]
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_time(
+    database: Database,
+) -> None:
+    keys = KeyRepository(database, PEPPER, cache_s=0.2)
+    elsewhere = KeyRepository(database, PEPPER)  # `parkflow keys revoke`, another worker
+    made = keys.create(name="dye house", role="tenant", park="songlam", tenant="det-phuoc", by="t")
+    assert keys.authenticate(made.secret) is not None
+    elsewhere.revoke(made.key.id)
+    assert keys.cached(made.secret)[0]  # still trusted, for at most cache_s
+    time.sleep(0.25)
+    assert keys.cached(made.secret) == (False, None)
+    assert keys.authenticate(made.secret) is None
 
 
 @pytest.mark.parametrize(
