@@ -126,15 +126,13 @@ def differing(fresh: SavingsColumns, stored: SavingsColumns) -> np.ndarray:
     out = np.ones(len(fresh), dtype=bool)
     if not len(fresh) or not len(stored):
         return out
-    import pandas as pd
-
-    ids = pd.Index(pd.unique(fresh.exchange))
+    ids = {x: i for i, x in enumerate(dict.fromkeys(fresh.exchange.tolist()))}
     first = min(fresh.day.min(), stored.day.min())
     span = int((max(fresh.day.max(), stored.day.max()) - first).astype(np.int64)) + 1
 
     def keys(c: SavingsColumns) -> np.ndarray:
         # an exchange fresh lacks is code -1: its keys are negative, never a fresh one's
-        code: np.ndarray = ids.get_indexer(c.exchange).astype(np.int64)
+        code = np.array([ids.get(x, -1) for x in c.exchange.tolist()], dtype=np.int64)
         offset: np.ndarray = (c.day - first).astype(np.int64)
         out: np.ndarray = code * span + offset
         return out
