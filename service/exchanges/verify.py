@@ -114,6 +114,7 @@ class Refreshed:
 # columns a quarter of 1,000 exchanges is tens of MB (the first write, every day a row to
 # write, the most); a month's windows tripled the valuation's calls, one per exchange each
 WINDOW_DAYS = 92
+WRITE_ROWS = 20_000
 
 
 def refresh(
@@ -128,8 +129,8 @@ def refresh(
     now_ms: int | None = None,
 ) -> Refreshed:
     """Recompute ``[start, end)`` for the metered exchanges and write the days that changed,
-    a window of ``WINDOW_DAYS`` at a time (a window written stays written: recomputing is
-    idempotent)."""
+    a window of ``WINDOW_DAYS`` at a time, at most ``WRITE_ROWS`` days a write (what is
+    written stays written: recomputing is idempotent)."""
     exchanges = repo.metered(park)
     offsets = {
         ex.park: standard_offset_ms(registry.parks[ex.park].timezone)
@@ -143,13 +144,17 @@ def refresh(
         hi = min(end, lo + timedelta(days=WINDOW_DAYS))
         fresh = compute_columns(rollups, registry, exchanges, lo, hi)
         stored = repo.savings_columns(park=park, start=lo, end=hi)
-        differ = fresh.rows(np.flatnonzero(differing(fresh, stored)))
+        differ = np.flatnonzero(differing(fresh, stored))
         del stored
-        repo.write_savings(differ, now_ms)
-        if sink is not None and differ:
-            sink.write_savings([point(r, offsets[r.park]) for r in differ])
+        # written a slice at a time: a first verification rewrites every day of the window,
+        # and each row's statement parameters and point are only needed while it is written
+        for first in range(0, len(differ), WRITE_ROWS):
+            rows = fresh.rows(differ[first : first + WRITE_ROWS])
+            repo.write_savings(rows, now_ms)
+            if sink is not None:
+                sink.write_savings([point(r, offsets[r.park]) for r in rows])
+            changed += rows
         computed += len(fresh)
-        changed += differ
         lo = hi
     return Refreshed(computed, changed)
 

@@ -1,7 +1,8 @@
 """A recomputation over several windows (real store: SQLite and InfluxDB; real database:
 SQLite and PostgreSQL) writes exactly the days ``day_savings`` gives from each day's rollups
 read one by one (the definition), then nothing when nothing changed, then only the day whose
-rollup changed: the columnar reads, valuation and comparison agree with the row-by-row way."""
+rollup changed: the columnar reads, valuation and comparison agree with the row-by-row way,
+however the changed days are sliced into writes."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
+import pytest
 
 from parkflow.model import Direction, MeterKey
 from parkflow.store import Store
 from parkflow.store.rollup_rows import DayRollup
+from service.exchanges import verify
 from service.exchanges.model import Benefit, Exchange, Factor, Item, Metering, Method, Price, Side
 from service.exchanges.pipeline import Projection, Stage
 from service.exchanges.repository import ExchangeRepository, Registration
@@ -85,8 +88,9 @@ def by_definition(store: Store, exchanges: list[Exchange]) -> dict[tuple[str, da
 
 
 def test_a_recomputation_over_windows_equals_the_day_by_day_definition(
-    database: Database, env_store: Store
+    database: Database, env_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(verify, "WRITE_ROWS", 50)  # several writes a window
     repo = ExchangeRepository(database)
     operating(repo, "xa", Metering(Method.TRANSFER_METER, "a-line", check_meter="a-check"))
     operating(
