@@ -50,6 +50,10 @@ class SavingsColumns:
     def __len__(self) -> int:
         return len(self.day)
 
+    def take(self, which: np.ndarray) -> SavingsColumns:
+        """The rows at the positions ``which``, still as columns."""
+        return SavingsColumns(**{name: getattr(self, name)[which] for name in _ROW_FIELDS})
+
     def rows(self, which: np.ndarray | None = None) -> list[DaySavings]:
         """The rows (those at the positions ``which``, in that order), as the dataclass."""
         picked = [

@@ -106,7 +106,13 @@ def _key(registry: Registry, park: str, meter: str) -> MeterKey:
 @dataclass(frozen=True, slots=True)
 class Refreshed:
     computed: int  # days computed
-    changed: list[DaySavings]  # days whose figures differ from what was stored
+    changed_columns: SavingsColumns  # days whose figures differ from what was stored
+
+    @property
+    def changed(self) -> list[DaySavings]:
+        """Those days as rows (made when asked: a first verification's year kept as a row
+        object per day was 365,000 objects for the collector to walk in every later pass)."""
+        return self.changed_columns.rows()
 
 
 # days recomputed, compared and written at a time: a year of a large park is read and held a
@@ -138,7 +144,7 @@ def refresh(
         if ex.park in registry.parks
     }
     computed = 0
-    changed: list[DaySavings] = []
+    changed: list[SavingsColumns] = []
     lo = start
     while lo < end:
         hi = min(end, lo + timedelta(days=WINDOW_DAYS))
@@ -153,10 +159,10 @@ def refresh(
             repo.write_savings(rows, now_ms)
             if sink is not None:
                 sink.write_savings([point(r, offsets[r.park]) for r in rows])
-            changed += rows
+        changed.append(fresh.take(differ))
         computed += len(fresh)
         lo = hi
-    return Refreshed(computed, changed)
+    return Refreshed(computed, concat(changed))
 
 
 def point(r: DaySavings, offset_ms: int) -> SavingsPoint:
