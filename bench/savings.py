@@ -221,11 +221,11 @@ def measure(exchanges: int, days: int, where: Path) -> dict[str, float]:
     db.close()
     return {
         "exchange_days": first.computed,
-        "first_written": len(first.changed),
+        "first_written": len(first.changed_columns),
         "seconds": round(seconds, 3),
         "first_s": round(first_s, 3),
         "incremental_s": round(incremental_s, 3),
-        "incremental_changed": len(inc.changed),
+        "incremental_changed": len(inc.changed_columns),
         "peak_rss_mib": round(peak, 1),
     }
 

@@ -22,10 +22,12 @@ from parkflow.store.ports import (
     touched_hours,
     wall_clock_ms,
 )
-from parkflow.store.rollup_rows import DayRollup, rollup_frame
+from parkflow.store.rollup_rows import DayRollup, no_hours, rollup_frame
 from parkflow.store.savings_rows import SavingsPoint
+from parkflow.timeunits import DAY_MS
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -65,6 +67,16 @@ class MemoryRollups:
                 if (park is None or key.park == park) and start_ms <= day < end_ms
             ]
         return rollup_frame(rows)
+
+    def rollup_hours(self, keys: Sequence[MeterKey], start_ms: int, days: int) -> np.ndarray:
+        out = no_hours(len(keys), days)
+        with self._lock:
+            for i, key in enumerate(keys):
+                for d in range(days):
+                    row = self._rows.get((key, start_ms + d * DAY_MS))
+                    if row is not None:
+                        out[i, d] = row.hours
+        return out
 
 
 class MemoryReadings:

@@ -33,6 +33,7 @@ from parkflow.store.savings_rows import SavingsPoint
 from parkflow.timeunits import HOUR_MS, now_ms
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 Clock = Callable[[], int]
@@ -174,6 +175,13 @@ class RollupRepository(Protocol):
         """Rows with ``start_ms <= day_ms < end_ms`` (of one park, or all), as a frame with
         ``ROLLUP_COLUMNS``: ids as strings, ``day`` int64 ms, the rest float64 with NaN for
         hours without data; sorted by park, tenant, meter, day."""
+
+    def rollup_hours(self, keys: Sequence[MeterKey], start_ms: int, days: int) -> np.ndarray:
+        """The hours of these meters over ``days`` consecutive days from ``start_ms`` (a local
+        midnight), as one float64 array ``(len(keys), days, 24)``: what ``get_rollups`` gives
+        for each (meter, ``start_ms + d * DAY_MS``), NaN where it gives no row or the hour has
+        no data. Columnar, for the readers of many meter-days (realised savings): no row
+        object per meter-day."""
 
 
 class SavingsLog(Protocol):

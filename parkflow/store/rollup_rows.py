@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from parkflow.model import Direction, MeterKey
 from parkflow.timeunits import HOURS_PER_DAY
 
-if TYPE_CHECKING:  # pandas is imported lazily: the ingestor never needs it
+if TYPE_CHECKING:  # numpy and pandas are imported lazily: the ingestor never needs them
+    import numpy as np
     import pandas as pd
 
 HOUR_COLUMNS = tuple(f"h{i:02d}" for i in range(HOURS_PER_DAY))
@@ -90,6 +91,13 @@ class DayRollup:
             and self.total == other.total
             and self.coverage == other.coverage
         )
+
+
+def no_hours(meters: int, days: int) -> np.ndarray:
+    """``rollup_hours``' answer before any row is found: every hour NaN."""
+    import numpy as np
+
+    return np.full((meters, days, HOURS_PER_DAY), np.nan, dtype=np.float64)
 
 
 def rollup_frame(rows: Sequence[DayRollup]) -> pd.DataFrame:

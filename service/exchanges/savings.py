@@ -237,8 +237,11 @@ def reconcile(
     both = [(q, c) for q, c in zip(hours, check, strict=True) if not math.isnan(q + c)]
     if not both:
         return None, None, False
-    valued = math.fsum(q for q, _ in both)
-    other = math.fsum(c for _, c in both)
+    return compared(exchange, math.fsum(q for q, _ in both), math.fsum(c for _, c in both))
+
+
+def compared(exchange: Exchange, valued: float, other: float) -> tuple[float, float, bool]:
+    """``reconcile`` from the two sides' sums over the hours both measured."""
     supplier, receiver = (
         (valued, other) if exchange.metering.valued_side is Side.SUPPLIER else (other, valued)
     )

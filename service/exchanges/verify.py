@@ -11,7 +11,6 @@ are rewritten; a reading written twice changes no rollup, hence no day.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,14 +21,13 @@ from parkflow.model import MeterKey
 from parkflow.registry import Registry
 from parkflow.store.ports import RollupRepository, SavingsLog
 from parkflow.store.savings_rows import SavingsPoint
-from parkflow.timeunits import DAY_MS, HOURS_PER_DAY
+from parkflow.timeunits import DAY_MS
+from service.exchanges.columns import SavingsColumns, concat, differing
 from service.exchanges.model import Exchange
 from service.exchanges.repository import ExchangeRepository
 from service.exchanges.savings import DaySavings
-from service.exchanges.valuation import days_savings
+from service.exchanges.valuation import days_columns
 from service.rollups.compute import standard_offset_ms
-
-_NO_DATA = (math.nan,) * HOURS_PER_DAY
 
 
 def day_ms_of(day: date, offset_ms: int) -> int:
@@ -50,53 +48,51 @@ def compute(
     end: date,
 ) -> list[DaySavings]:
     """Every exchange's days in ``[start, end)`` it was active on, from the stored rollups."""
-    wanted: dict[tuple[MeterKey, int], None] = {}
-    plans: list[tuple[Exchange, date, tuple[MeterKey, int], tuple[MeterKey, int] | None]] = []
+    return compute_columns(rollups, registry, exchanges, start, end).rows()
+
+
+def compute_columns(
+    rollups: RollupRepository,
+    registry: Registry,
+    exchanges: Sequence[Exchange],
+    start: date,
+    end: date,
+) -> SavingsColumns:
+    """``compute`` as columns: each park's meters read as one array over the period
+    (``rollup_hours``), each exchange's active days (one run of days) valued at once."""
+    n = (end - start).days
+    if n <= 0:
+        return concat([])
+    keys: dict[str, dict[MeterKey, int]] = {}  # park -> meter -> row of its hours
     for ex in exchanges:
-        park = registry.parks.get(ex.park)
-        if park is None:
-            continue
-        offset = standard_offset_ms(park.timezone)
-        m = ex.metering
-        valued = _key(registry, ex.park, m.meter)
-        check = _key(registry, ex.park, m.check_meter) if m.check_meter else None
-        for day in days_between(max(start, ex.start), end):
-            if not ex.active(day):
-                continue
-            d_ms = day_ms_of(day, offset)
-            v = (valued, d_ms)
-            c = None if check is None else (check, d_ms)
-            wanted[v] = None
-            if c is not None:
-                wanted[c] = None
-            plans.append((ex, day, v, c))
-    # keyed by plain tuples: a MeterKey made and hashed per row was a tenth of the pass
-    rows = {
-        (r.park, r.tenant, r.meter, r.day_ms): r.hours for r in rollups.get_rollups(list(wanted))
+        if ex.park in registry.parks:
+            at = keys.setdefault(ex.park, {})
+            for name in (ex.metering.meter, ex.metering.check_meter):
+                if name:
+                    at.setdefault(_key(registry, ex.park, name), len(at))
+    hours = {
+        park: rollups.rollup_hours(
+            list(at), day_ms_of(start, standard_offset_ms(registry.parks[park].timezone)), n
+        )
+        for park, at in keys.items()
     }
-
-    def hours_of(at: tuple[MeterKey, int] | None) -> tuple[float, ...]:
-        if at is None:
-            return _NO_DATA
-        k, d = at
-        return rows.get((k.park, k.tenant, k.meter, d), _NO_DATA)
-
-    out: list[DaySavings] = []
-    # each exchange's days valued at once (``valuation``: the same dong as ``day_savings``)
-    by_exchange: dict[int, list[tuple[date, tuple[MeterKey, int], tuple[MeterKey, int] | None]]]
-    by_exchange = {}
-    exchange_of: dict[int, Exchange] = {}
-    for ex, day, v, c in plans:
-        by_exchange.setdefault(id(ex), []).append((day, v, c))
-        exchange_of[id(ex)] = ex
-    for key, items in by_exchange.items():
-        ex = exchange_of[key]
-        meter = np.array([hours_of(v) for _, v, _ in items], dtype=float)
-        check_rows = None
-        if ex.metering.check_meter:
-            check_rows = np.array([hours_of(c) for _, _, c in items], dtype=float)
-        out += days_savings(ex, [d for d, _, _ in items], meter, check_rows)
-    return out
+    first_day = np.datetime64(start, "D")
+    parts: list[SavingsColumns] = []
+    for ex in exchanges:
+        if ex.park not in hours:
+            continue
+        lo = max(start, ex.start)
+        hi = end if ex.end is None else min(end, ex.end + timedelta(days=1))
+        if lo >= hi:
+            continue
+        a, b = (lo - start).days, (hi - start).days
+        at, cube = keys[ex.park], hours[ex.park]
+        m = ex.metering
+        meter = cube[at[_key(registry, ex.park, m.meter)], a:b]
+        check = cube[at[_key(registry, ex.park, m.check_meter)], a:b] if m.check_meter else None
+        days = first_day + np.arange(a, b)
+        parts.append(days_columns(ex, days, meter, check))
+    return concat(parts)
 
 
 def _key(registry: Registry, park: str, meter: str) -> MeterKey:
@@ -110,12 +106,21 @@ def _key(registry: Registry, park: str, meter: str) -> MeterKey:
 @dataclass(frozen=True, slots=True)
 class Refreshed:
     computed: int  # days computed
-    changed: list[DaySavings]  # days whose figures differ from what was stored
+    changed_columns: SavingsColumns  # days whose figures differ from what was stored
+
+    @property
+    def changed(self) -> list[DaySavings]:
+        """Those days as rows (made when asked: a first verification's year kept as a row
+        object per day was 365,000 objects for the collector to walk in every later pass)."""
+        return self.changed_columns.rows()
 
 
 # days recomputed, compared and written at a time: a year of a large park is read and held a
-# month at a time, so memory is bounded by the window, not by the period asked for
-WINDOW_DAYS = 31
+# quarter at a time, so memory is bounded by the window, not by the period asked for. As
+# columns a quarter of 1,000 exchanges is tens of MB (the first write, every day a row to
+# write, the most); a month's windows tripled the valuation's calls, one per exchange each
+WINDOW_DAYS = 92
+WRITE_ROWS = 20_000
 
 
 def refresh(
@@ -130,8 +135,8 @@ def refresh(
     now_ms: int | None = None,
 ) -> Refreshed:
     """Recompute ``[start, end)`` for the metered exchanges and write the days that changed,
-    a window of ``WINDOW_DAYS`` at a time (a window written stays written: recomputing is
-    idempotent)."""
+    a window of ``WINDOW_DAYS`` at a time, at most ``WRITE_ROWS`` days a write (what is
+    written stays written: recomputing is idempotent)."""
     exchanges = repo.metered(park)
     offsets = {
         ex.park: standard_offset_ms(registry.parks[ex.park].timezone)
@@ -139,21 +144,25 @@ def refresh(
         if ex.park in registry.parks
     }
     computed = 0
-    changed: list[DaySavings] = []
+    changed: list[SavingsColumns] = []
     lo = start
     while lo < end:
         hi = min(end, lo + timedelta(days=WINDOW_DAYS))
-        fresh = compute(rollups, registry, exchanges, lo, hi)
-        stored = {(r.exchange, r.day): r for r in repo.savings(park=park, start=lo, end=hi)}
-        differ = [r for r in fresh if stored.get((r.exchange, r.day)) != r]
+        fresh = compute_columns(rollups, registry, exchanges, lo, hi)
+        stored = repo.savings_columns(park=park, start=lo, end=hi)
+        differ = np.flatnonzero(differing(fresh, stored))
         del stored
-        repo.write_savings(differ, now_ms)
-        if sink is not None and differ:
-            sink.write_savings([point(r, offsets[r.park]) for r in differ])
+        # written a slice at a time: a first verification rewrites every day of the window,
+        # and each row's statement parameters and point are only needed while it is written
+        for first in range(0, len(differ), WRITE_ROWS):
+            rows = fresh.rows(differ[first : first + WRITE_ROWS])
+            repo.write_savings(rows, now_ms)
+            if sink is not None:
+                sink.write_savings([point(r, offsets[r.park]) for r in rows])
+        changed.append(fresh.take(differ))
         computed += len(fresh)
-        changed += differ
         lo = hi
-    return Refreshed(computed, changed)
+    return Refreshed(computed, concat(changed))
 
 
 def point(r: DaySavings, offset_ms: int) -> SavingsPoint:

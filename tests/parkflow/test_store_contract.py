@@ -553,6 +553,62 @@ def test_many_rollups_round_trip(store: Store) -> None:
     assert list(frame["total"]) == [r.total for r in want]
 
 
+DAY = 86_400_000
+
+
+def hours_by_rows(store: Store, keys: list[MeterKey], start_ms: int, days: int) -> np.ndarray:
+    """``rollup_hours`` by its definition: ``get_rollups`` of each (meter, day), NaN if none."""
+    at = [start_ms + d * DAY for d in range(days)]
+    found = {
+        (r.key, r.day_ms): r.hours for r in store.get_rollups([(k, t) for k in keys for t in at])
+    }
+    out = np.full((len(keys), days, 24), np.nan)
+    for i, k in enumerate(keys):
+        for d, t in enumerate(at):
+            if (k, t) in found:
+                out[i, d] = found[(k, t)]
+    return out
+
+
+def test_rollup_hours_equal_the_rows_read(store: Store) -> None:
+    rng = np.random.default_rng(11)
+    meters = [key(f"m{i:02d}", park=f"p{i % 2}") for i in range(40)]
+    odd = key("m.1", tenant="t/(1)")
+    crossed = [
+        key(m, p, t) for p, t, m in (("p1", "t1", "a"), ("p2", "t2", "b"), ("p1", "t2", "b"))
+    ]
+    rows = []
+    for k in [*meters, odd, *crossed]:
+        for d in range(10):
+            if rng.random() < 0.2:
+                continue  # no row that day
+            hours = rng.random(24) * 100
+            hours[rng.random(24) < 0.3] = np.nan
+            rows.append(DayRollup.build(k, "water", Direction.IN, DAY0 + d * DAY, hours.tolist()))
+    off_midnight = DAY0 + 3 * DAY + 5
+    rows.append(DayRollup.build(meters[0], "water", Direction.IN, off_midnight, [1.5] * 24))
+    store.write_rollups(rows)
+    # present, missing, asked twice, odd characters, two of three crossed (the tag product
+    # would also match the third)
+    asked = [*meters[:30], key("missing"), meters[3], odd, crossed[0], crossed[1]]
+    for start, days in (
+        (DAY0, 10),
+        (DAY0 + 2 * DAY, 3),
+        (DAY0 - 2 * DAY, 4),
+        (DAY0 + 9 * DAY, 5),
+        (off_midnight, 1),
+        (DAY0, 0),
+    ):
+        got = store.rollup_hours(asked, start, days)
+        assert got.shape == (len(asked), days, 24) and got.dtype == np.float64
+        assert np.array_equal(got, hours_by_rows(store, asked, start, days), equal_nan=True)
+    year = store.rollup_hours(asked, DAY0, 10)
+    assert np.isfinite(year).sum() > 3000  # most hours found
+    assert np.isnan(year[asked.index(key("missing"))]).all()
+    assert (store.rollup_hours([meters[0]], off_midnight, 1) == 1.5).all()
+    assert store.rollup_hours([], DAY0, 3).shape == (0, 3, 24)
+
+
 def _saving(exchange: str, day_ms: int, park_vnd: int, park: str = "p1") -> SavingsPoint:
     return SavingsPoint(
         park, exchange, day_ms, 242.9616, 0.75, 2_794_059, park_vnd - 2_794_059, park_vnd,

@@ -34,10 +34,11 @@ from parkflow.store.influx.lineprotocol import (
 )
 from parkflow.store.influx.rollup_lines import checkpoint_line, rollup_line, unpack_hours
 from parkflow.store.ports import Clock
-from parkflow.store.rollup_rows import DayRollup, build_rollup_frame
-from parkflow.timeunits import HOURS_PER_DAY
+from parkflow.store.rollup_rows import DayRollup, build_rollup_frame, no_hours
+from parkflow.timeunits import DAY_MS, HOURS_PER_DAY
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 _KEYS_PER_STATEMENT = 500
@@ -165,6 +166,62 @@ class InfluxRollups:
             hours=hours,
         )
 
+    def rollup_hours(self, keys: Sequence[MeterKey], start_ms: int, days: int) -> np.ndarray:
+        """One CSV query per chunk of meters over the days' time range (the tags selected as
+        columns), decoded at once; rows the tag condition matched but not asked for, and
+        times that are not one of the days' midnights, are dropped."""
+        import numpy as np
+        import pandas as pd
+
+        out = no_hours(len(keys), days)
+        lo = max(start_ms, MIN_TIME_MS)
+        hi = min(start_ms + days * DAY_MS, MAX_TIME_MS + 1)
+        if not keys or days <= 0 or lo >= hi:
+            return out
+        position: dict[tuple[str, str, str], list[int]] = {}
+        for i, k in enumerate(keys):
+            position.setdefault((k.park, k.tenant, k.meter), []).append(i)
+        fields = ", ".join(quote_ident(f) for f in ("hours", *METER_TAGS))
+        for chunk in chunked(list(dict.fromkeys(keys)), _KEYS_PER_STATEMENT):
+            q = (
+                f"SELECT {fields} FROM {self._http.measurement(ROLLUP_DAY)}"
+                f" WHERE ({meters_condition(chunk)})"
+                f" AND time >= {ms_to_ns_bound(lo)} AND time < {ms_to_ns_bound(hi)}"
+            )
+            body = self._http.query(q, csv=True).content
+            if body.startswith(b"error"):
+                raise StoreError(f"InfluxDB query failed: {body[:500]!r}")
+            if not body.strip():
+                continue
+            frame = _parse_csv(body, ("hours", *METER_TAGS))
+            offset = frame["time"].to_numpy() - start_ms
+            day = offset // DAY_MS
+            rows: list[int] = []
+            meters: list[int] = []
+            for r, (p, t, m, d, aligned) in enumerate(
+                zip(
+                    frame["park"].tolist(),
+                    frame["tenant"].tolist(),
+                    frame["meter"].tolist(),
+                    day.tolist(),
+                    (offset % DAY_MS == 0).tolist(),
+                    strict=True,
+                )
+            ):
+                if aligned and 0 <= d < days:
+                    for i in position.get((p, t, m), ()):
+                        rows.append(r)
+                        meters.append(i)
+            if not rows:
+                continue
+            packed = pd.Series(frame["hours"].to_numpy()[rows])
+            if bool((packed.str.len() != PACKED_HOURS_CHARS).any()):
+                raise StoreError("InfluxDB rollup_day holds a malformed hours field")
+            raw = base64.b64decode("".join(packed.tolist()), validate=True)
+            hours = np.frombuffer(raw, dtype="<f8").reshape(len(rows), HOURS_PER_DAY)
+            out[np.array(meters), day[rows]] = hours
+        return out
+
     def get_checkpoint(self, name: str) -> int | None:
         key = quote_literal(name)
         q = (
@@ -189,10 +246,16 @@ class InfluxRollups:
 
 def _parse_rollup_csv(body: bytes) -> pd.DataFrame:
     """InfluxDB's CSV answer for ``rollup_day``; ids stay strings whatever they look like."""
+    return _parse_csv(body, ("hours", "resource", "direction", *METER_TAGS), ("total", "coverage"))
+
+
+def _parse_csv(body: bytes, text: Sequence[str], numbers: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV answer's ``time`` (int64 ms), ``text`` columns as strings whatever they look like,
+    ``numbers`` as float64."""
     import pandas as pd
 
-    text_columns = {c: str for c in ("hours", "resource", "direction", *METER_TAGS)}
-    typed = {**text_columns, "time": "int64", "total": "float64", "coverage": "float64"}
+    typed: dict[str, object] = {c: str for c in text}
+    typed |= {"time": "int64"} | {c: "float64" for c in numbers}
     try:
         return pd.read_csv(
             io.BytesIO(body),

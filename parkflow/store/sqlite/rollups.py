@@ -8,11 +8,12 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from parkflow.model import Direction, MeterKey
-from parkflow.store.rollup_rows import DayRollup, build_rollup_frame
+from parkflow.store.rollup_rows import DayRollup, build_rollup_frame, no_hours
 from parkflow.store.sqlite.connection import Connection, read_error
-from parkflow.timeunits import HOURS_PER_DAY
+from parkflow.timeunits import DAY_MS, HOURS_PER_DAY
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -80,6 +81,40 @@ class RollupTables(Connection):
                             )
             except sqlite3.Error as exc:
                 raise read_error(exc) from exc
+        return out
+
+    def rollup_hours(self, keys: Sequence[MeterKey], start_ms: int, days: int) -> np.ndarray:
+        """One statement per chunk of meters for all the days: the days and the meters as two
+        constant tables, crossed in that order (``CROSS JOIN`` keeps it), each pair one primary
+        key look-up; a row comes back as (meter's position, day's position, packed hours), its
+        positions the tables' own integer literals, so no row is matched up in Python."""
+        import numpy as np
+
+        out = no_hours(len(keys), days)
+        if not keys or days <= 0:
+            return out
+        day_table = ", ".join(f"({d}, {int(start_ms) + d * DAY_MS})" for d in range(days))
+        found: list[tuple[int, int, bytes]] = []
+        with self._lock:
+            try:
+                for first in range(0, len(keys), _KEYS_PER_STATEMENT):
+                    chunk = keys[first : first + _KEYS_PER_STATEMENT]
+                    meter_table = ", ".join(f"({first + i}, ?, ?, ?)" for i in range(len(chunk)))
+                    sql = (
+                        f"WITH d(j, day_ms) AS (VALUES {day_table}),"
+                        f" m(i, park, tenant, meter) AS (VALUES {meter_table})"
+                        " SELECT m.i, d.j, r.hours FROM d CROSS JOIN m JOIN rollups r"
+                        " ON r.day_ms = d.day_ms AND r.park = m.park AND r.tenant = m.tenant"
+                        " AND r.meter = m.meter"
+                    )
+                    params = [v for k in chunk for v in (k.park, k.tenant, k.meter)]
+                    found += self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise read_error(exc) from exc
+        if found:
+            meter, day, packed = zip(*found, strict=True)
+            hours = np.frombuffer(b"".join(packed), dtype="<f8")
+            out[np.array(meter), np.array(day)] = hours.reshape(len(found), HOURS_PER_DAY)
         return out
 
     def day_rollups(self, park: str | None, start_ms: int, end_ms: int) -> pd.DataFrame:
