@@ -305,8 +305,10 @@ def inhibited_by_lag(stale: Sequence[Observation], lag: Sequence[Observation]) -
     looks stale: one ``ingest_lag`` alert says so, not one ``meter_stale`` per meter (the
     storm Alertmanager's inhibition rules exist for). Nothing is known of each gateway until
     the path catches up, so its meters keep their state, neither opened nor resolved, as
-    they do while the store is down."""
-    lagging = {o.park for o in lag if o.holds}
+    they do while the store is down. A park with one meter quiet is that meter's gateway
+    as much as any path: its own alert stands (several together point to the path)."""
+    quiet = Counter(o.park for o in stale if o.holds)
+    lagging = {o.park for o in lag if o.holds and quiet[o.park] > 1}
     return [o for o in stale if o.park not in lagging]
 
 
