@@ -326,6 +326,7 @@ def dispatcher_from_settings(settings: ServiceSettings, db: Database) -> Dispatc
         lanes=settings.dispatch_lanes,
         chunk=settings.dispatch_chunk,
         on_disabled=disabled,
+        claim_ms=int(settings.dispatch_claim_s * 1000),
     )
 
 

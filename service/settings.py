@@ -84,6 +84,13 @@ class ServiceSettings(Settings):
         description="this replica's name in the leases (default host-pid: a restart is a new"
         " replica, its old leases expiring)",
     )
+    dispatch_claim_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a dispatcher claims the notifications it attempts for this long, renewed"
+        " while it attempts them: another dispatcher skips them meanwhile, and sends them once"
+        " the claim expires if the first died",
+    )
 
     # alerts: who hears of them (a contacts YAML file), and the servers that carry them
     alerts_contacts: Path | None = Field(
