@@ -117,6 +117,7 @@ class _Service:
             change_threshold=s.change_threshold,
             park=park,
             fence=fence,
+            replica=s.replica_id if park is not None else None,
         )
 
     def close(self) -> None:

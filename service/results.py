@@ -48,6 +48,7 @@ class Run:
     n_surpluses: int
     n_opportunities: int
     park: str | None = None  # the one park it covers; None: every park
+    replica: str | None = None  # the leased replica that ran it
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,12 @@ class ResultsDb:
             self.db.close()
 
     def start_run(
-        self, started_ms: int, trigger: str, window_days: int, park: str | None = None
+        self,
+        started_ms: int,
+        trigger: str,
+        window_days: int,
+        park: str | None = None,
+        replica: str | None = None,
     ) -> int:
         with self.db.transaction() as conn:
             result = conn.execute(
@@ -96,6 +102,7 @@ class ResultsDb:
                     trigger=trigger,
                     window_days=window_days,
                     park=park,
+                    replica=replica,
                     status="running",
                     n_surpluses=0,
                     n_opportunities=0,

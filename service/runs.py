@@ -88,15 +88,17 @@ def run_detection(
     change_threshold: float = 0.25,
     park: str | None = None,
     fence: Fence | None = None,
+    replica: str | None = None,
 ) -> RunResult:
     """Detect, match and plan, then save the run. ``park``: this park alone (a replica holding
     its lease), its events against the park's previous run whoever ran it; ``fence`` may
-    refuse the save (the lease lost meanwhile: the run is recorded failed, nothing else)."""
+    refuse the save (the lease lost meanwhile: the run is recorded failed, nothing else);
+    ``replica``: who ran it, kept with the run."""
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     started = time.perf_counter()
     if park is not None:
         registry = registry.of_parks([park])
-    run_id = state.start_run(now_ms(), trigger, window_days, park)
+    run_id = state.start_run(now_ms(), trigger, window_days, park, replica)
     try:
         start_ms, end_ms = window_ms(now, window_days)
         days = store.day_rollups(park, start_ms, end_ms)

@@ -162,11 +162,6 @@ def evaluate_alerts(
     names it too, by one replica. ``fence`` may refuse the write (the lease lost)."""
     kinds = [SURPLUS, OPPORTUNITY, METER_STALE, QUARANTINE_RATE, COUNTER_RESET, SPIKE, INGEST_LAG]
     tracked = repo.tracked([k.name for k in (*kinds, EXCHANGE_UNDERPERFORMING)])
-    if parks is not None:
-        tracked = {
-            kind: {s: pt for s, pt in subjects.items() if pt[0] in parks}
-            for kind, subjects in tracked.items()
-        }
     observations: list[Observation] = []
     if run is not None:
         tenants = [t for park in registry.model.parks for t in park.tenants]
@@ -217,7 +212,7 @@ def evaluate_alerts(
         )
         observations += spike_observations(registry, spikes, window, tracked.get(SPIKE.name, {}))
         observations += lag
-    if parks is not None:
+    if parks is not None:  # what the others' parks observe (or clear) is theirs to write
         observations = [o for o in observations if o.park in parks]
     applied = repo.apply(observations, now_ms, fence)
     for a in applied:

@@ -157,6 +157,7 @@ runs = sa.Table(
     sa.Column("n_opportunities", sa.Integer, nullable=False),
     # the one park a leased replica ran detection for; NULL: every park of the registry
     sa.Column("park", sa.String(100)),
+    sa.Column("replica", sa.String(200)),  # the leased replica that ran it (None: not leased)
     sa.Index(None, "status", "id"),
     sa.Index(None, "park", "status", "id"),
     sqlite_autoincrement=True,

@@ -1,4 +1,5 @@
-"""Parks leased to replicas: a lease per park, a heartbeat per replica, a run's park.
+"""Parks leased to replicas: a lease per park, a heartbeat per replica, a run's park and the
+replica that ran it.
 
 Revision ID: 0006
 Revises: 0005
@@ -34,12 +35,14 @@ def upgrade() -> None:
     )
     # NULL: a run over every park of the registry (one replica, `parkflow detect`)
     op.add_column("runs", sa.Column("park", sa.String(100), nullable=True))
+    op.add_column("runs", sa.Column("replica", sa.String(200), nullable=True))
     op.create_index("ix_runs_park_status_id", "runs", ["park", "status", "id"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_runs_park_status_id", table_name="runs")
     with op.batch_alter_table("runs") as batch:
+        batch.drop_column("replica")
         batch.drop_column("park")
     op.drop_table("lease_holders")
     op.drop_table("park_leases")
