@@ -176,7 +176,7 @@ class _AlertingService(_Service):
         """Every alert condition, or (``parks``: a replica's) those of these parks only."""
         s = self.settings
         at = int(pd.Timestamp(s.now).value // 1_000_000) if s.now else now_ms()
-        registry = self.registry if parks is None else self.registry.of_parks(parks)
+        registry = self.registry if parks is None else self.registry.only(set(parks) - {ALL_PARKS})
         evaluate_alerts(
             self.alerts,
             self.store,

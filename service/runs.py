@@ -97,7 +97,7 @@ def run_detection(
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     started = time.perf_counter()
     if park is not None:
-        registry = registry.of_parks([park])
+        registry = registry.only([park])
     run_id = state.start_run(now_ms(), trigger, window_days, park, replica)
     try:
         start_ms, end_ms = window_ms(now, window_days)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from parkflow.errors import ConfigError
@@ -49,13 +49,6 @@ class Registry:
                         limit if m.max is None else min(m.max, limit),
                     )
                     self._owner[(p.id, m.id)] = t.id
-
-    def of_parks(self, parks: Collection[str]) -> Registry:
-        """The registry of these parks only: what a replica holding their leases works on."""
-        if set(parks) >= self.parks.keys():
-            return self
-        kept = [p for p in self.model.parks if p.id in parks]
-        return Registry(self.model.model_copy(update={"parks": kept}))
 
     def meter(self, park: str, tenant: str, meter: str) -> ResolvedMeter | None:
         return self._meters.get((park, tenant, meter))

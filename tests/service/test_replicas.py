@@ -36,11 +36,12 @@ INTERVAL_S = 1.0
 
 
 def contacts_yaml(url: str) -> str:
+    """Every tenant's webhook, each its own path of one receiver."""
     lines = ["allow_networks: [127.0.0.0/8]", "tenants:"]
     for p in PARKS:
         for tenant in ("wwtp", "cool"):
             lines.append(
-                f'  - {{park: {p}, tenant: {tenant}, channels: [{{kind: webhook, url: "{url}",'
+                f'  - {{park: {p}, tenant: {tenant}, channels: [{{kind: webhook, url: "{url}/{p}-{tenant}",'
                 f" secrets: [{SECRET}]}}]}}"
             )
     return "\n".join(lines) + "\n"

@@ -134,20 +134,20 @@ def test_a_replica_observes_and_clears_only_its_own_parks_alerts(
     repo = AlertRepository(database)
     store = MemoryStore()  # no reading at all: every meter is stale
     at = int(NOW.value // 1_000_000)
-    evaluate_alerts(repo, store, registry.of_parks(["p2"]), None, at, parks={"p2"})
+    evaluate_alerts(repo, store, registry.only(["p2"]), None, at, parks={"p2"})
     before = repo.tracked([METER_STALE.name, STORE_UNREACHABLE.name])
     assert {park for park, _ in before[METER_STALE.name].values()} == {"p2"}
     for _ in range(3):
-        evaluate_alerts(repo, store, registry.of_parks(["p1"]), None, at, parks={"p1", ALL_PARKS})
+        evaluate_alerts(repo, store, registry.only(["p1"]), None, at, parks={"p1", ALL_PARKS})
     after = repo.tracked([METER_STALE.name])[METER_STALE.name]
     assert before[METER_STALE.name].items() <= after.items()  # p2's kept, not cleared
     assert {park for park, _ in after.values()} == {"p1", "p2"}
     # the store down: observed by the replica given the system's alerts, not by another
     down = InfluxStore(f"http://127.0.0.1:{free_port()}", database="parkflow", timeout=0.5)
     try:
-        evaluate_alerts(repo, down, registry.of_parks(["p2"]), None, at, parks={"p2"})
+        evaluate_alerts(repo, down, registry.only(["p2"]), None, at, parks={"p2"})
         assert STORE_UNREACHABLE.name not in repo.tracked([STORE_UNREACHABLE.name])
-        evaluate_alerts(repo, down, registry.of_parks(["p1"]), None, at, parks={"p1", ALL_PARKS})
+        evaluate_alerts(repo, down, registry.only(["p1"]), None, at, parks={"p1", ALL_PARKS})
         assert STORE_UNREACHABLE.name in repo.tracked([STORE_UNREACHABLE.name])
     finally:
         down.close()
