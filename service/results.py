@@ -11,7 +11,9 @@ replica that holds the park's lease, ``service/leases.py``). What a reader is sh
 view: each park's latest successful run. A run id handed to the readers below names the view
 as of that run, each park's latest successful run up to it, so ``latest_run()``'s id shows
 every park as last detected whichever replica detected it; with runs over every park that is
-exactly the run itself, as before replicas.
+exactly the run itself, as before replicas. Ids are given as runs start: a park's run that
+finishes after another park's later-started one joins the view of that later id when it
+lands, so a reader keeping answers by the latest run's id sees it with the next run.
 """
 
 from __future__ import annotations
