@@ -7,13 +7,13 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import FrameType
 
 import pandas as pd
 from prometheus_client import start_http_server
 
-from parkflow.errors import ConfigError
+from parkflow.errors import ConfigError, StoreError
 from parkflow.registry import Registry
 from parkflow.store import store_from_settings
 from parkflow.timeunits import DAY_MS, days_ms, now_ms
@@ -27,16 +27,18 @@ from service.alerts.lifecycle import observe
 from service.alerts.notify import ContactsNotifier, Notifier, TopicNotifier
 from service.alerts.repository import AlertRepository
 from service.alerts.routing import ContactChannels, mqtt_channel, smtp_server
+from service.alerts.sources import ALL_PARKS
 from service.api.context import ApiContext, pepper_of
 from service.exchanges.detection import with_registered
 from service.exchanges.repository import ExchangeRepository
 from service.exchanges.verify import refresh
 from service.knowledge import load_knowledge
+from service.leases import LeaseLost, Leases
 from service.results import ResultsDb
 from service.rollups.worker import RollupWorker, RunStats
 from service.runs import RunResult, run_detection
 from service.settings import EMBEDDED_DATABASE, ServiceSettings
-from service.state import Database, current_revision, require_current, upgrade
+from service.state import Database, Fence, current_revision, require_current, upgrade
 
 log = logging.getLogger("parkflow.service")
 
@@ -100,7 +102,9 @@ class _Service:
         database's running exchanges)."""
         return self.registry
 
-    def detect(self, trigger: str) -> RunResult:
+    def detect(
+        self, trigger: str, park: str | None = None, fence: Fence | None = None
+    ) -> RunResult:
         s = self.settings
         return run_detection(
             self.store,
@@ -111,6 +115,9 @@ class _Service:
             window_days=s.window_days,
             trigger=trigger,
             change_threshold=s.change_threshold,
+            park=park,
+            fence=fence,
+            replica=s.replica_id if park is not None else None,
         )
 
     def close(self) -> None:
@@ -140,9 +147,11 @@ class _AlertingService(_Service):
     def detection_registry(self) -> Registry:
         return with_registered(self.registry, self.exchanges.metered())
 
-    def refresh_savings(self) -> None:
-        """The metered exchanges' days over the detection window, recomputed: late readings
-        change the days they touch, and the days written are charted from the store too."""
+    def refresh_savings(self, park: str | None = None) -> None:
+        """The metered exchanges' days over the detection window, recomputed (of ``park``
+        only, when given): late readings change the days they touch, and the days written are
+        charted from the store too. Not fenced: recomputing is idempotent, so a replica that
+        lost the park meanwhile writes the same days its taker does."""
         s = self.settings
         today = (pd.Timestamp(s.now) if s.now else pd.Timestamp.now(tz="UTC")).date()
         # a day either side of UTC's: every park's local today and its window's first day,
@@ -155,14 +164,136 @@ class _AlertingService(_Service):
             self.registry,
             start,
             today + dt.timedelta(days=2),
+            park=park,
         )
 
-    def evaluate(self, run: RunResult | None) -> None:
+    def evaluate(
+        self,
+        run: RunResult | None,
+        parks: Collection[str] | None = None,
+        fence: Fence | None = None,
+    ) -> None:
+        """Every alert condition, or (``parks``: a replica's) those of these parks only."""
         s = self.settings
         at = int(pd.Timestamp(s.now).value // 1_000_000) if s.now else now_ms()
+        registry = self.registry if parks is None else self.registry.only(set(parks) - {ALL_PARKS})
         evaluate_alerts(
-            self.alerts, self.store, self.registry, run, at, self.alert_policy, self.exchanges
+            self.alerts,
+            self.store,
+            registry,
+            run,
+            at,
+            self.alert_policy,
+            self.exchanges,
+            parks=parks,
+            fence=fence,
         )
+
+    def cycle(self) -> None:
+        """Detection, realised savings and alerts over every park (one replica)."""
+        run: RunResult | None = None
+        try:
+            run = self.detect("schedule")
+        except Exception:
+            log.exception("scheduled detection failed")
+        try:  # before the alerts: under-performance is judged on the days verified
+            self.refresh_savings()
+        except Exception:
+            log.exception("realised savings refresh failed")
+        try:  # data quality is worth alerting on even when detection failed
+            self.evaluate(run)
+        except Exception:
+            log.exception("alert evaluation failed")
+
+    def park_cycle(self, park: str, fence: Fence, system: bool) -> None:
+        """``cycle`` for one leased park, each write fenced by its lease; ``system``: this
+        replica also observes the alerts about the system itself (the store's)."""
+        run: RunResult | None = None
+        try:
+            run = self.detect("schedule", park, fence)
+        except LeaseLost:
+            log.warning(
+                "park lease lost during detection: its results not saved", extra={"park": park}
+            )
+            return
+        except Exception:
+            log.exception("scheduled detection failed", extra={"park": park})
+        try:
+            self.refresh_savings(park)
+        except Exception:
+            log.exception("realised savings refresh failed", extra={"park": park})
+        try:
+            self.evaluate(run, {park, ALL_PARKS} if system else {park}, fence)
+        except LeaseLost:
+            log.warning("park lease lost during alert evaluation", extra={"park": park})
+        except Exception:
+            log.exception("alert evaluation failed", extra={"park": park})
+
+
+class _Replica:
+    """The parks this replica holds (``service/leases.py``) and when each is next due. A park
+    taken over is due when its last run, whoever ran it, is an interval old: a takeover runs
+    the cycle the dead replica missed, not one on top of the cycle it did."""
+
+    def __init__(self, service: _AlertingService, leases: Leases, interval_s: float) -> None:
+        self.service = service
+        self.leases = leases
+        self.interval_s = interval_s
+        self.parks = sorted(service.registry.parks)
+        self.due: dict[str, float] = {}  # park -> time.monotonic() its cycle is due
+        self.renew_every_s = leases.ttl_ms / 3000
+        self.next_renew = time.monotonic()
+
+    @property
+    def system(self) -> bool:
+        """Whether this replica holds the first park, and with it what is store-wide: the
+        rollups and the alerts about the system itself (one replica does them, not all)."""
+        return bool(self.parks) and self.parks[0] in self.leases.held
+
+    def renew(self) -> None:
+        try:
+            held = self.leases.acquire(self.parks, now_ms())
+        except StoreError:
+            log.exception("lease renewal failed: holding no park until it succeeds")
+            held = {}
+        now = time.monotonic()
+        self.next_renew = now + self.renew_every_s
+        for park in sorted(held.keys() - self.due.keys()):
+            self.due[park] = now + self._wait_s(park)
+            log.info("park taken", extra={"park": park, "epoch": held[park]})
+        for park in sorted(self.due.keys() - held.keys()):
+            del self.due[park]
+            log.info("park let go or lost", extra={"park": park})
+
+    def _wait_s(self, park: str) -> float:
+        try:
+            last = self.service.state.latest_run(park)
+        except StoreError:
+            return 0.0
+        if last is None:
+            return 0.0
+        return max(0.0, self.interval_s - (now_ms() - last.started_ms) / 1000)
+
+    def renew_if_due(self) -> None:
+        if time.monotonic() >= self.next_renew:
+            self.renew()
+
+    def run_due(self, stop: threading.Event) -> None:
+        """The cycles due, park by park, renewing between them when it is time: a long pass
+        never outlives its leases."""
+        for park in sorted(self.due):
+            if stop.is_set():
+                return
+            self.renew_if_due()
+            due = self.due.get(park)
+            if due is None or due > time.monotonic():
+                continue
+            system = self.system and park == self.parks[0]
+            self.service.park_cycle(park, self.leases.fence(park), system)
+            self.due[park] = time.monotonic() + self.interval_s
+
+    def next_wake(self) -> float:
+        return min([self.next_renew, *self.due.values()])
 
 
 def notifier_from_settings(settings: ServiceSettings) -> Notifier:
@@ -196,6 +327,7 @@ def dispatcher_from_settings(settings: ServiceSettings, db: Database) -> Dispatc
         lanes=settings.dispatch_lanes,
         chunk=settings.dispatch_chunk,
         on_disabled=disabled,
+        claim_ms=int(settings.dispatch_claim_s * 1000),
     )
 
 
@@ -329,6 +461,13 @@ def serve(
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    replica: _Replica | None = None
+    if settings.lease_s is not None:
+        leases = Leases(service.db, settings.replica_id, int(settings.lease_s * 1000))
+        replica = _Replica(service, leases, settings.detect_interval_s)
+        log.info(
+            "leasing parks", extra={"replica": settings.replica_id, "lease_s": settings.lease_s}
+        )
     next_rollup = next_detect = time.monotonic()
     try:  # from here on whatever happens stops the API and closes the store and database
         if threading.current_thread() is threading.main_thread():
@@ -337,30 +476,32 @@ def serve(
         if ready is not None:
             ready(f"http://{host}:{port}")
         while not stop.is_set():
+            if replica is not None:
+                replica.renew_if_due()
             now = time.monotonic()
             if now >= next_rollup:
-                try:
-                    service.rollups.run_once(now_ms())
-                except Exception:  # the store may be down: try again next cycle
-                    log.exception("rollup cycle failed")
+                if replica is None or replica.system:  # store-wide: one replica rolls up
+                    try:
+                        service.rollups.run_once(now_ms())
+                    except Exception:  # the store may be down: try again next cycle
+                        log.exception("rollup cycle failed")
                 next_rollup = now + settings.rollup_interval_s
-            if now >= next_detect:
-                run: RunResult | None = None
-                try:
-                    run = service.detect("schedule")
-                except Exception:
-                    log.exception("scheduled detection failed")
-                try:  # before the alerts: under-performance is judged on the days verified
-                    service.refresh_savings()
-                except Exception:
-                    log.exception("realised savings refresh failed")
-                try:  # data quality is worth alerting on even when detection failed
-                    service.evaluate(run)
-                except Exception:
-                    log.exception("alert evaluation failed")
-                next_detect = now + settings.detect_interval_s
-            stop.wait(max(0.0, min(next_rollup, next_detect) - time.monotonic()))
+            if replica is not None:
+                replica.run_due(stop)
+                wake = min(next_rollup, replica.next_wake())
+            else:
+                if now >= next_detect:
+                    service.cycle()
+                    next_detect = now + settings.detect_interval_s
+                wake = min(next_rollup, next_detect)
+            stop.wait(max(0.0, wake - time.monotonic()))
     finally:
-        http.stop()
-        service.close()
+        try:
+            if replica is not None:
+                replica.leases.release_all()  # the others take its parks now, not on expiry
+        except StoreError:
+            log.exception("could not let go of the leases: they expire on their own")
+        finally:
+            http.stop()
+            service.close()
     return 0

@@ -5,6 +5,15 @@ Each finding keeps its full record as JSON text (what the commands and the API s
 the columns the queries filter and sort on; a run's results, plan and events land in one
 transaction. The tables come with the Alembic revision that added them (``parkflow db
 upgrade``): this class assumes the database is at its code's revision.
+
+A run covers every park of the registry (one replica, ``parkflow detect``) or one park (a
+replica that holds the park's lease, ``service/leases.py``). What a reader is shown is a
+view: each park's latest successful run. A run id handed to the readers below names the view
+as of that run, each park's latest successful run up to it, so ``latest_run()``'s id shows
+every park as last detected whichever replica detected it; with runs over every park that is
+exactly the run itself, as before replicas. Ids are given as runs start: a park's run that
+finishes after another park's later-started one joins the view of that later id when it
+lands, so a reader keeping answers by the latest run's id sees it with the next run.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from service.detect import Surplus
 from service.events import Event, Snapshot
 from service.match import Opportunity
 from service.plan import Plan
-from service.state import Database
+from service.state import Database, Fence
 from service.state import tables as t
 
 _RUN = tuple(t.runs.c)
@@ -40,6 +49,30 @@ class Run:
     error: str | None
     n_surpluses: int
     n_opportunities: int
+    park: str | None = None  # the one park it covers; None: every park
+    replica: str | None = None  # the leased replica that ran it
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """The runs a reader's view is made of: the latest run over every park (``whole``), and
+    the newer runs of single parks that stand in for it on their park (``scoped``)."""
+
+    whole: int | None
+    scoped: dict[str, int]
+
+    def where(self, run_id: sa.ColumnElement[Any], park: sa.ColumnElement[Any]) -> Any:
+        """The rows of a results table (its run id and park columns) in this view."""
+        parts: list[Any] = []
+        if self.whole is not None:
+            parts.append(
+                run_id == self.whole
+                if not self.scoped
+                else sa.and_(run_id == self.whole, park.not_in(list(self.scoped)))
+            )
+        if self.scoped:
+            parts.append(run_id.in_(list(self.scoped.values())))
+        return sa.or_(*parts) if parts else sa.false()
 
 
 class ResultsDb:
@@ -56,13 +89,22 @@ class ResultsDb:
         if self._owned:
             self.db.close()
 
-    def start_run(self, started_ms: int, trigger: str, window_days: int) -> int:
+    def start_run(
+        self,
+        started_ms: int,
+        trigger: str,
+        window_days: int,
+        park: str | None = None,
+        replica: str | None = None,
+    ) -> int:
         with self.db.transaction() as conn:
             result = conn.execute(
                 t.runs.insert().values(
                     started_ms=started_ms,
                     trigger=trigger,
                     window_days=window_days,
+                    park=park,
+                    replica=replica,
                     status="running",
                     n_surpluses=0,
                     n_opportunities=0,
@@ -88,9 +130,13 @@ class ResultsDb:
         opportunities: Sequence[Opportunity],
         events: Sequence[Event],
         plan: Plan,
+        fence: Fence | None = None,
     ) -> None:
-        """Results, the plan and events of a run land together or not at all."""
+        """Results, the plan and events of a run land together or not at all; ``fence``, run
+        first in the same transaction, may refuse them (a replica whose lease was lost)."""
         with self.db.transaction() as conn:
+            if fence is not None:
+                fence(conn)
             if surpluses:
                 conn.execute(
                     t.surpluses.insert(),
@@ -181,50 +227,76 @@ class ResultsDb:
                 )
             )
 
-    def latest_run(self) -> Run | None:
-        query = (
-            sa.select(*_RUN).where(t.runs.c.status == "ok").order_by(t.runs.c.id.desc()).limit(1)
-        )
+    def latest_run(self, park: str | None = None) -> Run | None:
+        """The latest successful run (its id: the view of every park as last detected); of
+        ``park``: the latest that covered it (its own or one over every park)."""
+        c = t.runs.c
+        query = sa.select(*_RUN).where(c.status == "ok")
+        if park is not None:
+            query = query.where(sa.or_(c.park == park, c.park.is_(None)))
         with self.db.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(query.order_by(c.id.desc()).limit(1)).first()
         return Run(*row) if row else None
+
+    def view(self, run_id: int) -> View:
+        """The view as of ``run_id``: the latest run over every park up to it, and each park's
+        later runs of its own up to it (two small reads of ``runs``, on its index)."""
+        c = t.runs.c
+        ok = sa.and_(c.status == "ok", c.id <= run_id)
+        with self.db.connect() as conn:
+            whole = conn.execute(sa.select(sa.func.max(c.id)).where(ok, c.park.is_(None))).scalar()
+            newer = (
+                c.park.is_not(None) if whole is None else sa.and_(c.park.is_not(None), c.id > whole)
+            )
+            scoped = {
+                park: int(rid)
+                for park, rid in conn.execute(
+                    sa.select(c.park, sa.func.max(c.id)).where(ok, newer).group_by(c.park)
+                )
+            }
+        return View(int(whole) if whole is not None else None, scoped)
 
     def runs(self, limit: int = 20) -> list[Run]:
         query = sa.select(*_RUN).order_by(t.runs.c.id.desc()).limit(limit)
         with self.db.connect() as conn:
             return [Run(*r) for r in conn.execute(query)]
 
-    def snapshots(self, run_id: int | None) -> tuple[dict[str, Snapshot], dict[str, Snapshot]]:
+    def snapshots(
+        self, run_id: int | None, park: str | None = None
+    ) -> tuple[dict[str, Snapshot], dict[str, Snapshot]]:
+        """The view as of ``run_id`` (of ``park`` only, when given) as the events diff it."""
         if run_id is None:
             return {}, {}
+        view = self.view(run_id)
         s, o = t.surpluses.c, t.opportunities.c
+        in_s, in_o = view.where(s.run_id, s.park), view.where(o.run_id, o.park)
+        if park is not None:
+            in_s, in_o = sa.and_(in_s, s.park == park), sa.and_(in_o, o.park == park)
         with self.db.connect() as conn:
             sur = {
                 sid: Snapshot(park, (tenant,), size, unit)
                 for sid, park, tenant, size, unit in conn.execute(
-                    sa.select(s.id, s.park, s.tenant, s.size, s.unit).where(s.run_id == run_id)
+                    sa.select(s.id, s.park, s.tenant, s.size, s.unit).where(in_s)
                 )
             }
             opp = {
                 oid: Snapshot(park, (a, b), size, unit)
                 for oid, park, a, b, size, unit in conn.execute(
-                    sa.select(o.id, o.park, o.from_tenant, o.to_tenant, o.size, o.unit).where(
-                        o.run_id == run_id
-                    )
+                    sa.select(o.id, o.park, o.from_tenant, o.to_tenant, o.size, o.unit).where(in_o)
                 )
             }
         return sur, opp
 
     def surpluses(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
         c = t.surpluses.c
-        query = sa.select(c.data).where(c.run_id == run_id)
+        query = sa.select(c.data).where(self.view(run_id).where(c.run_id, c.park))
         if tenant is not None:
             query = query.where(c.tenant == tenant)
         return self._records(query.order_by(c.size.desc(), c.id))
 
     def opportunities(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
         c = t.opportunities.c
-        query = sa.select(c.data).where(c.run_id == run_id)
+        query = sa.select(c.data).where(self.view(run_id).where(c.run_id, c.park))
         if tenant is not None:
             query = query.where(sa.or_(c.from_tenant == tenant, c.to_tenant == tenant))
         return self._records(query.order_by(c.rank, c.id))
@@ -234,16 +306,23 @@ class ResultsDb:
             return [json.loads(data) for data in conn.execute(query).scalars()]
 
     def plan(self, run_id: int) -> dict[str, Any] | None:
-        """The plan's totals of a run (None for a run saved before plans were), without links."""
-        query = sa.select(t.plans.c.data, t.plans.c.n_links).where(t.plans.c.run_id == run_id)
+        """The plan's totals of the view (None for a run saved before plans were), without
+        links. Parks' plans are independent (no exchange crosses a park), so the view's
+        totals are its park runs' added up (``combined_totals``). While a database moves from
+        runs over every park to runs per park, the parks not yet run on their own show their
+        rows but are left out of the totals until they are, rather than counted twice."""
+        view = self.view(run_id)
+        ids = list(view.scoped.values()) if view.scoped else [view.whole]
+        query = sa.select(t.plans.c.data, t.plans.c.n_links).where(t.plans.c.run_id.in_(ids))
         with self.db.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None
-        totals: dict[str, Any] = json.loads(row[0])
-        del totals["links"]
-        totals["n_links"] = row[1]
-        return totals
+            rows = conn.execute(query.order_by(t.plans.c.run_id)).all()
+        parts = []
+        for data, n_links in rows:
+            totals: dict[str, Any] = json.loads(data)
+            del totals["links"]
+            totals["n_links"] = n_links
+            parts.append(totals)
+        return combined_totals(parts) if parts else None
 
     def plan_links(self, run_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
         """The plan's links, best first, each with its opportunity's tenants, rule and units."""
@@ -255,7 +334,7 @@ class ResultsDb:
                 t.opportunities,
                 sa.and_(o.run_id == p.run_id, o.id == p.opportunity_id),
             )
-            .where(p.run_id == run_id)
+            .where(self.view(run_id).where(p.run_id, p.park))
         )
         if tenant is not None:
             query = query.where(sa.or_(o.from_tenant == tenant, o.to_tenant == tenant))
@@ -304,6 +383,41 @@ class ResultsDb:
             item["tenants"] = json.loads(item["tenants"])
             out.append(item)
         return out
+
+
+_SUMMED = (
+    "park_vnd_per_year",
+    "co2e_avoided_t_per_year",
+    "water_saved_m3_per_year",
+    "landfill_diverted_t_per_year",
+    "capex_vnd",
+    "components",
+    "solver_calls",
+    "seconds",
+    "n_links",
+)
+
+
+def combined_totals(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Independent parks' plan totals as one: amounts added, P10 and P90 added as each plan
+    adds its links', the assumption share weighted by value as each plan weighs its links,
+    the status optimal only when every part's is (else the first part's that is not)."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    out: dict[str, Any] = dict(parts[0])
+    for key in _SUMMED:
+        if all(key in p for p in parts):
+            out[key] = sum(p[key] for p in parts)
+    for key in ("park_vnd_p10", "park_vnd_p90"):
+        values = [p.get(key) for p in parts]
+        known = [v for v in values if v is not None]
+        out[key] = sum(known) if known else None
+    weighted = [(p.get("assumption_share"), abs(p.get("park_vnd_per_year", 0))) for p in parts]
+    shares = [(s, w) for s, w in weighted if s is not None]
+    weight = sum(w for _, w in shares)
+    out["assumption_share"] = sum(s * w for s, w in shares) / weight if shares and weight else None
+    out["status"] = next((p["status"] for p in parts if p["status"] != "optimal"), "optimal")
+    return out
 
 
 def _json(obj: Any) -> str:

@@ -22,6 +22,7 @@ from service.match import Matches, Opportunity, match_all
 from service.plan import Plan, make_plan
 from service.plan.model import with_confidence
 from service.results import ResultsDb
+from service.state import Fence
 
 log = logging.getLogger("parkflow.service")
 
@@ -85,13 +86,22 @@ def run_detection(
     window_days: int = 28,
     trigger: str = "manual",
     change_threshold: float = 0.25,
+    park: str | None = None,
+    fence: Fence | None = None,
+    replica: str | None = None,
 ) -> RunResult:
+    """Detect, match and plan, then save the run. ``park``: this park alone (a replica holding
+    its lease), its events against the park's previous run whoever ran it; ``fence`` may
+    refuse the save (the lease lost meanwhile: the run is recorded failed, nothing else);
+    ``replica``: who ran it, kept with the run."""
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     started = time.perf_counter()
-    run_id = state.start_run(now_ms(), trigger, window_days)
+    if park is not None:
+        registry = registry.only([park])
+    run_id = state.start_run(now_ms(), trigger, window_days, park, replica)
     try:
         start_ms, end_ms = window_ms(now, window_days)
-        days = store.day_rollups(None, start_ms, end_ms)
+        days = store.day_rollups(park, start_ms, end_ms)
         surpluses, matches, problems = findings_for_plan(
             days, registry, knowledge, now, window_days
         )
@@ -102,12 +112,12 @@ def run_detection(
         plan, _ = make_plan(matches.problems)
         plan = with_confidence(plan, opportunities)
         del matches  # the plan's per-bucket input is not kept
-        previous = state.latest_run()
-        before_s, before_o = state.snapshots(previous.id if previous else None)
+        previous = state.latest_run(park)
+        before_s, before_o = state.snapshots(previous.id if previous else None, park)
         events = diff(
             before_s, snapshots(surpluses), before_o, snapshots(opportunities), change_threshold
         )
-        state.finish_run(run_id, now_ms(), surpluses, opportunities, events, plan)
+        state.finish_run(run_id, now_ms(), surpluses, opportunities, events, plan, fence)
     except Exception:
         # Recorded with the run, then raised as it is: a store outage stays a StoreError (the
         # command exits 3, the scheduler tries again), a bug stays a bug.
@@ -119,6 +129,7 @@ def run_detection(
         "detection run done",
         extra={
             "run_id": run_id,
+            "park": park,
             "surpluses": len(surpluses),
             "opportunities": len(opportunities),
             "plan_links": len(plan.links),

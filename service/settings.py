@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Self
@@ -64,6 +66,30 @@ class ServiceSettings(Settings):
     )
     change_threshold: float = Field(
         default=0.25, gt=0, description="relative change of a surplus that makes an event"
+    )
+
+    # replicas: N `parkflow serve` over one PostgreSQL, parks leased to them (service/leases.py)
+    lease_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="lease parks to this replica for this many seconds, renewed each third of"
+        " it (run several serve over one PostgreSQL: each park's detection, alerts and savings"
+        " on one of them, moving within this time when it dies); unset: this process does"
+        " every park (one replica)",
+    )
+    replica_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        min_length=1,
+        max_length=200,
+        description="this replica's name in the leases (default host-pid: a restart is a new"
+        " replica, its old leases expiring)",
+    )
+    dispatch_claim_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a dispatcher claims the notifications it attempts for this long, renewed"
+        " while it attempts them: another dispatcher skips them meanwhile, and sends them once"
+        " the claim expires if the first died",
     )
 
     # alerts: who hears of them (a contacts YAML file), and the servers that carry them

@@ -13,8 +13,11 @@ the same id (at least once; a receiver keeping ids sees it once). An endpoint th
 its lanes for the pass and is backed off as a whole; one failing for too long is disabled and
 the operators told by an alert of its own.
 
-One dispatcher per database: two would each send what the other has in flight (still with the
-same ids, so receivers that keep ids are safe, but twice the traffic).
+Several dispatchers may share a database (one beside each replica): a pass claims what it
+attempts (``claim``), the rows locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite has one
+writer at a time) and their next attempt moved past the claim, so the other dispatchers skip
+them. The claim is renewed while the pass runs; a dispatcher that dies leaves its claims to
+expire, and whoever passes next sends them (again at least once, with the same ids).
 """
 
 from __future__ import annotations
@@ -122,6 +125,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         on_disabled: Callable[[Disabled, str], None] | None = None,
         jitter: Callable[[], float] = random.random,
+        claim_ms: int = 30_000,
     ) -> None:
         self.db = db
         self.channels = channels
@@ -133,6 +137,8 @@ class Dispatcher:
         self.clock = clock
         self.on_disabled = on_disabled
         self.jitter = jitter
+        self.claim_ms = claim_ms
+        self._claimed_until = 0
         self._pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="dispatch")
         self._warned: set[EndpointKey] = set()
 
@@ -144,6 +150,63 @@ class Dispatcher:
     def due(self, now_ms: int) -> list[Due]:
         """Notifications to attempt now, oldest first: not sent, their time come, their
         endpoint neither disabled nor backing off, no earlier one of theirs held back."""
+        with self.db.connect() as conn:
+            return self._due(conn, now_ms, lock=False)
+
+    def claim(self, now_ms: int) -> list[Due]:
+        """``due``, claimed for this pass: locked (others skip the rows) and their next attempt
+        moved ``claim_ms`` on, so that no other dispatcher attempts them meanwhile. A claimed
+        notification holds its alert's later ones to the same endpoint back, as a retry does:
+        the story still arrives in order."""
+
+        def work(conn: Connection) -> list[Due]:
+            due = self._due(conn, now_ms, lock=True)
+            self._extend(conn, [d.id for d in due], now_ms)
+            return due
+
+        return self.db.retrying(work)
+
+    def _extend(
+        self, conn: Connection, ids: Sequence[str], now_ms: int, *, renewing: bool = False
+    ) -> None:
+        """Claim ``ids`` until ``claim_ms`` from now; ``renewing``: only those whose claim is
+        still this pass's (one that expired and was claimed by another stays the other's)."""
+        until = now_ms + self.claim_ms
+        for i in range(0, len(ids), _KEYS):
+            where: list[sa.ColumnElement[bool]] = [
+                outbox.c.id.in_(ids[i : i + _KEYS]),
+                outbox.c.sent_ms.is_(None),
+            ]
+            if renewing:
+                where.append(outbox.c.next_attempt_ms == self._claimed_until)
+            conn.execute(outbox.update().where(*where).values(next_attempt_ms=until))
+        self._claimed_until = until
+
+    def _renew(self, ids: Sequence[str]) -> None:
+        now_ms = int(self.clock() * 1000)
+        self.db.retrying(lambda conn: self._extend(conn, ids, now_ms, renewing=True))
+
+    def _unclaim(self, ids: Sequence[str], due_ms: int) -> None:
+        """The claimed notifications the pass did not attempt (their endpoint failed first,
+        or nothing reaches it): due again at once, as before the claim, unless the claim
+        was lost meanwhile (expired and taken by another dispatcher: its claim stands)."""
+
+        def work(conn: Connection) -> None:
+            for i in range(0, len(ids), _KEYS):
+                conn.execute(
+                    outbox.update()
+                    .where(
+                        outbox.c.id.in_(ids[i : i + _KEYS]),
+                        outbox.c.sent_ms.is_(None),
+                        outbox.c.next_attempt_ms == self._claimed_until,
+                    )
+                    .values(next_attempt_ms=due_ms)
+                )
+
+        if ids:
+            self.db.retrying(work)
+
+    def _due(self, conn: Connection, now_ms: int, *, lock: bool) -> list[Due]:
         blocked = sa.select(endpoints.c.channel, endpoints.c.endpoint).where(
             sa.or_(endpoints.c.disabled_ms.is_not(None), endpoints.c.next_attempt_ms > now_ms)
         )
@@ -180,8 +243,9 @@ class Dispatcher:
             .order_by(outbox.c.created_ms, outbox.c.history_id, outbox.c.id)
             .limit(self.batch)
         )
-        with self.db.connect() as conn:
-            rows = conn.execute(query).all()
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=outbox)
+        rows = conn.execute(query).all()
         return [
             Due(
                 r.id,
@@ -220,14 +284,16 @@ class Dispatcher:
     def run_once(self, now_ms: int | None = None) -> PassStats:
         """Attempt everything due once; returns what happened."""
         now = int(self.clock() * 1000) if now_ms is None else now_ms
-        due = self.due(now)
+        due = self.claim(now)
         stats = PassStats(due=len(due))
         if due:
-            self._deliver(due, stats)
+            attempted = self._deliver(due, stats)
+            self._unclaim([d.id for d in due if d.id not in attempted], now)
         self._update_pending()
         return stats
 
-    def _deliver(self, due: Sequence[Due], stats: PassStats) -> None:
+    def _deliver(self, due: Sequence[Due], stats: PassStats) -> set[str]:
+        """Attempt ``due``; returns the ids attempted."""
         by_endpoint: dict[EndpointKey, dict[str, list[Due]]] = defaultdict(
             lambda: defaultdict(list)
         )
@@ -310,9 +376,12 @@ class Dispatcher:
         def wake() -> bool:
             return len(results) - written[0] >= self.chunk or ended[0] == len(futures)
 
+        # the claim outlives the pass however slow the endpoints: renewed each third of it
+        renew_s = self.claim_ms / 3000
+        renewed = time.monotonic()
         while True:
             with changed:
-                changed.wait_for(wake)
+                changed.wait_for(wake, timeout=renew_s)
                 done = ended[0] == len(futures)
                 ready = results[written[0] :]
             if ready:
@@ -320,8 +389,13 @@ class Dispatcher:
                 written[0] += len(ready)
             if done:
                 break
+            if time.monotonic() - renewed >= renew_s:
+                recorded = {d.id for d, _ in results[: written[0]]}
+                self._renew([d.id for d in due if d.id not in recorded])
+                renewed = time.monotonic()
         for f in futures:
             f.result()  # a bug in a lane is not swallowed
+        return {d.id for d, _ in results}
 
     # -- recording --------------------------------------------------------------------------
 
@@ -368,7 +442,12 @@ class Dispatcher:
                 conn.execute(
                     outbox.update()
                     .where(outbox.c.id == d.id)
-                    .values(attempts=outbox.c.attempts + 1, last_error=x.reason)
+                    # due again (its claim ended) as soon as the endpoint is re-enabled
+                    .values(
+                        attempts=outbox.c.attempts + 1,
+                        next_attempt_ms=_ms(x.at),
+                        last_error=x.reason,
+                    )
                 )
             self._record_endpoints(conn, sent, retry, disabled, states or {}, unhealthy)
 

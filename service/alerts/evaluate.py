@@ -7,6 +7,7 @@ them in one transaction (``repository``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -47,6 +48,7 @@ from service.exchanges.savings import DaySavings
 from service.rollups.compute import MeterMaths
 from service.rollups.counters import Drop, drops
 from service.runs import RunResult
+from service.state import Fence
 
 log = logging.getLogger("parkflow.alerts")
 
@@ -148,9 +150,16 @@ def evaluate_alerts(
     now_ms: int,
     policy: AlertPolicy = AlertPolicy(),
     exchanges: ExchangeRepository | None = None,
+    parks: Collection[str] | None = None,
+    fence: Fence | None = None,
 ) -> list[Applied]:
     """One evaluation of every condition; returns the alerts that changed. ``exchanges``:
-    where the running exchanges and their verified days are (none: not evaluated)."""
+    where the running exchanges and their verified days are (none: not evaluated).
+
+    ``parks``: a replica's leased parks (``registry`` already of them only). Only their
+    subjects are observed or cleared: another replica's would otherwise be seen as gone. The
+    alerts about the system itself (park ``ALL_PARKS``) are observed only when ``parks``
+    names it too, by one replica. ``fence`` may refuse the write (the lease lost)."""
     kinds = [SURPLUS, OPPORTUNITY, METER_STALE, QUARANTINE_RATE, COUNTER_RESET, SPIKE, INGEST_LAG]
     tracked = repo.tracked([k.name for k in (*kinds, EXCHANGE_UNDERPERFORMING)])
     observations: list[Observation] = []
@@ -203,7 +212,9 @@ def evaluate_alerts(
         )
         observations += spike_observations(registry, spikes, window, tracked.get(SPIKE.name, {}))
         observations += lag
-    applied = repo.apply(observations, now_ms)
+    if parks is not None:  # what the others' parks observe (or clear) is theirs to write
+        observations = [o for o in observations if o.park in parks]
+    applied = repo.apply(observations, now_ms, fence)
     for a in applied:
         for step in a.transitions:
             log.info(

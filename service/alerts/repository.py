@@ -35,7 +35,7 @@ from service.alerts.lifecycle import (
 )
 from service.alerts.notify import BatchNotifier, Notifier, Outgoing, TopicNotifier
 from service.alerts.texts import notification_json
-from service.state import Database
+from service.state import Database, Fence
 from service.state.tables import alert_history, alerts, outbox, silences
 
 _CHUNK = 400  # keys per IN (...): well under both backends' parameter limits
@@ -66,9 +66,12 @@ class AlertRepository:
 
     # -- evaluations ------------------------------------------------------------------------
 
-    def apply(self, observations: Sequence[Observation], now_ms: int) -> list[Applied]:
+    def apply(
+        self, observations: Sequence[Observation], now_ms: int, fence: Fence | None = None
+    ) -> list[Applied]:
         """Evaluate every observation against its stored alert and write the results, the
-        history and the outbox together; returns what changed."""
+        history and the outbox together; returns what changed. ``fence``, run first in the
+        same transaction, may refuse it all (a replica whose lease was lost)."""
         latest: dict[tuple[str, str], Observation] = {}
         for obs in observations:
             if obs.kind not in self.kinds:
@@ -76,7 +79,13 @@ class AlertRepository:
             latest[(obs.kind, obs.subject)] = obs
         if not latest:
             return []
-        return self.db.retrying(lambda conn: self._apply(conn, latest, now_ms))
+
+        def work(conn: Connection) -> list[Applied]:
+            if fence is not None:
+                fence(conn)
+            return self._apply(conn, latest, now_ms)
+
+        return self.db.retrying(work)
 
     def _apply(
         self, conn: Connection, latest: Mapping[tuple[str, str], Observation], now_ms: int

@@ -7,11 +7,12 @@ schema is Alembic's, shipped in ``migrations/`` and applied by ``parkflow db upg
 service refuses a database that is not at the revision its code was written for.
 """
 
-from service.state.db import Database, redacted
+from service.state.db import Database, Fence, redacted
 from service.state.migrate import current_revision, head_revision, require_current, upgrade
 
 __all__ = [
     "Database",
+    "Fence",
     "current_revision",
     "head_revision",
     "redacted",

@@ -23,6 +23,10 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from parkflow.errors import StoreError, StoreRejected, StoreUnavailable
 
 T = TypeVar("T")
+
+# A check run first in a writer's transaction that may refuse the write by raising (a
+# replica's lease on the park it writes for, ``service/leases.py``).
+Fence = Callable[[Connection], None]
 log = logging.getLogger("parkflow.state")
 
 # PostgreSQL SQLSTATEs of a lost race: serialization_failure, deadlock_detected.

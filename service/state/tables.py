@@ -155,7 +155,11 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("n_surpluses", sa.Integer, nullable=False),
     sa.Column("n_opportunities", sa.Integer, nullable=False),
+    # the one park a leased replica ran detection for; NULL: every park of the registry
+    sa.Column("park", sa.String(100)),
+    sa.Column("replica", sa.String(200)),  # the leased replica that ran it (None: not leased)
     sa.Index(None, "status", "id"),
+    sa.Index(None, "park", "status", "id"),
     sqlite_autoincrement=True,
 )
 
@@ -341,4 +345,27 @@ exchange_savings = sa.Table(
     sa.Column("unpriced_hours", sa.Integer, nullable=False),
     sa.Column("computed_ms", sa.BigInteger, nullable=False),
     sa.Index(None, "park", "day"),
+)
+
+
+# -- parks leased to replicas (service/leases.py, revision 0006) --------------------------------
+
+park_leases = sa.Table(
+    "park_leases",
+    metadata,
+    sa.Column("park", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200)),  # NULL: released, free to take
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    # bumped whenever the park changes hands: a writer checks the epoch it took the park at,
+    # so a replica that lost the park (paused past its lease) cannot write over its taker
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+)
+
+lease_holders = sa.Table(
+    "lease_holders",
+    metadata,
+    # each replica's heartbeat: a replica holding nothing yet still counts in the fair share
+    sa.Column("holder", sa.String(200), primary_key=True),
+    sa.Column("seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
 )
