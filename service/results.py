@@ -238,6 +238,15 @@ class ResultsDb:
             row = conn.execute(query.order_by(c.id.desc()).limit(1)).first()
         return Run(*row) if row else None
 
+    def view_key(self, run: Run) -> tuple[object, ...]:
+        """What names the view as of ``run`` for an answer kept in memory. A run over every
+        park names it by its id; a park's own run does not: another park's run, started
+        before it and finished after, joins the view under the same latest id."""
+        if run.park is None:
+            return (run.id,)
+        v = self.view(run.id)
+        return (run.id, v.whole, tuple(sorted(v.scoped.items())))
+
     def view(self, run_id: int) -> View:
         """The view as of ``run_id``: the latest run over every park up to it, and each park's
         later runs of its own up to it (two small reads of ``runs``, on its index)."""

@@ -35,7 +35,7 @@ class Answers:
         self.max_bytes = max_bytes
         self._kept: dict[Hashable, tuple[Hashable, bytes]] = {}
         self._bytes = 0
-        self._by_run: dict[Hashable, tuple[int, Any]] = {}
+        self._by_run: dict[Hashable, tuple[Hashable, Any]] = {}
         self._lock = threading.Lock()
         self.made = 0  # answers made, not served from memory (for tests and benchmarks)
 
@@ -62,9 +62,10 @@ class Answers:
                 self._bytes += len(body)
         return Response(body, media_type=JSON)
 
-    def of_run(self, run_id: int, key: Hashable, read: Callable[[], T]) -> T:
-        """What ``read`` gives of a finished run (its rows, which never change once it is
-        finished), read once per run and ``key``; a newer run's replace an older one's."""
+    def of_run(self, run_id: Hashable, key: Hashable, read: Callable[[], T]) -> T:
+        """What ``read`` gives of a finished run's view (``ResultsDb.view_key``: its rows
+        never change once its runs are finished), read once per view and ``key``; a newer
+        view's replace an older one's."""
         kept = self._by_run.get(key)
         if kept is not None and kept[0] == run_id:
             value: T = kept[1]

@@ -151,3 +151,28 @@ def test_a_replica_observes_and_clears_only_its_own_parks_alerts(
         assert STORE_UNREACHABLE.name in repo.tracked([STORE_UNREACHABLE.name])
     finally:
         down.close()
+
+
+def test_a_run_finishing_after_a_later_one_changes_the_views_key(database: Database) -> None:
+    """Answers kept in memory are keyed by the view: a park's run that started before
+    another park's and finished after it joins the view under the same latest id, and the
+    key says so (else the API would serve the park's previous results until a later run)."""
+    from service.plan import make_plan
+
+    state = ResultsDb(database)
+    empty, _ = make_plan([])
+    early = state.start_run(1_000, "schedule", 28, park="p1", replica="a")
+    late = state.start_run(2_000, "schedule", 28, park="p2", replica="b")
+    state.finish_run(late, 3_000, [], [], [], empty)
+    latest = state.latest_run()
+    assert latest is not None and latest.id == late
+    before = state.view_key(latest)
+    state.finish_run(early, 4_000, [], [], [], empty)
+    latest = state.latest_run()
+    assert latest is not None and latest.id == late  # the latest id is unchanged ...
+    assert state.view(late).scoped == {"p1": early, "p2": late}
+    assert state.view_key(latest) != before  # ... the view, and its key, are not
+    whole = state.start_run(5_000, "schedule", 28)
+    state.finish_run(whole, 6_000, [], [], [], empty)
+    latest = state.latest_run()
+    assert latest is not None and state.view_key(latest) == (whole,)  # no query needed

@@ -333,7 +333,8 @@ def savings(
         rows = exchange_rows(ctx.db, park, None if principal.is_operator else principal.tenant)
         ids = None if principal.is_operator else [r[2] for r in rows]
         run = ctx.results.latest_run() if any(r[0] is None for r in rows) else None
-        return (run and run.id, rows, savings_rows(ctx.db, ids, park, since, until))
+        view = ctx.results.view_key(run) if run is not None else None
+        return (view, rows, savings_rows(ctx.db, ids, park, since, until))
 
     return ctx.answers.body(
         key, inputs, lambda: _savings_page(ctx, principal, page, park, exchange, since, until)

@@ -47,7 +47,7 @@ def _visible_rows(
             ctx.results.plan_links(run.id, tenant=scope),
         )
 
-    rows = ctx.answers.of_run(run.id, ("opportunities", scope), read)
+    rows = ctx.answers.of_run(ctx.results.view_key(run), ("opportunities", scope), read)
     return [o for o in rows if can_see(p, o["park"], (o["from_tenant"], o["to_tenant"]))]
 
 
@@ -151,7 +151,8 @@ def opportunities(
         )
 
     key = ("opportunities", principal, park, tenant, rule, legal_status, page.limit, page.offset)
-    inputs = (run.id, run.finished_ms, run.window_days, frozenset(seen[1]))
+    view = ctx.results.view_key(run)
+    inputs = (view, run.finished_ms, run.window_days, frozenset(seen[1]))
     return ctx.answers.body(key, lambda: inputs, make)
 
 
