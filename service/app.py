@@ -274,6 +274,15 @@ class _Replica:
             return 0.0
         return max(0.0, self.interval_s - (now_ms() - last.started_ms) / 1000)
 
+    def keep_alive(self, stop: threading.Event) -> None:
+        """Until ``stop``: the heartbeat and the held leases renewed every third of the
+        lease, whatever the main loop is busy with (``Leases.keep_alive``)."""
+        while not stop.wait(self.renew_every_s):
+            try:
+                self.leases.keep_alive(now_ms())
+            except StoreError:
+                log.exception("lease keep-alive failed: trying again")
+
     def renew_if_due(self) -> None:
         if time.monotonic() >= self.next_renew:
             self.renew()
@@ -462,9 +471,14 @@ def serve(
         stop.set()
 
     replica: _Replica | None = None
+    keeper: threading.Thread | None = None
+    done = threading.Event()  # the keep-alive thread's stop: set once the loop has ended
     if settings.lease_s is not None:
         leases = Leases(service.db, settings.replica_id, int(settings.lease_s * 1000))
         replica = _Replica(service, leases, settings.detect_interval_s)
+        keeper = threading.Thread(
+            target=replica.keep_alive, args=(done,), name="lease-keep-alive", daemon=True
+        )
         log.info(
             "leasing parks", extra={"replica": settings.replica_id, "lease_s": settings.lease_s}
         )
@@ -475,6 +489,8 @@ def serve(
             signal.signal(signal.SIGINT, _stop)
         if ready is not None:
             ready(f"http://{host}:{port}")
+        if keeper is not None:
+            keeper.start()
         while not stop.is_set():
             if replica is not None:
                 replica.renew_if_due()
@@ -496,6 +512,9 @@ def serve(
                 wake = min(next_rollup, next_detect)
             stop.wait(max(0.0, wake - time.monotonic()))
     finally:
+        done.set()
+        if keeper is not None and keeper.is_alive():
+            keeper.join(timeout=10)
         try:
             if replica is not None:
                 replica.leases.release_all()  # the others take its parks now, not on expiry

@@ -203,6 +203,23 @@ class Leases:
 
         return self.db.retrying(work)
 
+    def keep_alive(self, now_ms: int) -> None:
+        """The heartbeat, and the leases this replica holds extended; nothing taken or let
+        go. A thread of its own calls it every third of the lease, so that a long cycle
+        (a big park's detection, a rollup catching up) never outlives the leases it runs
+        under, nor makes the others count this replica dead and take all its parks."""
+        c = park_leases.c
+
+        def work(conn: Connection) -> None:
+            self._heartbeat(conn, now_ms)
+            conn.execute(
+                park_leases.update()
+                .where(c.holder == self.holder, c.expires_ms > now_ms)
+                .values(expires_ms=now_ms + self.ttl_ms)
+            )
+
+        self.db.retrying(work)
+
     def release_all(self) -> None:
         """On a clean stop: every lease let go at once (no waiting out the expiry) and the
         heartbeat removed, so the others' fair share grows right away."""

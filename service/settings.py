@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from datetime import datetime
 from pathlib import Path
@@ -78,11 +79,12 @@ class ServiceSettings(Settings):
         " every park (one replica)",
     )
     replica_id: str = Field(
-        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
         min_length=1,
         max_length=200,
-        description="this replica's name in the leases (default host-pid: a restart is a new"
-        " replica, its old leases expiring)",
+        description="this replica's name in the leases (default host-pid-random: a restart is"
+        " a new replica, its old leases expiring; containers sharing a host name and pid 1"
+        " still differ); unique per replica: two replicas of one name pass each other's fences",
     )
     dispatch_claim_s: float = Field(
         default=30.0,

@@ -58,6 +58,7 @@ log = logging.getLogger("parkflow.alerts.dispatch")
 
 EndpointKey = tuple[str, str]  # (channel, endpoint)
 _KEYS = 400  # keys per IN (...): well under both backends' parameter limits
+_CLAIM_LOCK = 0x70617266  # the dispatchers' claims' advisory lock on PostgreSQL ("parf")
 
 
 class Channels(Protocol):
@@ -160,6 +161,12 @@ class Dispatcher:
         the story still arrives in order."""
 
         def work(conn: Connection) -> list[Due]:
+            if conn.dialect.name == "postgresql":
+                # One claim at a time across dispatchers (claims are short): with SKIP
+                # LOCKED alone, a claim open elsewhere hides its rows, and an alert's later
+                # notification would look free to claim beside its earlier one, out of
+                # order. SQLite has one writer anyway.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIM_LOCK)))
             due = self._due(conn, now_ms, lock=True)
             self._extend(conn, [d.id for d in due], now_ms)
             return due

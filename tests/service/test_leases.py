@@ -89,3 +89,32 @@ def test_a_park_new_to_the_registry_gets_a_lease(db_url: str) -> None:
         assert a.acquire(PARKS, 1100).keys() == set(PARKS)
     finally:
         db.close()
+
+
+def test_a_long_cycle_kept_alive_keeps_its_parks_and_its_share(db_url: str) -> None:
+    """A replica busy longer than the lease (a big detection, a rollup catching up) keeps
+    its parks while its keep-alive runs: the other neither counts it dead nor takes them."""
+    db = Database(db_url)
+    try:
+        a, b = Leases(db, "a", TTL), Leases(db, "b", TTL)
+        assert a.acquire(PARKS, 1000).keys() == set(PARKS)
+        assert b.acquire(PARKS, 1100) == {}
+        epochs = dict(a.held)
+        # a is busy: no acquire for three leases' time, only its keep-alive every third
+        for at in range(1000 + TTL // 3, 1000 + 3 * TTL, TTL // 3):
+            a.keep_alive(at)
+            assert b.acquire(PARKS, at + 1) == {}  # nothing expired, a still live
+            assert a.live(at + 1) == {"a", "b"}
+        with db.transaction() as conn:  # its writes still pass their fences
+            a.fence("p4")(conn)
+        assert a.acquire(PARKS, 1000 + 3 * TTL).keys() == {"p1", "p2"}  # its share now
+        assert {p: a.held[p] for p in ("p1", "p2")} == {p: epochs[p] for p in ("p1", "p2")}
+        # without its keep-alive, the same pause loses them
+        assert b.acquire(PARKS, 1000 + 3 * TTL + 1).keys() == {"p3", "p4"}
+        assert b.acquire(PARKS, 1000 + 5 * TTL).keys() == set(PARKS)
+        # a keep-alive never takes back what was taken meanwhile
+        a.keep_alive(1000 + 5 * TTL + 1)
+        with pytest.raises(LeaseLost), db.transaction() as conn:
+            a.fence("p1")(conn)
+    finally:
+        db.close()
