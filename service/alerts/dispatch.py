@@ -344,6 +344,7 @@ class Dispatcher:
         ended = [0]
 
         def lane(key: EndpointKey, channel: Channel, requests: list[list[Due]]) -> None:
+            batcher = cast(BatchChannel, channel) if batching(channel) > 1 else None
             try:
                 for request in requests:
                     with changed:
@@ -353,9 +354,8 @@ class Dispatcher:
                     since = state.failing_since_ms
                     attempts = Attempts(state.failures, _dt(since) if since is not None else None)
                     now = datetime.now(UTC)
-                    if batching(channel) > 1:
+                    if batcher is not None:
                         ns = [d.notification for d in request]
-                        batcher = cast(BatchChannel, channel)
                         outcome = deliver_batch(ns, batcher, self.policy, now, attempts)
                     else:
                         (only,) = request

@@ -191,7 +191,7 @@ class WebhookChannel:
         self._transport.close()
 
     def send(self, n: Notification) -> Delivery:
-        answer, _ = self._post(lambda: signed_request(n, self._signers, self._clock()))
+        answer, _ = self._post(*signed_request(n, self._signers, self._clock()))
         return answer
 
     def send_batch(self, ns: Sequence[Notification]) -> Delivery:
@@ -202,10 +202,10 @@ class WebhookChannel:
         the rest (each notification keeps its id: receivers drop the repeat)."""
         if not 1 <= len(ns) <= self.batch:
             raise ValueError(f"a batch of {len(ns)}: this endpoint takes 1 to {self.batch}")
-        signed = signed_batch(ns, self._signers, self._clock())
-        if len(ns) > 1 and len(signed[1]) > MAX_BATCH_BYTES:
+        headers, body = signed_batch(ns, self._signers, self._clock())
+        if len(ns) > 1 and len(body) > MAX_BATCH_BYTES:
             return self._halves(ns)
-        answer, status = self._post(lambda: signed)
+        answer, status = self._post(headers, body)
         if len(ns) > 1 and status == 413:
             return self._halves(ns)
         return answer
@@ -214,9 +214,7 @@ class WebhookChannel:
         first = self.send_batch(ns[: len(ns) // 2])
         return first if not isinstance(first, Accepted) else self.send_batch(ns[len(ns) // 2 :])
 
-    def _post(
-        self, sign: Callable[[], tuple[dict[str, str], bytes]]
-    ) -> tuple[Delivery, int | None]:
+    def _post(self, headers: dict[str, str], body: bytes) -> tuple[Delivery, int | None]:
         """The answer, and the HTTP status when there was one."""
         try:
             addresses = check_webhook_url(self.url, self._allowed, self._resolve)
@@ -224,7 +222,6 @@ class WebhookChannel:
             return RetryLater(str(exc)), None
         except UnsafeUrl as exc:
             return Gone(f"refused address: {exc}"), None
-        headers, body = sign()
         url, extensions = pinned(self.url, addresses[0], headers)
         request = httpx.Request(
             "POST",
