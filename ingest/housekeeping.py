@@ -22,7 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ingest.metrics import IngestMetrics
-from ingest.mqtt.partition import Partition, layout_id, layout_key, others, stale_filters
+from ingest.mqtt.partition import (
+    Partition,
+    layout_id,
+    layout_key,
+    others,
+    shard_state,
+    stale_filters,
+)
 from ingest.mqtt.source import Connected, MqttSource
 from ingest.settings import IngestSettings
 from ingest.writer import DurableWriter, IngestStore
@@ -44,9 +51,7 @@ def session_key(client_id: str, parks: Sequence[str] = ()) -> str:
     """Checkpoint: when this client id last held a live session on the broker (epoch ms).
     Shards sharing one store each have their own broker, where the same client id (the
     default user names) names another session."""
-    if not parks:
-        return f"ingest.session.{client_id}"
-    return f"ingest.session.{'+'.join(parks)}.{client_id}"
+    return shard_state("session", client_id, parks)
 
 
 def confirmed_key(member: int, parks: Sequence[str] = ()) -> str:

@@ -117,7 +117,7 @@ class IngestSettings(Settings):
         that reach it of other parks (an earlier layout's subscriptions, until they are
         dropped) are still checked and stored, never lost."""
         registry = super().load_registry()
-        registry.only(self.park_ids)  # an unknown park id: the message, at start
+        registry.require_parks(self.park_ids)  # an unknown park id: the message, at start
         return registry
 
     def limits(self) -> Limits:

@@ -131,13 +131,17 @@ def layout_id(registry: Registry, members: int, parks: Sequence[str] = ()) -> in
     return int.from_bytes(h.digest()[:8], "big") >> (64 - _LAYOUT_BITS)
 
 
+def shard_state(kind: str, name: str, parks: Sequence[str] = ()) -> str:
+    """A store state name of one shard's: shards that share one store (each park its broker
+    and ingestors) keep their records apart (``ingest.layout.songlam.1``); an unsharded
+    deployment keeps the names it always had (``ingest.layout.1``)."""
+    return f"ingest.{kind}.{'+'.join(parks)}.{name}" if parks else f"ingest.{kind}.{name}"
+
+
 def layout_key(member: int, parks: Sequence[str] = ()) -> str:
-    """The store state name under which a member records the layout it has subscribed. Shards
-    that share one store (each park its broker and ingestors) keep their members' records
-    apart: member 1 of one park's ingestors is not member 1 of another's."""
-    if not parks:
-        return f"ingest.layout.{member}"
-    return f"ingest.layout.{'+'.join(parks)}.{member}"
+    """The store state name under which a member records the layout it has subscribed:
+    member 1 of one park's ingestors is not member 1 of another's."""
+    return shard_state("layout", str(member), parks)
 
 
 def others(partition: Partition) -> Iterable[int]:

@@ -67,13 +67,18 @@ class Registry:
         """The registry of some of its parks: what one shard (a park's broker and its
         ingestors) serves. An id the registry does not hold is a configuration error, not an
         empty shard that would accept nothing and say nothing."""
+        wanted = self.require_parks(parks)
+        return Registry(
+            self.model.model_copy(update={"parks": [p for p in self.model.parks if p.id in wanted]})
+        )
+
+    def require_parks(self, parks: Iterable[str]) -> set[str]:
+        """``parks``, every one of them in the registry (``ConfigError`` naming those not)."""
         wanted = set(parks)
         unknown = sorted(wanted - self.parks.keys())
         if unknown:
             raise ConfigError("settings", [f"park {p!r} is not in the registry" for p in unknown])
-        return Registry(
-            self.model.model_copy(update={"parks": [p for p in self.model.parks if p.id in wanted]})
-        )
+        return wanted
 
     def tenant_ids(self, park: str) -> list[str]:
         return [t.id for t in self.parks[park].tenants] if park in self.parks else []
