@@ -4,6 +4,7 @@ other party anonymised until both consented (``service.api.views``)."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -35,7 +36,7 @@ def _run_out(run: Run) -> RunOut:
 
 
 def _visible_rows(
-    ctx: ContextDep, p: Principal, run: Run, tenant: str | None
+    ctx: ContextDep, p: Principal, run: Run, tenant: str | None, view: Hashable
 ) -> list[dict[str, Any]]:
     """The run's opportunities (with what the plan gives each) the caller may see, as
     stored: read once per run and scope (a finished run's rows never change)."""
@@ -47,7 +48,7 @@ def _visible_rows(
             ctx.results.plan_links(run.id, tenant=scope),
         )
 
-    rows = ctx.answers.of_run(ctx.results.view_key(run), ("opportunities", scope), read)
+    rows = ctx.answers.of_run(view, ("opportunities", scope), read)
     return [o for o in rows if can_see(p, o["park"], (o["from_tenant"], o["to_tenant"]))]
 
 
@@ -80,9 +81,12 @@ def _opportunities(
 
 
 def _seen(
-    ctx: ContextDep, p: Principal, run: Run, tenant: str | None
+    ctx: ContextDep, p: Principal, run: Run, tenant: str | None, view: Hashable | None = None
 ) -> tuple[list[dict[str, Any]], set[str]]:
-    rows = _visible_rows(ctx, p, run, tenant)
+    """The run's rows the caller may see and which are introduced; ``view``: the run's view
+    key (``ResultsDb.view_key``) when the caller has it already."""
+    view = ctx.results.view_key(run) if view is None else view
+    rows = _visible_rows(ctx, p, run, tenant, view)
     return rows, _introduced(ctx, p, rows)
 
 
@@ -136,7 +140,8 @@ def opportunities(
     # the answer is a function of the run (its rows read once), the caller, the query and
     # which parties are introduced: remembered while those are the same (service.api.answers)
     run = _run(ctx)
-    seen = _seen(ctx, principal, run, tenant)
+    view = ctx.results.view_key(run)
+    seen = _seen(ctx, principal, run, tenant, view)
 
     def make() -> Results:
         rows = [
@@ -151,7 +156,6 @@ def opportunities(
         )
 
     key = ("opportunities", principal, park, tenant, rule, legal_status, page.limit, page.offset)
-    view = ctx.results.view_key(run)
     inputs = (view, run.finished_ms, run.window_days, frozenset(seen[1]))
     return ctx.answers.body(key, lambda: inputs, make)
 
